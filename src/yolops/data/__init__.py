@@ -1,0 +1,1 @@
+"""Readers and writers of dataset formats; see yolops.data.formats."""
