@@ -1,0 +1,490 @@
+"""Ultralytics-style YOLO datasets: a data YAML, ``images/<split>/`` and ``labels/<split>/``.
+
+The YAML names the dataset root (``path``, relative to the YAML's folder; the folder
+itself when absent), the splits (``train``, ``val``, ``test``: an image folder or a
+.txt list of image paths, or a list of those) and the classes (``names``: a list, or
+a dict ``{id: name}`` with ids 0..N-1; ``nc`` optional). yolops also writes and
+reads ``unassigned``: images that belong to no split.
+
+Each image has a label file: its path with the last ``images`` folder swapped for
+``labels`` and the suffix for ``.txt``; one line ``class cx cy w h`` per box, the
+centre and size normalised by the image width and height.
+
+An image's id is its path relative to its split's image folder, without suffix
+(posix); when two splits hold the same name, the later image's id is its path under
+the root instead. Nothing outside the root is read: a split or a listed image that
+leaves it is an error issue.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+
+import numpy as np
+import yaml
+
+from yolops.data.dataset import SPLITS, Dataset, ImageRecord
+from yolops.data.formats import place_image, prepare_output
+from yolops.data.formats._checks import (
+    as_stored,
+    check_box,
+    probe_or_log,
+    relative_name,
+    resolve_inside,
+)
+from yolops.data.images import is_image_name
+from yolops.errors import DatasetFormatError
+from yolops.issues import IssueLog, Severity
+
+# yolops' own key for images in no split; other tools ignore it.
+UNASSIGNED = "unassigned"
+YAML_SPLITS = SPLITS + (UNASSIGNED,)
+YAML_SUFFIXES = (".yaml", ".yml")
+# Eight decimals of a normalised coordinate: 1e-8 of a 16k-pixel image is 2e-4 px.
+LINE_FORMAT = "{cls} {cx:.8f} {cy:.8f} {w:.8f} {h:.8f}"
+
+
+# -- coordinates ----------------------------------------------------------------------
+
+
+def yolo_line_to_xyxy(
+    cx: float, cy: float, w: float, h: float, width: int, height: int
+) -> tuple[float, float, float, float]:
+    """Normalised centre and size (fractions of the image) to xyxy pixels."""
+    return (
+        (cx - w / 2) * width,
+        (cy - h / 2) * height,
+        (cx + w / 2) * width,
+        (cy + h / 2) * height,
+    )
+
+
+def xyxy_to_yolo_line(box, class_id: int, width: int, height: int) -> str:
+    """One label line ``class cx cy w h`` (normalised) for an xyxy pixel box."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return LINE_FORMAT.format(
+        cls=int(class_id),
+        cx=(x1 + x2) / 2 / width,
+        cy=(y1 + y2) / 2 / height,
+        w=(x2 - x1) / width,
+        h=(y2 - y1) / height,
+    )
+
+
+# -- the data YAML ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataYaml:
+    """What a data YAML says: ``entries`` maps a split (or ``unassigned``) to the
+    folders and .txt lists named for it, as written (relative to ``root``)."""
+
+    file: Path
+    root: Path
+    entries: dict[str, tuple[str, ...]]
+    class_names: tuple[str, ...]
+
+
+def detect(path: Path) -> bool:
+    return find_yaml(path) is not None
+
+
+def find_yaml(path: Path) -> Path | None:
+    """The data YAML ``path`` is or holds: a file with ``names``, or in a folder
+    ``data.yaml`` (preferred) or the only YAML with ``names``."""
+    if path.is_file():
+        return path if path.suffix.lower() in YAML_SUFFIXES and _has_names(path, True) else None
+    if not path.is_dir():
+        return None
+    yamls = sorted(p for p in path.iterdir() if p.suffix.lower() in YAML_SUFFIXES and p.is_file())
+    for p in yamls:
+        # A broken data.yaml still counts, so that read() reports where it breaks.
+        if p.stem == "data" and _has_names(p, True):
+            return p
+    named = [p for p in yamls if _has_names(p, False)]
+    return named[0] if len(named) == 1 else None
+
+
+def _has_names(path: Path, if_malformed: bool) -> bool:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError:
+        return if_malformed
+    except (OSError, UnicodeDecodeError):
+        return False
+    return isinstance(data, dict) and "names" in data
+
+
+def read_yaml(file: Path, issues: IssueLog) -> DataYaml:
+    """Parse and check a data YAML; structural problems raise DatasetFormatError."""
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise DatasetFormatError(f"{file}: malformed YAML{where}: {problem}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DatasetFormatError(f"{file}: cannot read the data YAML: {e}") from None
+    if not isinstance(data, dict) or "names" not in data:
+        raise DatasetFormatError(f"{file}: a YOLO data YAML must be a mapping with 'names'")
+    names = _class_names(data["names"], file)
+    nc = data.get("nc")
+    if nc is not None and nc != len(names):
+        issues.add(
+            "nc_mismatch",
+            Severity.ERROR,
+            f"nc is {nc} but names lists {len(names)} classes; using the {len(names)} names",
+            file.name,
+            "nc",
+        )
+    base = data.get("path") or "."
+    root = Path(os.path.normpath(file.parent.absolute() / str(base)))
+    entries = {}
+    for key in YAML_SPLITS:
+        value = data.get(key)
+        if value is None:
+            continue
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise DatasetFormatError(
+                f"{file}: {key!r} must be a path or a list of paths, got {value!r}"
+            )
+        entries[key] = tuple(values)
+    return DataYaml(file.absolute(), root, entries, names)
+
+
+def _class_names(names: object, file: Path) -> tuple[str, ...]:
+    if isinstance(names, dict):
+        ids = list(names)
+        if not all(type(k) is int for k in ids) or sorted(ids) != list(range(len(ids))):
+            raise DatasetFormatError(f"{file}: 'names' ids must be 0..{len(ids) - 1}, got {ids}")
+        out = tuple(str(names[k]) for k in range(len(ids)))
+    elif isinstance(names, list):
+        out = tuple(str(n) for n in names)
+    else:
+        raise DatasetFormatError(
+            f"{file}: 'names' must be a list or a dict {{id: name}}, got {names!r}"
+        )
+    if len(set(out)) != len(out):
+        raise DatasetFormatError(f"{file}: 'names' repeats a class name: {list(out)}")
+    return out
+
+
+# -- finding images -----------------------------------------------------------------------
+
+
+def _entry_images(
+    split: str, entry: str, config: DataYaml, issues: IssueLog
+) -> list[tuple[str, Path]]:
+    """(id, image path) for one split entry: a folder, searched recursively, or a
+    .txt list whose lines are image paths relative to the list's folder."""
+    yaml_name = relative_name(config.file, config.root)
+    target = resolve_inside(config.root, entry)
+    if target is None:
+        issues.add(
+            "path_escapes_root",
+            Severity.ERROR,
+            f"{split} path {entry!r} leaves the dataset root {config.root}; split not read",
+            yaml_name,
+            split,
+        )
+        return []
+    if target.is_dir():
+        images = [
+            Path(dirpath, f)
+            for dirpath, _, files in os.walk(target)
+            for f in files
+            if is_image_name(f)
+        ]
+        return sorted((_image_id(p, target), p) for p in images)
+    if target.is_file() and target.suffix.lower() == ".txt":
+        return _listed_images(target, config, issues)
+    issues.add(
+        "split_missing",
+        Severity.ERROR,
+        f"{split} path {entry!r} is neither a folder nor a .txt list ({target} does not exist)",
+        yaml_name,
+        split,
+    )
+    return []
+
+
+def _listed_images(listing: Path, config: DataYaml, issues: IssueLog) -> list[tuple[str, Path]]:
+    name = relative_name(listing, config.root)
+    base = os.path.relpath(listing.parent, config.root)
+    images = []
+    for n, line in enumerate(listing.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        image = resolve_inside(config.root, os.path.join(base, line))
+        if image is None:
+            issues.add(
+                "path_escapes_root",
+                Severity.ERROR,
+                f"image path {line!r} leaves the dataset root {config.root}; not read",
+                name,
+                f"line {n}",
+            )
+            continue
+        images.append(image)
+    # Ids are relative to the folder all listed images share, as for a split folder.
+    common = Path(os.path.commonpath([p.parent for p in images])) if images else listing.parent
+    return [(_image_id(p, common), p) for p in images]
+
+
+def _image_id(image: Path, folder: Path) -> str:
+    return image.relative_to(folder).with_suffix("").as_posix()
+
+
+def label_path(image: Path, root: Path) -> Path:
+    """Where an image's label file is: see :func:`label_folder`, suffix ``.txt``."""
+    return label_folder(image.parent, root) / f"{image.stem}.txt"
+
+
+def label_folder(folder: Path, root: Path) -> Path:
+    """The labels folder for an image folder: its last ``images`` part (counting
+    inside the root only) swapped for ``labels``; the folder itself when it has none."""
+    parts = list(PurePath(os.path.relpath(folder, root)).parts)
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i] == "images":
+            parts[i] = "labels"
+            break
+    return root.joinpath(*parts)
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+def read(path: Path, issues: IssueLog) -> Dataset:
+    file = find_yaml(path)
+    if file is None:
+        raise DatasetFormatError(f"{path}: no YOLO data YAML with 'names' found")
+    config = read_yaml(file, issues)
+    records = []
+    splits: dict[str, list[str]] = {s: [] for s in SPLITS if s in config.entries}
+    for split, image_id, image in _unique_images(config, issues):
+        record = _read_record(image_id, image, config, issues)
+        if record is None:
+            continue
+        records.append(record)
+        if split in splits:
+            splits[split].append(image_id)
+    return Dataset(
+        records, config.class_names, splits, name=config.root.name, root=config.root, issues=issues
+    )
+
+
+def _unique_images(config: DataYaml, issues: IssueLog) -> list[tuple[str, str, Path]]:
+    """(split, id, path) for every image the YAML names, each file and id once:
+    an image named by two splits stays in the first (warning); a file whose id is
+    taken gets its path under the root as id (info)."""
+    split_of: dict[Path, str] = {}
+    path_of: dict[str, Path] = {}
+    out = []
+    for split, entries in config.entries.items():
+        for entry in entries:
+            found = _entry_images(split, entry, config, issues)
+            for image_id, image in found:
+                name = relative_name(image, config.root)
+                if image in split_of:
+                    issues.add(
+                        "image_in_two_splits",
+                        Severity.WARNING,
+                        f"image is listed for {split_of[image]} and again for {split}; "
+                        f"kept in {split_of[image]} only",
+                        name,
+                        None,
+                        image_id,
+                    )
+                    continue
+                if image_id in path_of:
+                    # Splits may reuse file names (images/train/1.jpg, images/val/1.jpg);
+                    # the path under the root tells them apart.
+                    taken, image_id = image_id, Path(name).with_suffix("").as_posix()
+                    issues.add(
+                        "image_id_qualified",
+                        Severity.INFO,
+                        f"id {taken!r} is taken by {relative_name(path_of[taken], config.root)}; "
+                        f"this image gets the id {image_id!r}",
+                        name,
+                        None,
+                        image_id,
+                    )
+                    if image_id in path_of:
+                        issues.add(
+                            "image_id_duplicate",
+                            Severity.ERROR,
+                            f"image id {image_id!r} is taken too; image set aside",
+                            name,
+                            None,
+                            image_id,
+                        )
+                        continue
+                split_of[image] = split
+                path_of[image_id] = image
+                out.append((split, image_id, image))
+            target = resolve_inside(config.root, entry)
+            if target is not None and target.is_dir():
+                _report_orphan_labels(target, {i for i, _ in found}, config.root, issues)
+    return out
+
+
+def _report_orphan_labels(folder: Path, ids: set[str], root: Path, issues: IssueLog) -> None:
+    """Warn about label files in the folder mirroring ``folder`` that match no image."""
+    labels = label_folder(folder, root)
+    if not labels.is_dir():
+        return
+    for dirpath, _, files in os.walk(labels):
+        for f in files:
+            if not f.endswith(".txt") or f == "classes.txt":
+                continue
+            label = Path(dirpath, f)
+            image_id = label.relative_to(labels).with_suffix("").as_posix()
+            if image_id not in ids:
+                issues.add(
+                    "label_orphan",
+                    Severity.WARNING,
+                    f"label file has no image in {relative_name(folder, root)}; not read",
+                    relative_name(label, root),
+                )
+
+
+def _read_record(
+    image_id: str, image: Path, config: DataYaml, issues: IssueLog
+) -> ImageRecord | None:
+    name = relative_name(image, config.root)
+    info = probe_or_log(image, issues, name, image_id, "image set aside with its labels")
+    if info is None:
+        return None
+    label = label_path(image, config.root)
+    label_name = relative_name(label, config.root)
+    try:
+        text = label.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        issues.add(
+            "label_missing",
+            Severity.WARNING,
+            f"image {name} has no label file; loaded with no boxes",
+            label_name,
+            None,
+            image_id,
+        )
+        text = ""
+    except (OSError, UnicodeDecodeError) as e:
+        issues.add(
+            "label_unreadable",
+            Severity.ERROR,
+            f"cannot read label file: {e}; image set aside",
+            label_name,
+            None,
+            image_id,
+        )
+        return None
+    boxes, classes = parse_label(
+        text, info.width, info.height, len(config.class_names), issues, label_name, image_id
+    )
+    return ImageRecord(image_id, image, info.width, info.height, boxes, classes)
+
+
+def parse_label(
+    text: str,
+    width: int,
+    height: int,
+    num_classes: int,
+    issues: IssueLog,
+    path: str,
+    image_id: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes float32 (N, 4) xyxy pixels and classes int64 (N,) from a label file's
+    text; a bad line is logged (error) and set aside, the others load."""
+    boxes, classes = [], []
+    for n, line in enumerate(text.splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        where = f"line {n}"
+        if len(fields) != 5:
+            issues.add(
+                "label_columns",
+                Severity.ERROR,
+                f"{len(fields)} columns, expected 5 (class cx cy w h): {line.strip()!r}",
+                path,
+                where,
+                image_id,
+            )
+            continue
+        try:
+            values = [float(v) for v in fields[1:]]
+        except ValueError:
+            issues.add(
+                "label_number",
+                Severity.ERROR,
+                f"not a number in {line.strip()!r}",
+                path,
+                where,
+                image_id,
+            )
+            continue
+        try:
+            cls = int(fields[0])
+        except ValueError:
+            issues.add(
+                "class_invalid",
+                Severity.ERROR,
+                f"class id {fields[0]!r} is not an integer",
+                path,
+                where,
+                image_id,
+            )
+            continue
+        if not 0 <= cls < num_classes:
+            issues.add(
+                "class_unknown",
+                Severity.ERROR,
+                f"class id {cls} is outside 0..{num_classes - 1}",
+                path,
+                where,
+                image_id,
+            )
+            continue
+        box = as_stored(yolo_line_to_xyxy(*values, width, height))
+        if check_box(box, width, height, issues, path, where, image_id):
+            boxes.append(box)
+            classes.append(cls)
+    return np.array(boxes, np.float32).reshape(-1, 4), np.array(classes, np.int64)
+
+
+# -- writing ---------------------------------------------------------------------------
+
+
+def write(dataset: Dataset, out: Path) -> Path:
+    """Write ``out/data.yaml``, ``out/images/<split>/`` and ``out/labels/<split>/``
+    (images in no split under ``unassigned``); returns the YAML's path."""
+    out = prepare_output(dataset, out, "yolo")
+    split_of = {i: split for split, ids in dataset.splits.items() for i in ids}
+    folders = [s for s in SPLITS if s in dataset.splits]
+    if any(r.id not in split_of for r in dataset):
+        folders.append(UNASSIGNED)
+    for folder in folders:
+        # Empty splits still get their folders: the YAML must not name a missing path.
+        (out / "images" / folder).mkdir(parents=True, exist_ok=True)
+        (out / "labels" / folder).mkdir(parents=True, exist_ok=True)
+    for r in dataset:
+        folder = split_of.get(r.id, UNASSIGNED)
+        place_image(r.path, out / "images" / folder / f"{r.id}{r.path.suffix}")
+        label = out / "labels" / folder / f"{r.id}.txt"
+        label.parent.mkdir(parents=True, exist_ok=True)
+        lines = [
+            xyxy_to_yolo_line(b, c, r.width, r.height) + "\n" for b, c in zip(r.boxes, r.classes)
+        ]
+        label.write_text("".join(lines), encoding="utf-8")
+    data = {"path": "."}
+    data.update({folder: f"images/{folder}" for folder in folders})
+    data.update({"nc": dataset.num_classes, "names": list(dataset.class_names)})
+    file = out / "data.yaml"
+    file.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return file

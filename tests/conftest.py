@@ -1,0 +1,120 @@
+"""Shared fixtures: the real BCCD data set (skipped when absent) and tiny generated
+datasets of PNG images."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from yolops.data.dataset import Dataset, ImageRecord
+
+BCCD_DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "bccd"
+TINY_CLASSES = ("cat", "dog", "bird")
+
+
+@pytest.fixture(scope="session")
+def bccd_root() -> Path:
+    """The BCCD dataset (Pascal VOC): env ``YOLOPS_BCCD``, else ../shared/datasets/bccd."""
+    root = Path(os.environ.get("YOLOPS_BCCD") or BCCD_DEFAULT)
+    if not (root / "Annotations").is_dir():
+        pytest.skip(f"BCCD dataset not found at {root} (set YOLOPS_BCCD to its folder)")
+    return root
+
+
+def write_image(path: Path, width: int, height: int, value: int = 128) -> Path:
+    """A solid-colour image of ``width`` x ``height`` pixels at ``path`` (PNG, or JPEG
+    for a .jpg name)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (width, height), (value, value // 2, 255 - value)).save(path)
+    return path
+
+
+def _tiny_boxes(index: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """0..3 boxes, deterministic: fractional corners, one touching the border."""
+    n = index % 4
+    boxes = [
+        (2.25 + index, 3.5, 20.75 + index, 17.0),
+        (0.0, 0.0, width / 2, height / 3),
+        (width - 11.5, height - 9.0, float(width), float(height)),
+    ][:n]
+    classes = [(index + k) % len(TINY_CLASSES) for k in range(n)]
+    return np.array(boxes, np.float32).reshape(-1, 4), np.array(classes, np.int64)
+
+
+@pytest.fixture
+def make_tiny_dataset(tmp_path: Path) -> Callable[..., Dataset]:
+    """A factory for small labelled datasets of PNG images written under ``root``
+    (default ``tmp_path/source``): two image sizes, 0..3 boxes per image with
+    fractional coordinates, classes cat/dog/bird, splits train/val/test and one image
+    in no split; the last image's id sits in a subfolder (``sub/img_N``). ``suffix``
+    ".jpg" makes JPEG images instead."""
+
+    def make(root: Path | None = None, num_images: int = 7, suffix: str = ".png") -> Dataset:
+        root = Path(root or tmp_path / "source")
+        records = []
+        for i in range(num_images):
+            width, height = (64, 48) if i % 2 == 0 else (80, 60)
+            image_id = f"sub/img_{i}" if i == num_images - 1 else f"img_{i}"
+            path = write_image(root / "images" / f"{image_id}{suffix}", width, height, 40 * i % 256)
+            boxes, classes = _tiny_boxes(i, width, height)
+            records.append(ImageRecord(image_id, path, width, height, boxes, classes))
+        ids = [r.id for r in records]
+        splits = {"train": ids[0:3], "val": ids[3:5], "test": ids[5:6]}
+        # ids[6:] stay in no split
+        return Dataset(records, TINY_CLASSES, splits, name="tiny", root=root)
+
+    return make
+
+
+@pytest.fixture
+def tiny_dataset(make_tiny_dataset) -> Dataset:
+    """Seven images (see ``make_tiny_dataset``)."""
+    return make_tiny_dataset()
+
+
+@pytest.fixture
+def break_image() -> Callable[[Path, str], Path]:
+    """Spoil an image file in place: ``garbage`` (a JPEG/PNG signature then noise),
+    ``truncated`` (the last 16 bytes cut, end marker included) or ``text`` (a text
+    file under the image's name)."""
+
+    def spoil(path: Path, how: str) -> Path:
+        data = path.read_bytes()
+        if how == "garbage":
+            noise = np.random.default_rng(0).integers(0, 256, len(data), np.uint8).tobytes()
+            path.write_bytes(data[:2] + noise)
+        elif how == "truncated":
+            path.write_bytes(data[:-16])
+        elif how == "text":
+            path.write_text("this is not an image\n")
+        else:
+            raise ValueError(how)
+        return path
+
+    return spoil
+
+
+@pytest.fixture
+def assert_same_labels() -> Callable[[Dataset, Dataset], None]:
+    """A check that two datasets hold the same images (id, size), boxes (to 1e-3 px),
+    classes (by name), splits and class order."""
+
+    def check(expected: Dataset, actual: Dataset, atol: float = 1e-3) -> None:
+        assert actual.class_names == expected.class_names
+        assert sorted(actual.ids) == sorted(expected.ids)
+        assert {k: sorted(v) for k, v in actual.splits.items() if v} == {
+            k: sorted(v) for k, v in expected.splits.items() if v
+        }
+        for e in expected:
+            a = actual[e.id]
+            assert (a.width, a.height) == (e.width, e.height), e.id
+            assert a.boxes.shape == e.boxes.shape, e.id
+            np.testing.assert_allclose(a.boxes, e.boxes, atol=atol, rtol=0, err_msg=e.id)
+            np.testing.assert_array_equal(a.classes, e.classes, err_msg=e.id)
+
+    return check
