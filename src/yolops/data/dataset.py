@@ -163,10 +163,10 @@ class Dataset:
         return image_id in self._index
 
     def __repr__(self) -> str:
-        splits = ", ".join(f"{k}={len(v)}" for k, v in self.splits.items())
+        splits = "".join(f", {k}={len(v)}" for k, v in self.splits.items())
         return (
             f"Dataset({self.name!r}, images={len(self)}, boxes={self.num_boxes}, "
-            f"classes={len(self.class_names)}, splits=[{splits}])"
+            f"classes={len(self.class_names)}{splits})"
         )
 
     @property

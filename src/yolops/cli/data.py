@@ -1,0 +1,64 @@
+"""`yolops data …`: convert and describe datasets."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from yolops.cli.console import console, print_issues
+from yolops.data.formats import load_dataset, save_dataset
+
+app = typer.Typer(help="Import, convert and describe datasets.", no_args_is_help=True)
+
+
+class Format(str, Enum):
+    yolo = "yolo"
+    coco = "coco"
+    voc = "voc"
+
+
+def _load(src: Path, fmt: Format | None, strict: bool, quiet: bool = False):
+    with console.status(f"Loading {src} …", spinner="dots"):
+        ds = load_dataset(src, format=fmt.value if fmt else None, strict=strict)
+    if not quiet:
+        print_issues(ds.issues, title=f"Load report for {src}")
+    return ds
+
+
+@app.command()
+def convert(
+    src: Path = typer.Argument(..., help="A dataset: YOLO data YAML, COCO JSON, or VOC folder."),
+    out: Path = typer.Argument(..., help="Folder to write the converted dataset into."),
+    to: Format = typer.Option(..., "--to", help="Target format."),
+    from_: Format | None = typer.Option(None, "--from", help="Source format (detected when omitted)."),
+    strict: bool = typer.Option(False, "--strict", help="Fail, listing every problem, instead of setting bad records aside."),
+) -> None:
+    """Convert a dataset between YOLO, COCO and Pascal VOC, keeping splits and classes."""
+    ds = _load(src, from_, strict)
+    with console.status(f"Writing {to.value} to {out} …", spinner="dots"):
+        written = save_dataset(ds, out, to.value)
+    console.print(
+        f"[green]Wrote[/] {len(ds)} images, {ds.num_boxes} boxes, {ds.num_classes} classes "
+        f"as {to.value} to [bold]{written}[/]"
+    )
+
+
+@app.command()
+def stats(
+    src: Path = typer.Argument(..., help="A dataset: YOLO data YAML, COCO JSON, or VOC folder."),
+    fmt: Format | None = typer.Option(None, "--format", help="Source format (detected when omitted)."),
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables."),
+    strict: bool = typer.Option(False, "--strict", help="Fail on any load problem."),
+) -> None:
+    """Describe a dataset: images, boxes per class and split, box sizes and shapes, image sizes."""
+    from yolops.data.stats import dataset_stats, render_stats
+
+    ds = _load(src, fmt, strict, quiet=as_json)
+    st = dataset_stats(ds)
+    if as_json:
+        print(json.dumps(st.to_dict(), indent=2))
+    else:
+        render_stats(st, console)

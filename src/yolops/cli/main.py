@@ -1,0 +1,93 @@
+"""The `yolops` command: a thin layer over the Python API.
+
+Errors raised on purpose (YolopsError) are printed as one clear message and exit 1;
+anything else is reported as an internal error. `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from yolops import __version__
+from yolops.cli import data as data_cli
+from yolops.cli import predict as predict_cli
+from yolops.cli import train as train_cli
+from yolops.cli.console import err_console
+from yolops.errors import YolopsError
+
+app = typer.Typer(
+    name="yolops",
+    help="From raw images to a monitored real-time object detector.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(data_cli.app, name="data")
+app.command("train")(train_cli.train)
+app.command("val")(train_cli.val)
+app.command("predict")(predict_cli.predict)
+app.command("export")(predict_cli.export)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"yolops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True),
+) -> None:
+    """yolops: data, quality, a YOLO we own, tracking and serving in one tool."""
+
+
+@app.command()
+def demo(
+    workspace: str = typer.Option("yolops-workspace", "--workspace", "-w", envvar="YOLOPS_HOME",
+                                  help="Folder the demo writes into."),
+    fast: bool = typer.Option(False, "--fast", help="A smaller, quicker run (used by the tests)."),
+) -> None:
+    """Run the whole loop on generated data: generate, load, describe (and more as it grows)."""
+    from pathlib import Path
+
+    from yolops.pipeline.demo import run_demo
+
+    run_demo(Path(workspace), fast=fast)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        app(args=argv, prog_name="yolops", standalone_mode=True)
+    except YolopsError as e:
+        if debug:
+            raise
+        err_console.print(f"[bold red]error:[/] {_escape(str(e))}", soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]")
+        sys.exit(130)
+    except Exception as e:  # a bug of ours: say so plainly, never a raw traceback
+        if debug:
+            raise
+        err_console.print(
+            f"[bold red]internal error:[/] {type(e).__name__}: {_escape(str(e))}\n"
+            "Run again with --debug for the traceback, and please report it.",
+            soft_wrap=True,
+        )
+        sys.exit(2)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+if __name__ == "__main__":
+    main()
