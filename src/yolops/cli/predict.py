@@ -1,0 +1,74 @@
+"""`yolops predict` and `yolops export`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from yolops.cli.console import console
+
+
+def predict(
+    model: str = typer.Option(..., "--model", "-m", help="A checkpoint (.pt) or ONNX file."),
+    source: list[str] = typer.Option(..., "--source", "-s", help="Image, folder, glob or video (repeatable)."),
+    conf: float = typer.Option(0.25, "--conf", help="Minimum score."),
+    iou: float = typer.Option(0.7, "--iou", help="NMS IoU threshold."),
+    max_det: int = typer.Option(300, "--max-det", help="Most detections per image."),
+    classes: list[int] = typer.Option(None, "--classes", help="Keep only these class ids (repeatable)."),
+    batch: int = typer.Option(8, "--batch"),
+    backend: str = typer.Option("auto", "--backend", help="auto (ONNX Runtime on CPU), onnx or torch."),
+    save: bool = typer.Option(False, "--save", help="Write images (and videos) with the boxes drawn."),
+    out: Path = typer.Option(Path("yolops-workspace/predict"), "--out", help="Where --save and --json write."),
+    as_json: bool = typer.Option(False, "--json", help="Write detections.json to --out."),
+) -> None:
+    """Detect objects in images, folders, globs or videos."""
+    from yolops.infer.predict_run import run_predict
+
+    summary = run_predict(model, source, conf=conf, iou=iou, max_det=max_det, classes=classes or None,
+                          batch=batch, backend=backend, save=save, out=out, write_json=as_json,
+                          console=console)
+    table = Table(title="Detections", title_justify="left")
+    table.add_column("source")
+    table.add_column("boxes", justify="right")
+    table.add_column("classes")
+    for row in summary["items"][:20]:
+        table.add_row(row["name"], str(row["count"]), row["classes"])
+    if len(summary["items"]) > 20:
+        table.caption = f"… {len(summary['items']) - 20} more"
+    console.print(table)
+    for label, path in summary["outputs"].items():
+        console.print(f"{label}: [bold]{path}[/]")
+
+
+def export(
+    model: str = typer.Option(..., "--model", "-m", help="A PyTorch checkpoint (.pt)."),
+    out: Path = typer.Option(None, "--out", "-o", help="ONNX file to write (default next to the checkpoint)."),
+    end2end: bool = typer.Option(False, "--end2end", help="Put NMS inside the graph (ONNX NonMaxSuppression)."),
+    dynamic: bool = typer.Option(False, "--dynamic", help="Dynamic batch dimension."),
+    opset: int = typer.Option(17, "--opset"),
+    data: str = typer.Option(None, "--data", help="Also compare mAP of PyTorch and ONNX on this dataset's val split."),
+    as_json: bool = typer.Option(False, "--json", help="Print the parity report as JSON."),
+) -> None:
+    """Export to ONNX and print a parity and latency table (PyTorch against ONNX Runtime)."""
+    from yolops.data.formats import load_dataset
+    from yolops.infer.export import export_onnx, parity_report
+
+    out = out or Path(model).with_suffix(".end2end.onnx" if end2end else ".onnx")
+    with console.status("Exporting …"):
+        path = export_onnx(model, out, opset=opset, dynamic_batch=dynamic, end2end=end2end)
+    console.print(f"[green]Wrote[/] [bold]{path}[/]")
+    dataset = load_dataset(data) if data else None
+    with console.status("Comparing PyTorch and ONNX Runtime …"):
+        report = parity_report(model, path, dataset=dataset)
+    if as_json:
+        print(json.dumps(report, indent=2, default=float))
+        return
+    table = Table(title="PyTorch vs ONNX Runtime", title_justify="left")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for k, v in report.items():
+        table.add_row(k, f"{v:.4g}" if isinstance(v, float) else str(v))
+    console.print(table)
