@@ -1,0 +1,36 @@
+"""Where training and inference run: CUDA when present, else the CPU with sane threads."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from yolops.errors import ConfigError
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def select_device(spec: str = "auto", threads: int = 0) -> torch.device:
+    """``auto`` picks CUDA when available, else the CPU. On the CPU, torch uses
+    ``threads`` intra-op threads (all usable cores when 0) and one inter-op thread,
+    so it never oversubscribes a small machine."""
+    spec = spec.lower()
+    if spec == "auto":
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
+    if spec.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {spec!r} asked for, but CUDA is not available on this machine")
+    try:
+        device = torch.device(spec)
+    except RuntimeError as e:
+        raise ConfigError(f"unknown device {spec!r}: {e}") from None
+    if device.type == "cpu":
+        n = threads or cpu_count()
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+    return device

@@ -1,0 +1,83 @@
+"""The training schedule as a function of progress in [0, 1].
+
+Progress is the share of iterations done (epoch mode) or of the wall-clock budget
+spent (``--time`` mode). Warmup, LR decay and mosaic closing are all defined on it,
+so the same recipe stretches or shrinks to fit the budget.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Schedule:
+    lr0: float
+    lrf: float = 0.01  # final LR = lr0 * lrf
+    warmup: float = 0.05  # share of progress
+    warmup_bias_lr: float = 0.1  # bias LR starts high during warmup, a known help for detectors
+    warmup_momentum: float = 0.8
+    momentum: float = 0.937
+    close_mosaic: float = 0.15
+
+    def lr(self, progress: float) -> float:
+        """Cosine decay from lr0 to lr0*lrf after a linear warmup."""
+        p = min(max(progress, 0.0), 1.0)
+        decay = self.lrf + (1 - self.lrf) * 0.5 * (1 + math.cos(math.pi * p))
+        base = self.lr0 * decay
+        if self.warmup > 0 and p < self.warmup:
+            return base * p / self.warmup
+        return base
+
+    def bias_lr(self, progress: float) -> float:
+        """Bias parameters warm up from a high LR down to the scheduled one."""
+        p = min(max(progress, 0.0), 1.0)
+        if self.warmup > 0 and p < self.warmup:
+            t = p / self.warmup
+            return self.warmup_bias_lr * (1 - t) + self.lr(p) * t
+        return self.lr(p)
+
+    def momentum_at(self, progress: float) -> float:
+        if self.warmup > 0 and progress < self.warmup:
+            t = progress / self.warmup
+            return self.warmup_momentum + (self.momentum - self.warmup_momentum) * t
+        return self.momentum
+
+    def mosaic_on(self, progress: float) -> bool:
+        return progress < 1.0 - self.close_mosaic
+
+
+class Budget:
+    """Tracks progress either by iterations or by wall-clock time.
+
+    In time mode, ``elapsed_before`` carries the time spent before a resume and
+    ``reserve`` the seconds kept back for the final evaluation and saving.
+    """
+
+    def __init__(self, total_iters: int | None = None, seconds: float | None = None,
+                 elapsed_before: float = 0.0, reserve: float = 0.0):
+        if (total_iters is None) == (seconds is None):
+            raise ValueError("a budget is either iterations or seconds")
+        self.total_iters = total_iters
+        self.seconds = seconds
+        self.elapsed_before = elapsed_before
+        self.reserve = reserve
+        self._start = time.perf_counter()
+
+    @property
+    def timed(self) -> bool:
+        return self.seconds is not None
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self._start
+
+    def progress(self, iteration: int) -> float:
+        if self.seconds is not None:
+            return min(1.0, self.elapsed() / max(self.seconds - self.reserve, 1e-9))
+        return min(1.0, iteration / max(self.total_iters or 1, 1))
+
+    def remaining(self) -> float:
+        assert self.seconds is not None
+        return self.seconds - self.reserve - self.elapsed()

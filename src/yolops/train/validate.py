@@ -1,0 +1,53 @@
+"""Run a model over a dataset split and score it: the evaluation half of the engine."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from yolops.data.dataset import Dataset
+from yolops.detections import Detections
+from yolops.infer.preprocess import boxes_from_letterbox
+from yolops.model.postprocess import postprocess
+from yolops.model.yolo import YOLO, decode
+from yolops.train.evaluate import EvalResult, evaluate
+from yolops.train.loader import build_loader
+
+
+@torch.no_grad()
+def predict_dataset(
+    model: YOLO,
+    dataset: Dataset,
+    imgsz: int,
+    batch_size: int = 16,
+    conf: float = 0.001,
+    iou: float = 0.7,
+    max_det: int = 300,
+    device: torch.device | str = "cpu",
+    on_batch: Callable[[int], None] | None = None,
+) -> dict[str, Detections]:
+    """Detections for every image of ``dataset``, in original image pixels.
+
+    The low default ``conf`` is what mAP needs (the whole PR curve)."""
+    was_training = model.training
+    model.eval()
+    loader = build_loader(dataset, imgsz, batch_size, augment=None, shuffle=False)
+    out: dict[str, Detections] = {}
+    for batch in loader:
+        boxes, scores = decode(model(batch.images.to(device)))
+        per_image = postprocess(boxes, scores, conf=conf, iou=iou, max_det=max_det)
+        for image_id, info, (b, s, c) in zip(batch.image_ids, batch.letterbox, per_image):
+            b = boxes_from_letterbox(b.float().cpu().numpy(), info)
+            out[image_id] = Detections(b, s.float().cpu().numpy(), c.cpu().numpy(), dataset.class_names)
+        if on_batch:
+            on_batch(len(batch.image_ids))
+    model.train(was_training)
+    return out
+
+
+def validate(model: YOLO, dataset: Dataset, imgsz: int, batch_size: int = 16,
+             device: torch.device | str = "cpu") -> tuple[EvalResult, dict[str, Detections]]:
+    """COCO metrics of ``model`` on ``dataset`` (and the predictions, for plots)."""
+    predictions = predict_dataset(model, dataset, imgsz, batch_size, device=device)
+    return evaluate(dataset, predictions), predictions
