@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Dataset",
+    "Detector",
     "Detections",
     "ImageRecord",
     "Issue",
@@ -20,3 +21,12 @@ __all__ = [
     "YolopsError",
     "__version__",
 ]
+
+
+def __getattr__(name: str):
+    # Detector pulls in torch and ONNX Runtime; import it only when asked for.
+    if name == "Detector":
+        from yolops.detector import Detector
+
+        return Detector
+    raise AttributeError(f"module 'yolops' has no attribute {name!r}")

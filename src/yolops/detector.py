@@ -1,0 +1,123 @@
+"""Detector: the one Python object a user needs to train, evaluate, predict and export.
+
+    det = Detector.train("data.yaml", model="n", imgsz=320, time=450)
+    det.val("data.yaml", split="test").map50_95
+    det.predict("images/")            # list of Detections in original pixels
+    det.export("model.onnx", end2end=True)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from rich.console import Console
+
+from yolops.data.dataset import Dataset
+from yolops.data.formats import load_dataset
+from yolops.data.images import read_image
+from yolops.detections import Detections
+from yolops.errors import ModelError, YolopsError
+from yolops.train.evaluate import EvalResult, evaluate
+
+
+class Detector:
+    """A loaded model (PyTorch checkpoint or ONNX graph) behind one interface."""
+
+    def __init__(self, model: str | Path, backend: str = "auto", device: str = "auto"):
+        from yolops.infer.predictor import load_predictor
+
+        self.source = Path(model)
+        self.backend = backend
+        self.predictor = load_predictor(self.source, backend=backend, device=device)
+        self.train_result = None
+
+    def __repr__(self) -> str:
+        return (f"Detector({str(self.source)!r}, backend={type(self.predictor).__name__}, "
+                f"classes={list(self.class_names)}, imgsz={self.imgsz})")
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(self.predictor.class_names)
+
+    @property
+    def imgsz(self) -> int:
+        return int(self.predictor.imgsz)
+
+    @classmethod
+    def train(
+        cls,
+        data: str | Path | Dataset,
+        config: Any = None,
+        resume: str | Path | None = None,
+        callbacks: Iterable = (),
+        console: Console | None = None,
+        **overrides: Any,
+    ) -> "Detector":
+        """Train a new model (see :class:`yolops.train.config.TrainConfig` for the
+        options, passed as keywords or as ``config``) and load its best weights."""
+        from yolops.train.config import TrainConfig
+        from yolops.train.trainer import train
+
+        dataset = data if isinstance(data, Dataset) else None
+        base = config if config is not None else TrainConfig()
+        if dataset is None and data is not None:
+            overrides.setdefault("data", str(data))
+        cfg = base.replace(**overrides) if overrides else base
+        result = train(cfg, dataset=dataset, resume=resume, callbacks=callbacks, console=console)
+        det = cls(result.best, backend="torch")
+        det.train_result = result
+        return det
+
+    def predict(
+        self,
+        source: Any,
+        conf: float = 0.25,
+        iou: float = 0.7,
+        max_det: int = 300,
+        classes: Sequence[int] | None = None,
+        batch: int = 8,
+    ) -> list[Detections]:
+        """Detections for every image in ``source`` (a path, folder, glob, video, array,
+        or a list of them), in each image's original pixels."""
+        from yolops.infer.predictor import predict_source
+
+        return [d for _, _, d in predict_source(self.predictor, source, conf=conf, iou=iou,
+                                                 max_det=max_det, classes=classes, batch=batch)]
+
+    def predict_dataset(self, dataset: Dataset, conf: float = 0.001, iou: float = 0.7,
+                        max_det: int = 300, batch: int = 8) -> dict[str, Detections]:
+        """Detections for every record of ``dataset``, keyed by image id."""
+        out: dict[str, Detections] = {}
+        records = list(dataset)
+        for start in range(0, len(records), batch):
+            chunk = records[start:start + batch]
+            images = [read_image(r.path) for r in chunk]
+            for r, d in zip(chunk, self.predictor.predict(images, conf=conf, iou=iou, max_det=max_det)):
+                out[r.id] = d
+        return out
+
+    def val(self, data: str | Path | Dataset, split: str | None = "val", batch: int = 8) -> EvalResult:
+        """COCO metrics on one split of ``data`` (the whole dataset when split is None)."""
+        ds = data if isinstance(data, Dataset) else load_dataset(data)
+        if split is not None:
+            ds = ds.split(split)
+        self._check_classes(ds)
+        return evaluate(ds, self.predict_dataset(ds, batch=batch))
+
+    def export(self, out: str | Path | None = None, end2end: bool = False, dynamic: bool = False,
+               opset: int = 17, **kwargs: Any) -> Path:
+        """Export the PyTorch checkpoint to ONNX (``end2end`` puts NMS inside the graph)."""
+        from yolops.infer.export import export_onnx
+
+        if self.source.suffix != ".pt":
+            raise ModelError(f"{self.source}: only a PyTorch checkpoint (.pt) can be exported")
+        out = Path(out) if out else self.source.with_suffix(".end2end.onnx" if end2end else ".onnx")
+        return export_onnx(self.source, out, opset=opset, dynamic_batch=dynamic, end2end=end2end, **kwargs)
+
+    def _check_classes(self, ds: Dataset) -> None:
+        if tuple(ds.class_names) != self.class_names:
+            raise YolopsError(
+                f"the model knows classes {list(self.class_names)} but dataset {ds.name!r} has "
+                f"{list(ds.class_names)}; evaluate on data with the same class list"
+            )

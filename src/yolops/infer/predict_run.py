@@ -1,0 +1,73 @@
+"""A whole prediction job: sources in, detections out, drawn images and JSON saved."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any, Sequence
+
+import cv2
+from rich.console import Console
+
+from yolops.detections import Detections
+from yolops.infer.draw import draw_detections
+
+
+def run_predict(
+    model: str | Path,
+    source: Any,
+    conf: float = 0.25,
+    iou: float = 0.7,
+    max_det: int = 300,
+    classes: Sequence[int] | None = None,
+    batch: int = 8,
+    backend: str = "auto",
+    save: bool = False,
+    out: Path = Path("yolops-workspace/predict"),
+    write_json: bool = False,
+    console: Console | None = None,
+) -> dict:
+    """Predict over ``source``; with ``save``, drawn images go to ``out`` (video frames
+    back into a drawn video); with ``write_json``, ``out/detections.json``."""
+    from yolops.detector import Detector
+    from yolops.infer.predictor import predict_source
+    from yolops.infer.sources import VideoWriter
+
+    det = Detector(model, backend=backend)
+    out = Path(out)
+    if save or write_json:
+        out.mkdir(parents=True, exist_ok=True)
+    items, records = [], []
+    writers: dict[str, VideoWriter] = {}
+    stream = predict_source(det.predictor, source, conf=conf, iou=iou, max_det=max_det,
+                            classes=classes, batch=batch)
+    for name, image, dets in stream:
+        items.append(_summary_row(name, dets))
+        if write_json:
+            records.append({"source": name, "width": image.shape[1], "height": image.shape[0],
+                            "detections": dets.to_dicts()})
+        if save:
+            drawn = draw_detections(image, dets, det.class_names)
+            video, sep, _ = name.partition("#")
+            if sep:
+                if video not in writers:
+                    writers[video] = VideoWriter(out / f"{Path(video).stem}.mp4", drawn.shape[1], drawn.shape[0])
+                writers[video].write(drawn)
+            else:
+                cv2.imwrite(str(out / f"{Path(name).stem}.jpg"), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+    for w in writers.values():
+        w.close()
+    outputs: dict[str, Path] = {}
+    if save:
+        outputs["drawn images"] = out
+    if write_json:
+        path = out / "detections.json"
+        path.write_text(json.dumps(records, indent=1))
+        outputs["detections JSON"] = path
+    return {"items": items, "outputs": outputs}
+
+
+def _summary_row(name: str, dets: Detections) -> dict:
+    counts = Counter(dets.class_names[c] if c < len(dets.class_names) else str(c) for c in dets.classes.tolist())
+    return {"name": name, "count": len(dets), "classes": ", ".join(f"{k} {v}" for k, v in counts.most_common())}
