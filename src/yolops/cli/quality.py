@@ -1,0 +1,118 @@
+"""`yolops data schema` and `yolops data validate`: the data-quality gate.
+
+Plain functions taking Typer options; cli/data.py mounts them on the `data` group.
+Exit codes of `validate`: 0 passed, 1 the gate failed (an issue at or above
+--fail-on), like any other error.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from yolops.cli.console import console
+from yolops.data.formats import load_dataset
+
+
+class FailOn(str, Enum):
+    error = "error"
+    warning = "warning"
+    info = "info"
+    never = "never"
+
+
+_STYLE = {"error": "red", "warning": "yellow", "info": "dim"}
+
+
+def schema(
+    src: Path = typer.Argument(..., help="A dataset: YOLO data YAML, COCO JSON, or VOC folder."),
+    out: Path = typer.Option(..., "--out", "-o", help="Where to write the schema YAML."),
+    fmt: str | None = typer.Option(None, "--format", help="Source format: yolo, coco or voc (detected when omitted)."),
+) -> None:
+    """Infer a schema (classes, image formats and sizes, box ranges per class) to edit and validate against."""
+    from yolops.quality.schema import infer_schema
+
+    ds = _load(src, fmt)
+    with console.status("Inferring the schema …", spinner="dots"):
+        written = infer_schema(ds).save(out)
+    console.print(f"[green]Wrote[/] the schema of {len(ds)} images, {ds.num_classes} classes to [bold]{written}[/]")
+
+
+def validate(
+    src: Path = typer.Argument(..., help="A dataset: YOLO data YAML, COCO JSON, or VOC folder."),
+    schema_path: Path | None = typer.Option(None, "--schema", help="Schema YAML to validate against (else inferred)."),
+    against: Path | None = typer.Option(None, "--against", help="Reference dataset: measure drift, infer the schema from it."),
+    fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 when an issue at or above this severity is found."),
+    html: Path | None = typer.Option(None, "--html", help="Write a self-contained HTML report here."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the full report as JSON here."),
+    fmt: str | None = typer.Option(None, "--format", help="Source format: yolo, coco or voc (detected when omitted)."),
+    no_images: bool = typer.Option(False, "--no-images", help="Check annotations only; read no image."),
+    # The label-error option (--labels MODEL) plugs in here with yolops.quality.labels:
+    # it builds an ExtraCheck passed to validate_dataset(extra_checks=...).
+) -> None:
+    """Validate a dataset: loader issues, box and image anomalies, duplicates and split leakage,
+    schema, drift; a summary here, details in --html / --json; exit 1 when the gate fails."""
+    from yolops.quality.report import write_html
+    from yolops.quality.schema import Schema
+    from yolops.quality.validate import QualityConfig, validate_dataset
+
+    ds = _load(src, fmt)
+    reference = _load(against, fmt) if against else None
+    given = Schema.load(schema_path) if schema_path else None
+    config = QualityConfig(read_images=not no_images)
+    with console.status(f"Validating {len(ds)} images …", spinner="dots"):
+        report = validate_dataset(ds, schema=given, against=reference, config=config)
+    print_report(report, fail_on.value)
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report.to_dict(), indent=1), encoding="utf-8")
+        console.print(f"JSON report: [bold]{json_out}[/]")
+    if html:
+        with console.status("Writing the HTML report …", spinner="dots"):
+            write_html(report, html, fail_on=fail_on.value)
+        console.print(f"HTML report: [bold]{html}[/]")
+    raise typer.Exit(report.exit_code(fail_on.value))
+
+
+def _load(src: Path, fmt: str | None):
+    with console.status(f"Loading {src} …", spinner="dots"):
+        return load_dataset(src, format=fmt)
+
+
+def print_report(report, fail_on: str, examples: int = 2) -> None:
+    """A Rich table of issues per code (worst first, with examples), drifted features,
+    and the gate's verdict."""
+    table = Table(title=f"Quality of {report.dataset.name}", title_justify="left")
+    table.add_column("severity")
+    table.add_column("code")
+    table.add_column("count", justify="right")
+    table.add_column("examples", overflow="fold")
+    groups: dict[str, list] = {}
+    for issue in report.issues:
+        groups.setdefault(issue.code, []).append(issue)
+    for code, items in sorted(groups.items(), key=lambda kv: (-max(i.severity.rank for i in kv[1]), kv[0])):
+        sev = max((i.severity for i in items), key=lambda s: s.rank).value
+        shown = "\n".join(escape(str(i)) for i in items[:examples])
+        if len(items) > examples:
+            shown += f"\n… and {len(items) - examples} more"
+        table.add_row(f"[{_STYLE[sev]}]{sev}[/]", code, str(len(items)), shown)
+    if groups:
+        console.print(table)
+    if report.drift is not None:
+        drifted = report.drift.drifted
+        console.print(f"Drift against {escape(report.drift.reference)}: {len(drifted)} of {len(report.drift.features)} features drifted")
+        for f in drifted:
+            console.print(f"  [yellow]{escape(f.describe())}[/]")
+    counts = report.counts_by_severity()
+    failed = report.exit_code(fail_on) != 0
+    verdict = "[bold red]FAILED[/]" if failed else "[bold green]PASSED[/]"
+    console.print(
+        f"{verdict} (--fail-on {fail_on}): [red]{counts['error']} error(s)[/], "
+        f"[yellow]{counts['warning']} warning(s)[/], {counts['info']} note(s) in "
+        f"{len(report.dataset)} images, {report.dataset.num_boxes} boxes"
+    )
