@@ -42,7 +42,10 @@ def run_demo(workspace: Path, fast: bool = False) -> dict:
         outputs["dataset"] = data_yaml
         console.print(f"   {config.num_images} images of circles, squares and triangles -> [bold]{data_yaml}[/]")
 
-    with _step(2, "Load it (every problem reported, nothing dropped silently)"):
+    with _step(2, "Validate it, with a few defects planted on purpose (the quality gate)"):
+        outputs["quality"] = quality_step(data_yaml, root / "quality")
+
+    with _step(3, "Load it (every problem reported, nothing dropped silently)"):
         ds = load_dataset(data_yaml)
         console.print(f"   {ds!r}")
         if ds.issues:
@@ -50,10 +53,27 @@ def run_demo(workspace: Path, fast: bool = False) -> dict:
         else:
             console.print("   no load problems")
 
-    with _step(3, "Describe it"):
+    with _step(4, "Describe it"):
         render_stats(dataset_stats(ds), console)
 
     console.print(Rule("[bold green]Demo finished", align="left"))
     for name, path in outputs.items():
         console.print(f"   {name:<10} {path}")
     return outputs
+
+
+def quality_step(data_yaml: Path, out: Path) -> Path:
+    """Plant known defects in a copy of the data, validate the copy, show that the
+    report finds each one; returns the HTML report."""
+    from yolops.data.formats import load_dataset
+    from yolops.quality import plant_and_validate, write_html
+
+    shutil.rmtree(out, ignore_errors=True)
+    result = plant_and_validate(load_dataset(data_yaml), out / "planted")
+    counts = result.report.counts_by_severity()
+    console.print(f"   {counts['error']} error(s), {counts['warning']} warning(s) in {len(result.report.dataset)} images")
+    for kind, (found, planted) in result.recall.items():
+        console.print(f"   planted {kind:<24} found {found}/{planted}")
+    verdict = "FAILED: a pipeline would stop here" if result.report.exit_code("error") else "PASSED"
+    console.print(f"   gate (fail on errors): {verdict}; the demo goes on with the clean data")
+    return write_html(result.report, out / "report.html", fail_on="error")
