@@ -144,7 +144,8 @@ class LabelScores:
 # -- predictions ------------------------------------------------------------------------------
 
 
-def model_predictions(ds: Dataset, model: str | Path, conf: float = 0.05, device: str = "auto") -> dict[str, Detections]:
+def model_predictions(ds: Dataset, model: str | Path, conf: float = 0.05,
+                      device: str = "auto") -> dict[str, Detections]:
     """Predictions of a saved model (.pt or .onnx) on every readable image of ``ds``,
     keyed by image id, class ids remapped to ``ds.class_names`` by name."""
     from yolops.detector import Detector
@@ -153,7 +154,8 @@ def model_predictions(ds: Dataset, model: str | Path, conf: float = 0.05, device
     return _remap(det.predict_dataset(_readable(ds), conf=conf), det.class_names, ds.class_names, str(model))
 
 
-def kfold_predictions(ds: Dataset, config: KFoldConfig = KFoldConfig(), console: Console | None = None) -> dict[str, Detections]:
+def kfold_predictions(ds: Dataset, config: KFoldConfig = KFoldConfig(),
+                      console: Console | None = None) -> dict[str, Detections]:
     """Out-of-sample predictions for every readable image of ``ds``: the images are
     cut into ``config.folds`` folds (stratified by class), and each fold is predicted
     by a model trained on the others. Unreadable images are left out (the image
@@ -210,7 +212,8 @@ def _remap(predictions: Mapping[str, Detections], model_names: Sequence[str], na
 # -- scores -----------------------------------------------------------------------------------
 
 
-def label_scores(ds: Dataset, predictions: Mapping[str, Detections], config: LabelCheckConfig = LabelCheckConfig()) -> LabelScores:
+def label_scores(ds: Dataset, predictions: Mapping[str, Detections],
+                 config: LabelCheckConfig = LabelCheckConfig()) -> LabelScores:
     """cleanlab's scores for every image of ``ds`` that has predictions."""
     from cleanlab.object_detection import rank
 
@@ -244,12 +247,13 @@ def _cleanlab_inputs(records: Sequence, preds: Sequence[Detections]) -> list[dic
 
     aux = []
     for r, d in zip(records, preds):
-        lab, pred = torch.from_numpy(np.array(r.boxes, np.float64)), torch.from_numpy(d.boxes.astype(np.float64))
-        iou = box_iou(lab, pred).numpy()  # (L, M)
-        dist = torch.cdist((lab[:, :2] + lab[:, 2:]) / 2, (pred[:, :2] + pred[:, 2:]) / 2).numpy() if len(lab) and len(pred) else np.zeros(iou.shape)
+        lab, pred = np.array(r.boxes, np.float64), d.boxes.astype(np.float64)  # (L, 4), (M, 4)
+        iou = box_iou(torch.from_numpy(lab), torch.from_numpy(pred)).numpy()  # (L, M)
+        centres = (lab[:, :2] + lab[:, 2:]) / 2, (pred[:, :2] + pred[:, 2:]) / 2
+        dist = np.linalg.norm(centres[0][:, None] - centres[1][None], axis=2)  # (L, M)
         aux.append({
-            "pred_labels": d.classes, "pred_label_probs": d.scores.astype(np.float64), "pred_bboxes": d.boxes.astype(np.float64),
-            "lab_labels": np.array(r.classes), "lab_bboxes": np.array(r.boxes, np.float64),
+            "pred_labels": d.classes, "pred_label_probs": d.scores.astype(np.float64), "pred_bboxes": pred,
+            "lab_labels": np.array(r.classes), "lab_bboxes": lab,
             "similarity_matrix": ALPHA * iou + (1 - ALPHA) * np.exp(-dist * EUC_FACTOR), "iou_matrix": iou,
         })
     nonzero = [a["similarity_matrix"][a["similarity_matrix"] > 0] for a in aux]

@@ -20,12 +20,14 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 import cv2
 import numpy as np
+import torch
 
 from yolops.data.dataset import Dataset, ImageRecord
 from yolops.data.formats import place_image
 from yolops.data.images import read_image
 from yolops.errors import YolopsError
 from yolops.issues import Issue
+from yolops.model.boxes import box_iou
 
 if TYPE_CHECKING:
     from yolops.quality.validate import QualityReport
@@ -147,15 +149,8 @@ def matches(issue: Issue, d: PlantedDefect) -> bool:
         return d.box in {int(n) for n in re.findall(r"\d+", issue.location)}
     predicted = getattr(issue, "predicted_box", None)
     if d.kind == "dropped_box" and predicted is not None and d.xyxy is not None:
-        return _iou(predicted, d.xyxy) >= 0.5
+        return float(box_iou(torch.tensor([predicted]), torch.tensor([d.xyxy]))[0, 0]) >= 0.5
     return True
-
-
-def _iou(a: Sequence[float], b: Sequence[float]) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return w * h / union if union > 0 else 0.0
 
 
 # -- one defect -------------------------------------------------------------------------
