@@ -10,7 +10,7 @@ image sizes, and cheap.
 We compute these ourselves with OpenCV by default. cleanvision is the other
 checker (:func:`cleanvision_issues`, ``QualityConfig(image_checker="cleanvision")``),
 its findings mapped to the same issue codes; it is not the default because
-validation with it took 3.4 s on BCCD against 0.5 s (364 images, 2 cores): it
+validation with it took 3.4-5.2 s on BCCD against 0.5-0.9 s (364 images, 2 cores): it
 decodes every image a second time (drift needs our statistics anyway); and with its
 default thresholds it missed the over-exposed and blurred images planted in
 generated data that these checks find (tests/quality/test_images.py measures both).
