@@ -102,3 +102,27 @@ def _problems(c: ServeConfig) -> list[str]:
         if path and not Path(path).is_file():
             out.append(f"{name} {path}: file does not exist")
     return out
+
+
+def load_serve_config(path: str | Path, **overrides: Any) -> ServeConfig:
+    """A ServeConfig from a YAML mapping of its fields, then ``overrides`` (None values ignored)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the serve configuration ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of serve settings, got {type(data).__name__}")
+    known = {f.name for f in dataclasses.fields(ServeConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown serve settings {unknown}; known: {sorted(known)}")
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return ServeConfig(**data)
+    except TypeError as e:
+        raise ConfigError(f"{path}: {e}") from None
