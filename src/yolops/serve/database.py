@@ -52,12 +52,26 @@ def _create(url: str) -> Engine:
     return engine
 
 
+_created: set[tuple[int, str]] = set()
+
+
 def ensure_tables(engine: Engine, *tables: Table) -> None:
-    """Create ``tables`` when missing; :class:`DatabaseError` when the database is unusable."""
-    try:
-        metadata.create_all(engine, tables=list(tables))
-    except SQLAlchemyError as e:
-        raise DatabaseError(f"cannot open database {engine.url.render_as_string()}: {first_line(e)}") from None
+    """Create ``tables`` when missing; :class:`DatabaseError` when the database is unusable.
+    Safe when several threads or processes race to create the same table."""
+    with _lock:
+        todo = [t for t in tables if (id(engine), t.name) not in _created]
+        if not todo:
+            return
+        for attempt in range(2):
+            try:
+                metadata.create_all(engine, tables=todo)
+                break
+            except SQLAlchemyError as e:
+                # Another process created it between the check and the CREATE: look again.
+                if attempt == 1 or "already exists" not in str(e):
+                    raise DatabaseError(f"cannot open database {engine.url.render_as_string()}: "
+                                        f"{first_line(e)}") from None
+        _created.update((id(engine), t.name) for t in todo)
 
 
 def _sqlite_pragmas(conn, _record) -> None:
