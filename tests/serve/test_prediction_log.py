@@ -86,6 +86,25 @@ def test_full_queue_drops_without_blocking(tmp_path):
     assert len(dropped) == 45 and plog.dropped == 45
 
 
+def test_queued_image_bytes_are_bounded(tmp_path):
+    one = entry()
+    size = one.image.nbytes + len(one.data)
+    plog = PredictionLog(f"sqlite:///{tmp_path / 'db.sqlite'}", max_queue_bytes=3 * size)  # not started
+    for _ in range(10):
+        plog.record(entry())
+    assert plog.dropped == 7
+    plog.start()
+    plog.close()
+    assert len(read_predictions(plog.url)) == 3
+    plog2 = PredictionLog(plog.url, max_queue_bytes=3 * size)
+    plog2.start()
+    for _ in range(20):  # drained as it goes: the bound is on what waits, not on what was logged
+        plog2.record(entry())
+        time.sleep(0.01)
+    plog2.close()
+    assert plog2.dropped == 0 and len(read_predictions(plog.url)) == 23
+
+
 def test_a_failing_database_loses_entries_not_requests(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("a file where the database folder should be")

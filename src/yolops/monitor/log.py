@@ -7,7 +7,8 @@ classes and confidences: what drift monitoring compares against the reference
 statistics of the training data.
 
 Writes never block or fail a request: :meth:`PredictionLog.record` only puts the
-entry on a bounded queue (a full queue drops it and counts the drop); one
+entry on a queue bounded in entries and in image bytes (a full queue drops the entry
+and counts the drop, so a slow database can never eat the server's memory); one
 background thread computes the statistics, saves sampled images and inserts rows
 in small transactions. A failing database loses entries (counted and logged),
 never requests.
@@ -98,14 +99,17 @@ class PredictionLog:
 
     def __init__(self, url: str, samples_dir: str | Path | None = None, sample_rate: float = 0.0,
                  max_queue: int = 1000, on_drop: Callable[[], None] | None = None, seed: int | None = None,
-                 batch_size: int = 64):
+                 batch_size: int = 64, max_queue_bytes: int = 256 * 1024 * 1024):
         self.url = url
         self.samples_dir = Path(samples_dir) if samples_dir else None
         self.sample_rate = sample_rate if self.samples_dir else 0.0
         self.on_drop = on_drop or (lambda: None)
         self.batch_size = batch_size
+        self.max_queue_bytes = max_queue_bytes
         self.dropped = 0
         self.written = 0
+        self._queued_bytes = 0
+        self._bytes_lock = threading.Lock()
         self._queue: queue.Queue[LogEntry | None] = queue.Queue(maxsize=max_queue)
         self._random = random.Random(seed)
         self._thread: threading.Thread | None = None
@@ -121,10 +125,21 @@ class PredictionLog:
 
     def record(self, entry: LogEntry) -> None:
         """Queue ``entry``; never blocks, never raises."""
+        size = _size(entry)
+        with self._bytes_lock:
+            if self._queued_bytes + size > self.max_queue_bytes:
+                self._drop(1)
+                return
+            self._queued_bytes += size
         try:
             self._queue.put_nowait(entry)
         except queue.Full:
+            self._release(size)
             self._drop(1)
+
+    def _release(self, size: int) -> None:
+        with self._bytes_lock:
+            self._queued_bytes -= size
 
     def close(self, timeout: float = 10.0) -> None:
         """Write what is queued (within ``timeout`` seconds), then stop the thread."""
@@ -163,6 +178,7 @@ class PredictionLog:
             self._write(batch)
 
     def _write(self, batch: list[LogEntry]) -> None:
+        self._release(sum(_size(e) for e in batch))
         try:
             rows = [self._row(e) for e in batch]
             if self._engine is None:
@@ -198,6 +214,10 @@ class PredictionLog:
         path = folder / f"{e.request_id}-{uuid.uuid4().hex[:8]}{_suffix(e.data)}"
         path.write_bytes(e.data)
         return str(path)
+
+
+def _size(entry: LogEntry) -> int:
+    return entry.image.nbytes + len(entry.data)
 
 
 def _suffix(data: bytes) -> str:
