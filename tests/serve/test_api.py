@@ -138,3 +138,25 @@ def test_keystore_refuses_bad_roles_and_unknown_ids(db_url):
         store.create("  ", "predict")
     with pytest.raises(YolopsError, match="no API key"):
         store.revoke("deadbeef")
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+def test_key_database_down_is_503_not_500(model_path, db_url, keys, png):
+    from fastapi.testclient import TestClient
+
+    from yolops.serve.app import build_app
+    from yolops.serve.config import ServeConfig
+    from yolops.serve.database import DatabaseError
+
+    app = build_app(ServeConfig(model=str(model_path), database_url=db_url, reload_interval=0, prediction_log=False))
+    with TestClient(app) as client:
+        def down(*_):
+            raise DatabaseError("cannot check an API key in sqlite:///x: disk I/O error")
+
+        app.state.yolops.keys.verify = down
+        app.state.yolops.keys.ping = down
+        r = client.post("/v1/predict", files=files(png), headers={"X-API-Key": keys["predict"]})
+        assert r.status_code == 503 and r.json()["error"]["code"] == "database_unavailable"
+        assert r.headers["Retry-After"] == "5"
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and "disk I/O error" in ready.json()["checks"]["database"]
