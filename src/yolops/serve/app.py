@@ -89,7 +89,11 @@ async def _start(config: ServeConfig, source: ModelSource, metrics: ServeMetrics
     watcher.start()
     log.info("serving %s version %s (%d classes, imgsz %d)", model.ref.name, model.ref.version,
              len(model.predictor.class_names), model.predictor.imgsz)
-    return ServerState(config, source, metrics, holder, batcher, watcher, keys, plog)
+    from anyio import CapacityLimiter
+
+    from yolops.train.device import cpu_count
+
+    return ServerState(config, source, metrics, holder, batcher, watcher, keys, plog, CapacityLimiter(cpu_count()))
 
 
 async def _stop(state) -> None:

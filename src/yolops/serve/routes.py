@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 import uuid
 
+import anyio
+
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -92,8 +94,10 @@ async def predict(
     cfg = state.config
     body = await read_body(request, cfg.max_upload_bytes)
     uploads = await parse_uploads(request, body, cfg.max_images)
-    # Decoding is CPU work: off the event loop, so that other requests keep flowing.
-    images = await run_in_threadpool(lambda: [decode_upload(u, cfg.max_pixels) for u in uploads])
+    # Decoding is CPU work: off the event loop so that other requests keep flowing, and
+    # at most one decode per core at a time so that it never crowds out inference.
+    images = await anyio.to_thread.run_sync(lambda: [decode_upload(u, cfg.max_pixels) for u in uploads],
+                                            limiter=state.decode_limiter)
     params = PredictParams(cfg.conf if conf is None else conf, cfg.iou if iou is None else iou,
                            cfg.max_det if max_det is None else max_det)
     result = await state.batcher.predict([d.image for d in images], params)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from anyio import CapacityLimiter
+
 from yolops.monitor.log import PredictionLog
 from yolops.serve.auth import KeyStore
 from yolops.serve.batching import MicroBatcher
@@ -23,3 +25,4 @@ class ServerState:
     watcher: ModelWatcher
     keys: KeyStore | None  # None: auth is off
     prediction_log: PredictionLog | None
+    decode_limiter: CapacityLimiter  # concurrent image decodes (one per core)
