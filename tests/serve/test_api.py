@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
+import sqlite3
 import subprocess
 import sys
 
@@ -114,11 +116,9 @@ def test_metrics_count_requests_batches_and_model(serve, keys, png):
 def test_keys_are_stored_hashed(db_url):
     store = KeyStore(db_url)
     key, info = store.create("someone", "admin")
-    raw = (db_url.removeprefix("sqlite:///"))
-    import sqlite3
-
+    raw = db_url.removeprefix("sqlite:///")
     rows = sqlite3.connect(raw).execute("select id, key_hash from api_keys").fetchall()
-    assert (info.id, __import__("hashlib").sha256(key.encode()).hexdigest()) in rows
+    assert (info.id, hashlib.sha256(key.encode()).hexdigest()) in rows
     assert key.encode() not in open(raw, "rb").read()
     assert store.verify(key).role == "admin"
     assert store.verify(key[:-1] + ("A" if key[-1] != "A" else "B")) is None
