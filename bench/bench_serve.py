@@ -151,6 +151,14 @@ def run_level(server: Server, key: str, image: bytes, args, concurrency: int, la
     return result
 
 
+def log_dropped(url: str) -> float:
+    """Prediction log entries the server dropped (its queue was full)."""
+    for line in httpx.get(f"{url}/metrics").text.splitlines():
+        if line.startswith("yolops_prediction_log_dropped_total "):
+            return float(line.split()[1])
+    return float("nan")
+
+
 def print_table(rows: list[dict], console: Console) -> None:
     table = Table(title="yolops serve on loopback (POST /v1/predict, one 640x480 JPEG per request)",
                   title_justify="left")
@@ -191,10 +199,12 @@ def main() -> None:
                 for c in levels:
                     with console.status(f"{label}: {args.requests} requests from {c} clients …"):
                         rows.append(run_level(server, key, image, args, c, label))
-                rss_all = server.samples
+                rows[-1]["log_dropped"] = log_dropped(server.url)
             finally:
                 server.stop()
-            rows[-1]["rss_whole_run_mb"] = [round(rss_all[0], 1), round(rss_all[-1], 1)] if rss_all else None
+            rss = server.samples
+            rows[-1]["rss_whole_run_mb"] = {"first": round(rss[0], 1), "last": round(rss[-1], 1),
+                                            "max": round(max(rss), 1)}
     print_table(rows, console)
     sequential = rows[0]["images_per_s"]
     top = max(args.concurrency)
@@ -205,7 +215,8 @@ def main() -> None:
     console.print(f"Throughput, batched server at {top} clients over sequential batch-1 calls: "
                   f"[bold]{ratios['batched_over_sequential']}x[/]; over a batch-1 server at {top} clients: "
                   f"[bold]{ratios['batched_over_unbatched_same_concurrency']}x[/]. "
-                  f"Errors: {sum(r['errors'] for r in rows)}.")
+                  f"Errors: {sum(r['errors'] for r in rows)}. Prediction log entries dropped: "
+                  f"{sum(r.get('log_dropped', 0) for r in rows):.0f}.")
     result = {"yolops": __version__, "python": platform.python_version(), "cpus": cpu_count(),
               "imgsz": args.imgsz, "image": "640x480 JPEG", "requests_per_level": args.requests,
               "rows": rows, "ratios": ratios}

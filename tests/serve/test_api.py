@@ -160,3 +160,24 @@ def test_key_database_down_is_503_not_500(model_path, db_url, keys, png):
         assert r.headers["Retry-After"] == "5"
         ready = client.get("/readyz")
         assert ready.status_code == 503 and "disk I/O error" in ready.json()["checks"]["database"]
+
+
+def test_responses_are_not_held_back_by_nagle(serve):
+    """The listening socket must say it is TCP, or asyncio leaves Nagle's algorithm on
+    and every response waits ~40 ms for a delayed ACK."""
+    import socket
+    import statistics
+    import time
+
+    from yolops.serve.server import bind
+
+    sock = bind("127.0.0.1", 0)
+    assert sock.proto == socket.IPPROTO_TCP
+    sock.close()
+    with serve(auth=False) as server, httpx.Client(base_url=server.url) as c:
+        times = []
+        for _ in range(15):
+            start = time.perf_counter()
+            c.get("/healthz")
+            times.append(time.perf_counter() - start)
+    assert statistics.median(times) < 0.025
