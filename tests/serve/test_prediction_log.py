@@ -28,7 +28,7 @@ def wait_for_rows(url: str, n: int, timeout: float = 10.0) -> list[dict]:
 def entry(value: int = 100, name: str = "x.png") -> LogEntry:
     img = np.full((40, 60, 3), value, np.uint8)
     dets = Detections([[1, 2, 10, 20], [3, 3, 9, 9]], [0.9, 0.4], [1, 0], ("cat", "dog"))
-    return LogEntry("req1", "m", "v1", 12.5, name, img, encode(img), dets)
+    return LogEntry("req1", "m", "v1", 12.5, name, 60, 40, image_statistics(img), dets, encode(img))
 
 
 def test_statistics_of_known_images():
@@ -73,6 +73,12 @@ def test_sample_rate_zero_saves_nothing_and_partial_rate_saves_some(tmp_path):
     plog.close()
     saved = [r for r in read_predictions(url) if r["sample_path"]]
     assert 15 <= len(saved) <= 45
+    assert len(list((tmp_path / "samples").rglob("*.png"))) == len(saved)
+    none = PredictionLog(f"sqlite:///{tmp_path / 'db2.sqlite'}", tmp_path / "none", sample_rate=0.0)
+    none.start()
+    none.record(entry())
+    none.close()
+    assert read_predictions(none.url)[0]["sample_path"] is None and not (tmp_path / "none").exists()
 
 
 def test_full_queue_drops_without_blocking(tmp_path):
@@ -86,17 +92,18 @@ def test_full_queue_drops_without_blocking(tmp_path):
     assert len(dropped) == 45 and plog.dropped == 45
 
 
-def test_queued_image_bytes_are_bounded(tmp_path):
+def test_queued_bytes_are_bounded(tmp_path):
     one = entry()
-    size = one.image.nbytes + len(one.data)
-    plog = PredictionLog(f"sqlite:///{tmp_path / 'db.sqlite'}", max_queue_bytes=3 * size)  # not started
+    size = 1024 + len(one.data)  # sampled: the row and the encoded image wait in the queue
+    plog = PredictionLog(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "samples", sample_rate=1.0,
+                         max_queue_bytes=3 * size)  # not started
     for _ in range(10):
         plog.record(entry())
     assert plog.dropped == 7
     plog.start()
     plog.close()
     assert len(read_predictions(plog.url)) == 3
-    plog2 = PredictionLog(plog.url, max_queue_bytes=3 * size)
+    plog2 = PredictionLog(plog.url, tmp_path / "samples", sample_rate=1.0, max_queue_bytes=3 * size)
     plog2.start()
     for _ in range(20):  # drained as it goes: the bound is on what waits, not on what was logged
         plog2.record(entry())

@@ -7,10 +7,11 @@ classes and confidences: what drift monitoring compares against the reference
 statistics of the training data.
 
 Writes never block or fail a request: :meth:`PredictionLog.record` only puts the
-entry on a queue bounded in entries and in image bytes (a full queue drops the entry
-and counts the drop, so a slow database can never eat the server's memory); one
-background thread computes the statistics, saves sampled images and inserts rows
-in small transactions. A failing database loses entries (counted and logged),
+entry on a queue bounded in entries and in bytes (a full queue drops the entry and
+counts the drop, so a slow database can never eat the server's memory); one
+background thread saves sampled images and inserts rows in small transactions.
+Entries carry statistics, never pixels: the server computes them (about a
+millisecond) while it decodes the image. A failing database loses entries (counted and logged),
 never requests.
 
     log = PredictionLog("sqlite:///yolops-workspace/yolops.db", samples_dir, sample_rate=0.05)
@@ -21,6 +22,7 @@ never requests.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import queue
@@ -65,18 +67,25 @@ predictions = Table(
 # Statistics are computed on a copy at most this many pixels wide or high: they
 # describe the image's look, which a thumbnail keeps, at a fraction of the cost.
 STATS_SIDE = 256
+STATS = ("brightness", "contrast", "sharpness")
 
 
 @dataclass(frozen=True, eq=False)
 class LogEntry:
+    """One served image. ``stats`` is :func:`image_statistics` of it, computed where the
+    image was decoded so that the queue never holds pixels; ``data`` (the encoded
+    image as sent) is kept only when the image is sampled for labeling."""
+
     request_id: str
     model_name: str
     model_version: str
     latency_ms: float
     image_name: str
-    image: np.ndarray = field(repr=False)  # (H, W, 3) RGB uint8
-    data: bytes = field(repr=False)  # the encoded image as sent
+    width: int
+    height: int
+    stats: dict[str, float]
     detections: Detections = field(repr=False)
+    data: bytes | None = field(default=None, repr=False)
     time: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
 
@@ -124,7 +133,10 @@ class PredictionLog:
         return self._thread is not None and self._thread.is_alive()
 
     def record(self, entry: LogEntry) -> None:
-        """Queue ``entry``; never blocks, never raises."""
+        """Queue ``entry`` (its image bytes dropped unless sampled); never blocks, never raises."""
+        sampled = self.sample_rate > 0 and self._random.random() < self.sample_rate
+        if entry.data is not None and not sampled:
+            entry = dataclasses.replace(entry, data=None)
         size = _size(entry)
         with self._bytes_lock:
             if self._queued_bytes + size > self.max_queue_bytes:
@@ -197,16 +209,15 @@ class PredictionLog:
         return {
             "time": e.time, "request_id": e.request_id, "model_name": e.model_name,
             "model_version": e.model_version, "latency_ms": float(e.latency_ms), "image_name": e.image_name[:200],
-            "width": int(e.image.shape[1]), "height": int(e.image.shape[0]), **image_statistics(e.image),
+            "width": int(e.width), "height": int(e.height), **{k: float(e.stats[k]) for k in STATS},
             "num_boxes": len(e.detections), "classes": json.dumps(names),
             "scores": json.dumps([round(s, 5) for s in e.detections.scores.tolist()]),
             "sample_path": self._maybe_sample(e),
         }
 
     def _maybe_sample(self, e: LogEntry) -> str | None:
-        if self.sample_rate <= 0 or self._random.random() >= self.sample_rate:
+        if e.data is None or self.samples_dir is None:
             return None
-        assert self.samples_dir is not None
         day = e.time.strftime("%Y-%m-%d")
         folder = self.samples_dir / day
         folder.mkdir(parents=True, exist_ok=True)
@@ -217,7 +228,7 @@ class PredictionLog:
 
 
 def _size(entry: LogEntry) -> int:
-    return entry.image.nbytes + len(entry.data)
+    return 1024 + len(entry.data or b"")  # a row's own size, roughly, plus a sampled image
 
 
 def _suffix(data: bytes) -> str:

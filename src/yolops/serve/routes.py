@@ -11,10 +11,10 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from yolops.monitor.log import LogEntry
+from yolops.monitor.log import LogEntry, image_statistics
 from yolops.serve.auth import KeyInfo
 from yolops.serve.batching import PredictParams
-from yolops.serve.inputs import decode_upload, parse_uploads, read_body
+from yolops.serve.inputs import DecodedImage, decode_upload, parse_uploads, read_body
 from yolops.serve.problems import ApiError
 from yolops.serve.schemas import ErrorResponse, ModelsResponse, PredictResponse, ReloadResponse
 from yolops.serve.state import ServerState
@@ -95,23 +95,30 @@ async def predict(
     body = await read_body(request, cfg.max_upload_bytes)
     uploads = await parse_uploads(request, body, cfg.max_images)
     # Decoding is CPU work: off the event loop so that other requests keep flowing, and
-    # at most one decode per core at a time so that it never crowds out inference.
-    images = await anyio.to_thread.run_sync(lambda: [decode_upload(u, cfg.max_pixels) for u in uploads],
-                                            limiter=state.decode_limiter)
+    # at most one decode per core at a time so that it never crowds out inference. The
+    # prediction log's image statistics are taken here too, so that it never holds pixels.
+    logging = state.prediction_log is not None
+
+    def decode() -> list[tuple[DecodedImage, dict | None]]:
+        decoded = [decode_upload(u, cfg.max_pixels) for u in uploads]
+        return [(d, image_statistics(d.image) if logging else None) for d in decoded]
+
+    images = await anyio.to_thread.run_sync(decode, limiter=state.decode_limiter)
     params = PredictParams(cfg.conf if conf is None else conf, cfg.iou if iou is None else iou,
                            cfg.max_det if max_det is None else max_det)
-    result = await state.batcher.predict([d.image for d in images], params)
+    result = await state.batcher.predict([d.image for d, _ in images], params)
     latency_ms = (time.perf_counter() - start) * 1000
     ref = result.model.ref
     if state.prediction_log is not None:
         request_id = uuid.uuid4().hex[:16]
-        for d, dets in zip(images, result.detections):
-            state.prediction_log.record(LogEntry(request_id, ref.name, ref.version, latency_ms, d.name, d.image,
-                                                 d.data, dets))
+        for (d, stats), dets in zip(images, result.detections):
+            height, width = d.image.shape[:2]
+            state.prediction_log.record(LogEntry(request_id, ref.name, ref.version, latency_ms, d.name, width,
+                                                 height, stats, dets, d.data))
     return PredictResponse(
         model={"name": ref.name, "version": ref.version},
         results=[{"name": d.name, "width": int(d.image.shape[1]), "height": int(d.image.shape[0]),
-                  "detections": dets.to_dicts()} for d, dets in zip(images, result.detections)],
+                  "detections": dets.to_dicts()} for (d, _), dets in zip(images, result.detections)],
         batch_size=result.batch_size,
         latency_ms=round(latency_ms, 3),
     )
