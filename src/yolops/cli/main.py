@@ -12,7 +12,9 @@ import typer
 
 from yolops import __version__
 from yolops.cli import data as data_cli
+from yolops.cli import keys as keys_cli
 from yolops.cli import predict as predict_cli
+from yolops.cli import serve as serve_cli
 from yolops.cli import train as train_cli
 from yolops.cli.console import err_console
 from yolops.errors import YolopsError
@@ -29,6 +31,8 @@ app.command("train")(train_cli.train)
 app.command("val")(train_cli.val)
 app.command("predict")(predict_cli.predict)
 app.command("export")(predict_cli.export)
+app.command("serve")(serve_cli.serve)
+app.add_typer(keys_cli.app, name="keys")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,1 @@
+"""Monitoring: what the served model saw and said (the prediction log)."""

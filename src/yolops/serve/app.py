@@ -1,0 +1,116 @@
+"""The FastAPI application: built in one function, the model loaded at start-up.
+
+    app = build_app(ServeConfig(model="best.onnx"))
+    uvicorn.run(app)     # or yolops.serve.server.run_server(config)
+
+Start-up (lifespan) loads the model and refuses to start on a model that cannot
+serve, opens the API key store (unless auth is off), starts the batch worker, the
+model watcher and the prediction log; shutdown stops them in reverse order and
+writes what the log still holds.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from fastapi import FastAPI
+
+from yolops import __version__
+from yolops.serve.config import ServeConfig
+from yolops.serve.metrics import MetricsMiddleware, ServeMetrics
+from yolops.serve.problems import install_error_handlers
+from yolops.serve.routes import models_router, ops_router, predict_router
+from yolops.serve.source import FileModelSource, LoadedModel, ModelSource
+
+log = logging.getLogger("yolops.serve")
+
+AUTH_OFF_WARNING = ("API keys are OFF (--no-auth): anyone who can reach this server can use it. "
+                    "Use this for local work only.")
+
+
+def build_app(config: ServeConfig, source: ModelSource | None = None, model: LoadedModel | None = None) -> FastAPI:
+    """The app for ``config``; ``source`` defaults to the model file ``config.model``;
+    ``model``, when given, is served first instead of loading the source at start-up."""
+    source = source or FileModelSource(config.model)
+    metrics = ServeMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await _start(config, source, metrics, model)
+        app.state.yolops = state
+        try:
+            yield
+        finally:
+            await _stop(state)
+
+    app = FastAPI(
+        title="yolops inference API", version=__version__, lifespan=lifespan,
+        description="Object detection over HTTP: POST images to /v1/predict, get boxes, classes and scores "
+                    "in image pixels. Authenticate with an API key (`yolops keys create`).")
+    install_error_handlers(app)
+    app.include_router(predict_router)
+    app.include_router(models_router)
+    app.include_router(ops_router)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app
+
+
+async def _start(config: ServeConfig, source: ModelSource, metrics: ServeMetrics, model: LoadedModel | None):
+    import asyncio
+
+    from yolops.monitor.log import PredictionLog
+    from yolops.serve.auth import KeyStore
+    from yolops.serve.batching import MicroBatcher
+    from yolops.serve.reload import ModelHolder, ModelWatcher
+    from yolops.serve.source import load_model
+    from yolops.serve.state import ServerState
+
+    _quiet_threads()
+    fingerprint = await asyncio.to_thread(source.fingerprint)
+    if model is None:
+        model = await asyncio.to_thread(load_model, await asyncio.to_thread(source.resolve), config.threads)
+    metrics.set_model(model.ref.name, model.ref.version)
+    holder = ModelHolder(model)
+    keys = None
+    if config.auth:
+        keys = await asyncio.to_thread(KeyStore, config.db_url)
+    else:
+        log.warning(AUTH_OFF_WARNING)
+    plog = None
+    if config.prediction_log:
+        plog = PredictionLog(config.db_url, config.workspace_path / "samples", config.log_sample_rate,
+                             config.log_queue, on_drop=metrics.log_dropped.inc)
+        plog.start()
+    batcher = MicroBatcher(holder, metrics, config.max_batch, config.max_wait_ms, config.max_queue)
+    await batcher.start()
+    watcher = ModelWatcher(source, holder, metrics, fingerprint, config.reload_interval, config.threads)
+    watcher.start()
+    log.info("serving %s version %s (%d classes, imgsz %d)", model.ref.name, model.ref.version,
+             len(model.predictor.class_names), model.predictor.imgsz)
+    from anyio import CapacityLimiter
+
+    from yolops.train.device import cpu_count
+
+    return ServerState(config, source, metrics, holder, batcher, watcher, keys, plog, CapacityLimiter(cpu_count()))
+
+
+async def _stop(state) -> None:
+    import asyncio
+
+    await state.watcher.stop()
+    await state.batcher.stop()
+    if state.prediction_log is not None:
+        await asyncio.to_thread(state.prediction_log.close)
+
+
+def _quiet_threads() -> None:
+    """One thread each for OpenCV and torch (resizing, NMS) in the server: requests
+    are the parallelism, and ONNX Runtime's intra-op threads are inference's budget."""
+    import cv2
+    import torch
+
+    cv2.setNumThreads(1)
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)

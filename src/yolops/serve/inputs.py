@@ -1,0 +1,162 @@
+"""From an HTTP request to RGB images, refusing bad input with a clear 4xx.
+
+Order of checks, cheapest first: the declared and actual body size, the content
+type, the body's structure (multipart form or JSON), the number of images, then
+per image the header (format, pixel count, so a decompression bomb is refused
+before a byte is decoded) and last the full decode (corrupt or truncated data).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from fastapi import Request
+from PIL import Image, ImageOps, UnidentifiedImageError
+from pydantic import ValidationError
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from yolops.serve.problems import ApiError, describe_validation
+from yolops.serve.schemas import PredictJson
+
+FORMATS = ("JPEG", "PNG", "BMP", "TIFF", "WEBP")
+CONTENT_TYPES = ("multipart/form-data", "application/json")
+
+
+@dataclass(frozen=True)
+class Upload:
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    name: str
+    image: np.ndarray  # (H, W, 3) RGB uint8
+    data: bytes  # the bytes as sent (kept for the labeling sample)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refused with 413 as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise ApiError(400, "bad_content_length", f"Content-Length {declared!r} is not a number")
+        if int(declared) > limit:
+            raise ApiError(413, "body_too_large", f"the body has {int(declared)} bytes; the limit is {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "body_too_large", f"the body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if not body:
+        raise ApiError(400, "empty_body", "the request has no body; send images as multipart/form-data "
+                                          "(field 'images') or JSON {\"images\": [{\"data\": base64}]}")
+    return body
+
+
+async def parse_uploads(request: Request, body: bytes, max_images: int) -> list[Upload]:
+    """The encoded images of a multipart or JSON body."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "multipart/form-data":
+        uploads = await _from_multipart(request, body, max_images)
+    elif media == "application/json":
+        uploads = _from_json(body, max_images)
+    else:
+        shown = media or "none"
+        raise ApiError(415, "unsupported_media_type",
+                       f"content type {shown!r} is not accepted; use {' or '.join(CONTENT_TYPES)}")
+    if not uploads:
+        raise ApiError(400, "no_images", "the form holds no image files; send them in the field 'images'")
+    if len(uploads) > max_images:
+        raise ApiError(413, "too_many_images", f"{len(uploads)} images sent; at most {max_images} per request")
+    return uploads
+
+
+async def _from_multipart(request: Request, body: bytes, max_images: int) -> list[Upload]:
+    async def once():
+        yield body
+
+    parser = MultiPartParser(request.headers, once(), max_files=max_images, max_fields=100)
+    try:
+        form = await parser.parse()
+    except MultiPartException as e:
+        if "files" in str(e).lower():
+            raise ApiError(413, "too_many_images", f"more than {max_images} images sent; "
+                                                   f"at most {max_images} per request") from None
+        raise ApiError(400, "malformed_multipart", f"the multipart body cannot be read: {e}") from None
+    except Exception as e:  # python-multipart's own errors for broken framing
+        raise ApiError(400, "malformed_multipart", f"the multipart body cannot be read: {e}") from None
+    uploads = []
+    try:
+        for field, value in form.multi_items():
+            if isinstance(value, str):
+                continue  # text fields carry nothing we read
+            data = await value.read()
+            uploads.append(Upload(value.filename or f"{field}[{len(uploads)}]", data))
+    finally:
+        await form.close()
+    return uploads
+
+
+def _from_json(body: bytes, max_images: int) -> list[Upload]:
+    try:
+        payload = PredictJson.model_validate_json(body)
+    except ValidationError as e:
+        if any(err.get("type") == "json_invalid" for err in e.errors()):
+            raise ApiError(400, "malformed_json", f"the body is not valid JSON: {e.errors()[0].get('msg')}") from None
+        raise ApiError(422, "invalid_request", describe_validation(e.errors())) from None
+    if len(payload.images) > max_images:
+        raise ApiError(413, "too_many_images", f"{len(payload.images)} images sent; at most {max_images} per request")
+    uploads = []
+    for i, item in enumerate(payload.images):
+        text = item.data.split(",", 1)[1] if item.data.startswith("data:") else item.data
+        try:
+            data = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(400, "bad_base64", f"images[{i}].data is not valid base64") from None
+        uploads.append(Upload(item.name or f"images[{i}]", data))
+    return uploads
+
+
+def decode_upload(upload: Upload, max_pixels: int) -> DecodedImage:
+    """RGB pixels of one upload (EXIF orientation applied, as `yolops predict` reads files)."""
+    if not upload.data:
+        raise ApiError(400, "empty_image", f"image {upload.name!r} is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(upload.data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ApiError(413, "too_many_pixels", f"image {upload.name!r} has more pixels than the limit "
+                                               f"of {max_pixels}") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise ApiError(400, "not_an_image", f"image {upload.name!r} is not a readable image file") from None
+    with im:
+        if im.format not in FORMATS:
+            raise ApiError(415, "unsupported_image_format",
+                           f"image {upload.name!r} is {im.format}; accepted: {', '.join(FORMATS)}")
+        width, height = im.size
+        if width <= 0 or height <= 0:
+            raise ApiError(400, "not_an_image", f"image {upload.name!r} has size {width}x{height}")
+        if width * height > max_pixels:
+            raise ApiError(413, "too_many_pixels", f"image {upload.name!r} is {width}x{height} = "
+                                                   f"{width * height} pixels; the limit is {max_pixels}")
+        try:
+            im.load()
+            rgb = ImageOps.exif_transpose(im).convert("RGB")
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+            raise ApiError(400, "corrupt_image", f"image {upload.name!r} is corrupt or truncated "
+                                                 f"({_reason(e)})") from None
+    return DecodedImage(upload.name, np.asarray(rgb, dtype=np.uint8), upload.data)
+
+
+def _reason(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:120] if text else type(e).__name__

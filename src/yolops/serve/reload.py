@@ -1,0 +1,85 @@
+"""Hot reload: poll the model source, load a new version in the background, swap.
+
+The served model is one reference (:class:`ModelHolder`); the batch worker reads it
+once per batch, so a swap is a single assignment: batches before it finish on the
+old model, batches after it run on the new one, and no request waits or fails.
+A version that fails to load is reported (``/v1/models``, a metric, the log) and
+the old one keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from yolops.serve.metrics import ServeMetrics
+from yolops.serve.source import LoadedModel, ModelSource, load_model
+
+log = logging.getLogger(__name__)
+
+
+class ModelHolder:
+    """The model being served; swapped whole, never modified."""
+
+    def __init__(self, model: LoadedModel):
+        self.current = model
+
+    def __call__(self) -> LoadedModel:
+        return self.current
+
+
+class ModelWatcher:
+    def __init__(self, source: ModelSource, holder: ModelHolder, metrics: ServeMetrics, fingerprint: str,
+                 interval: float = 2.0, threads: int = 0):
+        self.source = source
+        self.holder = holder
+        self.metrics = metrics
+        self.interval = interval
+        self.threads = threads
+        self.last_error: str | None = None
+        self._fingerprint = fingerprint
+        self._task: asyncio.Task | None = None
+        self._lock = asyncio.Lock()
+
+    def start(self) -> None:
+        if self.interval > 0:
+            self._task = asyncio.create_task(self._poll(), name="yolops-model-watcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            await self.check()
+
+    async def check(self) -> bool:
+        """Reload when the source changed; True when a new version is now served."""
+        async with self._lock:  # a forced check and the poll never load twice at once
+            try:
+                fingerprint = await asyncio.to_thread(self.source.fingerprint)
+                if fingerprint == self._fingerprint:
+                    return False
+                ref = await asyncio.to_thread(self.source.resolve)
+                self._fingerprint = fingerprint  # a broken file is tried once, not on every poll
+                if ref.version == self.holder.current.ref.version:
+                    return False
+                model = await asyncio.to_thread(load_model, ref, self.threads)
+            except Exception as e:  # whatever went wrong, the old model keeps serving
+                self.last_error = str(e) or type(e).__name__
+                self.metrics.reloads.labels(result="failed").inc()
+                log.error("model reload from %s failed, still serving version %s: %s", self.source.describe(),
+                          self.holder.current.ref.version, self.last_error)
+                return False
+            old = self.holder.current.ref.version
+            self.holder.current = model
+            self.last_error = None
+            self.metrics.set_model(model.ref.name, model.ref.version)
+            self.metrics.reloads.labels(result="ok").inc()
+            log.warning("model reloaded: %s version %s -> %s", model.ref.name, old, model.ref.version)
+            return True

@@ -1,0 +1,110 @@
+"""Where the served model comes from, and loading it for serving.
+
+A :class:`ModelSource` is the small interface the server needs: a cheap
+``fingerprint`` that changes when the model may have changed (polled every few
+seconds), and ``resolve`` to a local file and a version. :class:`FileModelSource`
+serves a file and reloads when the file is replaced. A registry alias
+(``NAME@production``) fits the same interface: fingerprint = the version the alias
+points at, resolve = the resolver's cached download.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from yolops.errors import ModelError
+from yolops.infer.predictor import OnnxPredictor
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A resolved model: a local file, the model's name and the version served."""
+
+    path: Path
+    name: str
+    version: str
+
+
+class ModelSource(Protocol):
+    def describe(self) -> str:
+        """What is served, for messages (``best.onnx``, ``shapes@production``)."""
+        ...
+
+    def fingerprint(self) -> str:
+        """Cheap; changes whenever :meth:`resolve` may give another model."""
+        ...
+
+    def resolve(self) -> ModelRef:
+        ...
+
+
+class FileModelSource:
+    """A model file (.onnx, or a .pt checkpoint exported once to ONNX beside it).
+    The version is the first 12 hex digits of the file's SHA-256, so the same bytes
+    are the same version wherever they are served."""
+
+    def __init__(self, path: str | Path, name: str | None = None):
+        self.path = Path(path)
+        self.name = name or self.path.stem
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    def fingerprint(self) -> str:
+        try:
+            st = self.path.stat()
+        except OSError as e:
+            raise ModelError(f"{self.path}: cannot read the model file ({e.strerror})") from None
+        return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+
+    def resolve(self) -> ModelRef:
+        digest = hashlib.sha256()
+        try:
+            with open(self.path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+        except OSError as e:
+            raise ModelError(f"{self.path}: cannot read the model file ({e.strerror})") from None
+        return ModelRef(self.path, self.name, digest.hexdigest()[:12])
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """A predictor ready to serve and what it is."""
+
+    predictor: OnnxPredictor
+    ref: ModelRef
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    def describe(self) -> dict:
+        p = self.predictor
+        return {"name": self.ref.name, "version": self.ref.version, "path": str(self.ref.path),
+                "class_names": list(p.class_names), "imgsz": p.imgsz, "kind": p.kind,
+                "loaded_at": self.loaded_at.isoformat()}
+
+
+def load_model(ref: ModelRef, threads: int = 0) -> LoadedModel:
+    """An ONNX Runtime predictor for ``ref`` with ``threads`` intra-op threads, run
+    once on a blank image so that the first request pays no warm-up and a graph that
+    loads but cannot run is refused here, not on a request."""
+    from yolops.infer.predictor import cached_onnx, default_providers
+
+    path = ref.path
+    suffix = path.suffix.lower()
+    if suffix not in (".onnx", ".pt"):
+        raise ModelError(f"{path}: cannot serve a {suffix or 'suffix-less'} file; give an .onnx or .pt model")
+    if not path.is_file():
+        raise ModelError(f"{path}: model file does not exist")
+    onnx_path = cached_onnx(path) if suffix == ".pt" else path
+    predictor = OnnxPredictor(onnx_path, threads=threads, providers=default_providers())
+    try:
+        predictor.predict([np.zeros((predictor.imgsz, predictor.imgsz, 3), np.uint8)])
+    except Exception as e:  # ORT's own error types
+        raise ModelError(f"{path}: the model loads but does not run ({type(e).__name__}: {e})") from None
+    return LoadedModel(predictor, ref)

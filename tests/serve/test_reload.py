@@ -1,0 +1,79 @@
+"""Hot reload from a model file: swapped under load with no failed request, and a
+broken file never replaces a working model."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+
+import httpx
+from serve_support import encode, files, scene
+
+
+def replace_atomically(target, blob: bytes) -> None:
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_bytes(blob)
+    os.replace(tmp, target)
+
+
+def test_swap_under_load_fails_no_request(serve, keys, model_path, models_dir):
+    png = encode(scene())
+    statuses: Counter = Counter()
+    versions: list[str] = []
+    stop = threading.Event()
+
+    def client(url: str) -> None:
+        with httpx.Client(base_url=url, headers={"X-API-Key": keys["predict"]}, timeout=30) as c:
+            while not stop.is_set():
+                r = c.post("/v1/predict", files=files(png))
+                statuses[r.status_code] += 1
+                if r.status_code == 200:
+                    versions.append(r.json()["model"]["version"])
+
+    with serve(reload_interval=0.1) as server:
+        old = server.model.ref.version
+        threads = [threading.Thread(target=client, args=(server.url,)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(0.7)
+        replace_atomically(model_path, (models_dir / "b.onnx").read_bytes())
+        deadline = time.monotonic() + 20
+        c = httpx.Client(base_url=server.url, headers={"X-API-Key": keys["predict"]})
+        while c.get("/v1/models").json()["models"][0]["version"] == old and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.7)  # keep the load on after the swap
+        stop.set()
+        for t in threads:
+            t.join()
+        info = c.get("/v1/models").json()["models"][0]
+        metrics = c.get("/metrics").text
+    assert info["version"] != old and info["class_names"] == ["x", "y", "z"]
+    assert set(statuses) == {200}, statuses
+    assert old in versions and info["version"] in versions
+    first_new = versions.index(info["version"])
+    assert all(v == info["version"] for v in versions[first_new + 8:])  # no flip-flopping after the swap
+    assert 'yolops_model_reloads_total{result="ok"} 1.0' in metrics
+    assert f'yolops_model_info{{name="model",version="{info["version"]}"}} 1.0' in metrics
+    assert f'version="{old}"' not in metrics
+
+
+def test_a_broken_file_keeps_the_old_model(serve, keys, model_path):
+    png = encode(scene())
+    with serve(reload_interval=0) as server:
+        old = server.model.ref.version
+        replace_atomically(model_path, b"not an onnx graph")
+        admin = {"X-API-Key": keys["admin"]}
+        r = httpx.post(f"{server.url}/v1/models/reload", headers=admin)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "reload_failed"
+        assert "ONNX" in r.json()["error"]["message"]
+        models = httpx.get(f"{server.url}/v1/models", headers=admin).json()
+        assert models["models"][0]["version"] == old and "ONNX" in models["last_reload_error"]
+        ok = httpx.post(f"{server.url}/v1/predict", files=files(png), headers=admin)
+        assert ok.status_code == 200 and ok.json()["model"]["version"] == old
+        assert 'yolops_model_reloads_total{result="failed"} 1.0' in httpx.get(f"{server.url}/metrics").text
+        # The source still offers the broken file: still refused, still the old model.
+        r = httpx.post(f"{server.url}/v1/models/reload", headers=admin)
+        assert r.status_code == 422
+        assert httpx.get(f"{server.url}/v1/models", headers=admin).json()["models"][0]["version"] == old
