@@ -73,6 +73,9 @@ def run_demo(workspace: Path, fast: bool = False) -> dict:
     with _step(7, "Predict on the test images and draw the boxes"):
         outputs["predictions"] = predict_step(detector, ds, root / "predictions")
 
+    with _step(8, "Serve it: REST API with an API key, one request, then stop"):
+        serve_step(detector.train_result.best, ds.split("test")[0].path, root)
+
     console.print(Rule("[bold green]Demo finished", align="left"))
     for name, path in outputs.items():
         console.print(f"   {name:<10} {path}")
@@ -123,3 +126,16 @@ def quality_step(data_yaml: Path, out: Path) -> Path:
     verdict = "FAILED: a pipeline would stop here" if result.report.exit_code("error") else "PASSED"
     console.print(f"   gate (fail on errors): {verdict}; the demo goes on with the clean data")
     return write_html(result.report, out / "report.html", fail_on="error")
+
+
+def serve_step(model: Path, image: Path, root: Path) -> None:
+    """Start the server on a free loopback port, ask it about ``image``, print the answer."""
+    from yolops.serve.demo import serve_and_ask
+
+    answer = serve_and_ask(model, image, workspace=root / "serve")
+    [result] = answer["results"]
+    found = ", ".join(f"{d['class_name']} {d['score']:.2f}" for d in result["detections"][:6]) or "nothing"
+    console.print(f"   POST {answer['url']}/v1/predict ({result['name']}, {result['width']}x{result['height']}) "
+                  f"-> {len(result['detections'])} boxes: {found}")
+    console.print(f"   model {answer['model']['name']} v{answer['model']['version']}, "
+                  f"{answer['latency_ms']:.1f} ms; the server has stopped")
