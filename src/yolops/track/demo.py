@@ -53,12 +53,12 @@ def track_register_promote(
         promoted, reason = False, str(e)
         console.print(f"   [yellow]not promoted:[/] {reason}")
     reference = f"{name}@{alias}"
-    served = model_version(ws, reference).version
+    served = str(model_version(ws, reference).version)
     detections = []
     if source is not None:
         detector = Detector(reference, workspace=ws)
         detections = detector.predict(source)
         console.print(f"   predicted {len(detections)} image(s) with [bold]{reference}[/] (version {served}): "
                       f"{sum(len(d) for d in detections)} boxes")
-    return {"run_id": run_id, "version": mv.version, "promoted": promoted, "reason": reason,
+    return {"run_id": run_id, "version": str(mv.version), "promoted": promoted, "reason": reason,
             "reference": reference, "served_version": served, "detections": detections}

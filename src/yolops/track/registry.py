@@ -121,10 +121,10 @@ def model_version(ws: Workspace, ref: str):
         return all_versions[-1]
     version = m_version.group("version")
     for mv in all_versions:
-        if mv.version == version:
+        if str(mv.version) == version:
             return mv
     raise TrackingError(f"model {name!r} has no version {version} "
-                        f"(its versions: {', '.join(mv.version for mv in all_versions)})")
+                        f"(its versions: {', '.join(str(mv.version) for mv in all_versions)})")
 
 
 @store_errors
@@ -150,8 +150,9 @@ def register_model(ws: Workspace, run_id: str, name: str, description: str = "")
     if GATE_METRIC in run.data.metrics:
         tags["val_map50_95"] = f"{run.data.metrics[GATE_METRIC]:.6f}"
     tags["registered_by"] = getpass.getuser()
-    return client.create_model_version(name, source=f"models:/{model_id}", run_id=run_id, tags=tags,
-                                       description=description or None, model_id=model_id)
+    with ws.active():  # MLflow looks the logged model up through its global tracking URI
+        return client.create_model_version(name, source=f"models:/{model_id}", run_id=run_id, tags=tags,
+                                           description=description or None, model_id=model_id)
 
 
 @store_errors
@@ -160,8 +161,8 @@ def list_models(ws: Workspace) -> list[dict[str, Any]]:
     rows = []
     for model in ws.client().search_registered_models(max_results=1000):
         vs = versions(ws, model.name)
-        rows.append({"name": model.name, "versions": len(vs), "latest": vs[-1].version if vs else None,
-                     "aliases": dict(model.aliases or {}), "updated": _iso(model.last_updated_timestamp)})
+        rows.append({"name": model.name, "versions": len(vs), "latest": str(vs[-1].version) if vs else None,
+                     "aliases": {a: str(v) for a, v in (model.aliases or {}).items()}, "updated": _iso(model.last_updated_timestamp)})
     return sorted(rows, key=lambda r: r["name"])
 
 
@@ -173,7 +174,7 @@ def describe(ws: Workspace, ref: str) -> dict[str, Any]:
     run = get_run(ws, mv.run_id) if mv.run_id else None
     tags = run.data.tags if run else {}
     return {
-        "name": mv.name, "version": mv.version, "aliases": list(mv.aliases or []),
+        "name": mv.name, "version": str(mv.version), "aliases": list(mv.aliases or []),
         "run_id": mv.run_id, "model_id": mv.model_id, "source": mv.source, "status": mv.status,
         "registered_by": (mv.tags or {}).get("registered_by") or mv.user_id or "",
         "registered_at": _iso(mv.creation_timestamp),
@@ -222,15 +223,16 @@ def promote(ws: Workspace, name: str, version: str | int, alias: str = "producti
     score, dataset = _gate_inputs(ws, candidate)
     if holder is None:
         reason = f"no version held {alias!r} before"
-    elif holder.version == candidate.version:
+    elif str(holder.version) == str(candidate.version):
         reason = f"version {candidate.version} already holds {alias!r}"
     else:
         held, held_dataset = _gate_inputs(ws, holder)
-        reason = _gate(name, candidate.version, score, dataset, holder.version, held, held_dataset, alias, force)
+        reason = _gate(name, str(candidate.version), score, dataset, str(holder.version), held, held_dataset,
+                       alias, force)
     client.set_registered_model_alias(name, alias, candidate.version)
     stamp = f"{getpass.getuser()} {datetime.now(timezone.utc).isoformat(timespec='seconds')}"
     client.set_model_version_tag(name, candidate.version, f"promoted.{alias}", stamp)
-    return Promotion(name, candidate.version, alias, holder.version if holder else None, reason)
+    return Promotion(name, str(candidate.version), alias, str(holder.version) if holder else None, reason)
 
 
 def _gate(name: str, version: str, score: float | None, dataset: str, held_version: str,

@@ -80,8 +80,10 @@ def _from_registry(ws: Workspace, ref: str, backend: str) -> Path:
         return _download(ws, f"runs:/{mv.run_id}/weights/best.pt", cache / "best.pt", what)
     folder = _download(ws, f"models:/{mv.name}/{mv.version}", cache / "model", what)
     graphs = sorted(folder.rglob("*.onnx"))
-    if not graphs:
-        raise ModelError(f"{what}: its files at {mv.source} hold no ONNX graph")
+    if not graphs:  # MLflow "downloads" a missing folder as an empty one
+        shutil.rmtree(folder, ignore_errors=True)
+        raise ModelError(f"{what}: no ONNX graph can be read from its files at {mv.source} "
+                         "(were they deleted from the artifact store?)")
     return graphs[0]
 
 
