@@ -117,15 +117,24 @@ class Workspace:
     @contextmanager
     def active(self) -> Iterator[None]:
         """Point MLflow's fluent API (``mlflow.start_run``, ``log_model``) at this
-        workspace for the duration, and put back what was there."""
+        workspace for the duration, then put back exactly what was there: MLflow
+        also exports the URI to the environment, where a later command would read it."""
         import mlflow
+        from mlflow.tracking._model_registry import utils as registry_utils
+        from mlflow.tracking._tracking_service import utils as tracking_utils
 
         self.prepare()
-        before_t, before_r = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+        saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+        saved = tracking_utils._tracking_uri, registry_utils._registry_uri
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
         try:
             yield
         finally:
-            mlflow.set_tracking_uri(before_t)
-            mlflow.set_registry_uri(before_r)
+            mlflow.set_tracking_uri(saved[0])
+            registry_utils._registry_uri = saved[1]
+            for key, value in saved_env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
