@@ -28,7 +28,7 @@ os.environ.setdefault("DO_NOT_TRACK", "true")
 # A server that is down must not stall a training for minutes of retries (MLflow's
 # defaults: 7 retries with exponential back-off, 120 s timeout).
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0.5")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
 
 
