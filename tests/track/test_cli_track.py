@@ -114,3 +114,19 @@ def test_runs_sync_logs_an_untracked_training(capsys, workspace, trained_run, tm
     run_id = re.search(r"as run (\w+)", out).group(1)
     run = workspace.client().get_run(run_id)
     assert run.data.tags["yolops.synced_from"] == str(copy) and "best/val/map50_95" in run.data.metrics
+
+
+def test_sweep_command_prints_a_summary_and_registers_the_best(capsys, workspace, shapes_yaml, tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text("lr0: {type: float, low: 0.001, high: 0.003, log: true}\n")
+    code, out = run_cli(capsys, "sweep", "--data", str(shapes_yaml), "--trials", "1", "--epochs", "1", "--imgsz",
+                        "64", "--batch", "4", "--space", str(space), "--name", "cli", "--register", "swept",
+                        "--workspace", str(workspace.root))
+    assert code == 0, out
+    assert "Sweep cli" in out and "Best: trial 0" in out and "Registered the best model as swept/1" in out, out
+    assert (workspace.sweeps_dir / "cli" / "best.yaml").is_file()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("learning_rate: {type: float, low: 0.1, high: 1}\n")
+    code, out = run_cli(capsys, "sweep", "--data", str(shapes_yaml), "--space", str(bad),
+                        "--workspace", str(workspace.root))
+    assert code == 1 and "'learning_rate' is not a training option" in out, out
