@@ -39,7 +39,7 @@ def emitting_model() -> nn.Module:
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
             m.momentum = 1.0
-    x, _ = prepare_batch(scenes(4, seed=99), IMGSZ)
+    x = torch.from_numpy(prepare_batch(scenes(4, seed=99), IMGSZ)[0])
     model.train()
     with torch.no_grad():
         model(x)
@@ -92,7 +92,7 @@ def test_fresh_model_raw_graph_matches_torch_and_carries_metadata(tmp_path):
     assert got.shape == (1, 84, (32 * 32 + 16 * 16 + 8 * 8))
     np.testing.assert_allclose(got[:, :4], want[:, :4], atol=1e-3)  # pixels
     np.testing.assert_allclose(got[:, 4:], want[:, 4:], atol=1e-5)  # probabilities
-    assert model.head.cls[0][0].bn.__class__ is nn.BatchNorm2d  # the caller's model is not fused
+    assert model.head.cls[0][0][0].bn.__class__ is nn.BatchNorm2d  # the caller's model is not fused
 
 
 def test_onnx_runtime_gives_the_torch_detections(predictors):
@@ -140,7 +140,7 @@ def test_end2end_graph_gives_raw_plus_our_nms(checkpoint, predictors, tmp_path):
     assert report["class_agreement"] == 1.0 and report["max_score_diff"] <= 1e-5
     # The padded layout: K = max_det rows, padding is box 0, score 0, class -1.
     x, _ = prepare_batch(images, IMGSZ)
-    boxes, scores, classes, num = e2e.session.run(None, {"images": x.numpy()})
+    boxes, scores, classes, num = e2e.session.run(None, {"images": x})
     assert boxes.shape == (3, 300, 4) and scores.shape == classes.shape == (3, 300) and num.shape == (3,)
     assert num.tolist() == [len(d) for d in want]
     n = num[0]

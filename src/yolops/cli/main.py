@@ -59,7 +59,7 @@ def demo(
                                   help="Folder the demo writes into."),
     fast: bool = typer.Option(False, "--fast", help="A smaller, quicker run (used by the tests)."),
 ) -> None:
-    """Run the whole loop on generated data: generate, load, describe (and more as it grows)."""
+    """Run the whole loop on generated data: generate, load, describe, train, evaluate, predict."""
     from pathlib import Path
 
     from yolops.pipeline.demo import run_demo

@@ -37,7 +37,7 @@ import torch
 
 from yolops.detections import Detections
 from yolops.errors import ConfigError, ModelError, YolopsError
-from yolops.infer.preprocess import LetterboxInfo, boxes_from_letterbox, letterbox, to_tensor
+from yolops.infer.preprocess import LetterboxInfo, boxes_from_letterbox, letterbox, to_array
 from yolops.infer.sources import Source, iter_images
 from yolops.model.boxes import cxcywh_to_xyxy
 from yolops.model.postprocess import postprocess
@@ -73,8 +73,8 @@ class Predictor(Protocol):
 # -- shared pre- and post-processing ---------------------------------------------
 
 
-def prepare_batch(images: Sequence[np.ndarray], imgsz: int) -> tuple[torch.Tensor, list[LetterboxInfo]]:
-    """RGB uint8 images -> (B, 3, imgsz, imgsz) float32 in [0, 1] and how each was letterboxed."""
+def prepare_batch(images: Sequence[np.ndarray], imgsz: int) -> tuple[np.ndarray, list[LetterboxInfo]]:
+    """RGB uint8 images -> (B, 3, imgsz, imgsz) float32 array in [0, 1] and how each was letterboxed."""
     canvases, infos = [], []
     for i, image in enumerate(images):
         if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -83,7 +83,7 @@ def prepare_batch(images: Sequence[np.ndarray], imgsz: int) -> tuple[torch.Tenso
         canvas, info = letterbox(image, imgsz)
         canvases.append(canvas)
         infos.append(info)
-    return to_tensor(canvases), infos
+    return to_array(canvases), infos
 
 
 def to_detections(per_image: PerImage, infos: Sequence[LetterboxInfo],
@@ -124,7 +124,7 @@ class TorchPredictor:
             return []
         x, infos = prepare_batch(images, self.imgsz)
         with torch.inference_mode():
-            boxes, scores = decode(self.model(x.to(self.device)))  # (B, A, 4), (B, A, nc)
+            boxes, scores = decode(self.model(torch.from_numpy(x).to(self.device)))  # (B, A, 4), (B, A, nc)
             per_image = postprocess(boxes, scores, conf=conf, iou=iou, max_det=max_det,
                                     classes=classes, agnostic=agnostic)
         return to_detections(per_image, infos, self.class_names)
@@ -258,7 +258,7 @@ class OnnxPredictor:
         if len(images) == 0:
             return []
         x, infos = prepare_batch(images, self.imgsz)
-        x = x.numpy().astype(self._input_dtype, copy=False)
+        x = x.astype(self._input_dtype, copy=False)
         step = self._max_batch or len(x)
         per_image: PerImage = []
         for start in range(0, len(x), step):
@@ -274,9 +274,15 @@ class OnnxPredictor:
         if predictions.ndim != 3 or predictions.shape[1] != 4 + len(self.class_names):
             raise ModelError(f"{self.path}: output has shape {predictions.shape}, "
                              f"expected (batch, {4 + len(self.class_names)}, anchors)")
-        p = torch.from_numpy(predictions).float().transpose(1, 2)  # (B, A, 4 + nc)
-        return postprocess(cxcywh_to_xyxy(p[..., :4]), p[..., 4:], conf=conf, iou=iou, max_det=max_det,
-                           classes=classes, agnostic=agnostic)
+        # Keep anchors whose best score reaches conf in NumPy first: NMS then sees tens of
+        # candidates instead of (A, nc) scores, and torch's thread pool stays idle.
+        out: PerImage = []
+        for pred in predictions:  # (4 + nc, A)
+            candidates = np.flatnonzero(pred[4:].max(0) >= conf) if pred.shape[1] else np.empty(0, np.int64)
+            p = torch.from_numpy(np.ascontiguousarray(pred[:, candidates].T, dtype=np.float32))[None]  # (1, K, 4 + nc)
+            out += postprocess(cxcywh_to_xyxy(p[..., :4]), p[..., 4:], conf=conf, iou=iou, max_det=max_det,
+                               classes=classes, agnostic=agnostic)
+        return out
 
     def _postprocess_end2end(self, outputs: list[np.ndarray], conf: float, iou: float, max_det: int,
                              classes: Sequence[int] | None) -> PerImage:

@@ -22,8 +22,11 @@ class Conv(nn.Sequential):
                  act: bool = True):
         super().__init__()
         self.conv = nn.Conv2d(c_in, c_out, k, s, k // 2, groups=groups, bias=False)
-        # eps/momentum as in the YOLO line: a faster-moving running mean suits short runs.
-        self.bn = nn.BatchNorm2d(c_out, eps=1e-3, momentum=0.03)
+        # Running statistics follow about the last 10 batches (momentum 0.1, PyTorch's
+        # default): trainings of a few hundred steps, the norm on a CPU, would otherwise
+        # evaluate with statistics of weights long gone (0.03, the YOLO line's choice for
+        # runs of many thousand steps, left a 60-step model predicting nothing in eval mode).
+        self.bn = nn.BatchNorm2d(c_out, eps=1e-3, momentum=0.1)
         self.act = nn.SiLU(inplace=True) if act else nn.Identity()
 
 

@@ -262,7 +262,8 @@ def train(
     for cb in callbacks:
         cb.on_train_start(run_dir, config, info)
     console.print(
-        f"Training yolops-{config.model} ({info.get('model_params', 0) / 1e6:.2f} M params) on "
+        f"Training yolops-{config.model} ({info.get('model_params', 0) / 1e6:.2f} M params, "
+        f"{info.get('model_gflops', 0):.2f} GFLOPs at {config.imgsz}) on "
         f"{len(train_ds)} images, validating on {len(val_ds)} ({config.val_split}), {device}, "
         f"{'budget %.0f s' % config.time if config.time else '%d epochs' % config.epochs} -> [bold]{run_dir}[/]"
     )
