@@ -123,7 +123,7 @@ class _BreakStoreAfter(TrainCallback):
                 raise ConnectionError("connection refused")
 
             for method in ("log_batch", "log_artifact", "set_tag", "set_terminated", "log_dict"):
-                setattr(self.tracker._client, method, refuse)
+                setattr(self.tracker.client, method, refuse)
 
 
 def test_store_failing_mid_training_keeps_the_training_and_its_files(tmp_path, shapes_yaml, workspace):

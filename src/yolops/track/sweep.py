@@ -191,7 +191,7 @@ class _SweepRun:
     def start(self, base: TrainConfig, space: dict, trials: int, pruner: str, run_dir: Path) -> None:
         t = self.tracker
         t.run_dir = run_dir
-        t._call("starting the sweep run", self._start, base, space, trials, pruner)
+        t.guarded("starting the sweep run", self._start, base, space, trials, pruner)
         if t.run_id:
             self.study.set_user_attr("mlflow_run_id", t.run_id)
 
@@ -201,7 +201,7 @@ class _SweepRun:
         from yolops.track.tracking import flatten, get_or_create_experiment
 
         t = self.tracker
-        t._client = client = self.ws.client()
+        t.client = client = self.ws.client()
         if t.run_id is not None:
             client.update_run(t.run_id, status="RUNNING")
             return
@@ -220,21 +220,21 @@ class _SweepRun:
     def trial_done(self, study, trial) -> None:
         from optuna.trial import TrialState
 
-        if trial.state != TrialState.COMPLETE or self.tracker._client is None:
+        if trial.state != TrialState.COMPLETE or self.tracker.client is None:
             return
         best = study.best_value
-        self.tracker._call("logging the sweep's progress", self.tracker._log_metrics,
+        self.tracker.guarded("logging the sweep's progress", self.tracker.log_metrics,
                            {"trial/value": trial.value, "best/val/map50_95": best}, trial.number)
 
     def finish(self, best_config_path: Path, best_trial: int, best_run_id: str | None) -> None:
         t = self.tracker
-        if t._client is None or t.run_id is None:
+        if t.client is None or t.run_id is None:
             return
-        t._call("logging the best config", t._client.log_artifact, t.run_id, str(best_config_path))
+        t.guarded("logging the best config", t.client.log_artifact, t.run_id, str(best_config_path))
         tags = {"best_trial": str(best_trial), "best_run_id": best_run_id or ""}
         for k, v in tags.items():
-            t._call("tagging the sweep", t._client.set_tag, t.run_id, k, v)
-        t._call("ending the sweep run", t._client.set_terminated, t.run_id, "FINISHED")
+            t.guarded("tagging the sweep", t.client.set_tag, t.run_id, k, v)
+        t.guarded("ending the sweep run", t.client.set_terminated, t.run_id, "FINISHED")
 
 
 def run_sweep(

@@ -142,7 +142,7 @@ class MLflowTracker(TrainCallback):
         self.completed = False
         self.model_id: str | None = None
         self.run_dir: Path | None = None
-        self._client = None
+        self.client = None  # the MlflowClient, once the run has started
         self._info: dict[str, Any] = {}
         self._val_split = "val"
 
@@ -151,15 +151,15 @@ class MLflowTracker(TrainCallback):
     def on_train_start(self, run_dir: Path, config: TrainConfig, info: dict[str, Any]) -> None:
         self.run_dir, self._info, self._val_split = Path(run_dir), dict(info), config.val_split
         self._write_state()
-        self._call("starting the run", self._start, config, info)
+        self.guarded("starting the run", self._start, config, info)
         self._write_state()
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
         values = {k: v for k, v in metrics.items() if k != "epoch"}
-        self._call(f"logging epoch {epoch}", self._log_metrics, values, epoch)
+        self.guarded(f"logging epoch {epoch}", self.log_metrics, values, epoch)
 
     def on_train_end(self, result: TrainResult) -> None:
-        self._call("logging the results", self._finish, result)
+        self.guarded("logging the results", self._finish, result)
         self.completed = self.failure is None
         self._write_state()
         if self.failure is not None:
@@ -174,13 +174,13 @@ class MLflowTracker(TrainCallback):
         if self.run_id is None or self.failure is not None:
             return
         if reason:
-            self._call("tagging the run", self._client.set_tag, self.run_id, "yolops.stopped", reason)
-        self._call("ending the run", self._client.set_terminated, self.run_id, status)
+            self.guarded("tagging the run", self.client.set_tag, self.run_id, "yolops.stopped", reason)
+        self.guarded("ending the run", self.client.set_terminated, self.run_id, status)
         self._write_state()
 
     # -- MLflow calls ------------------------------------------------------------------------
 
-    def _call(self, what: str, fn: Callable, *args: Any) -> Any:
+    def guarded(self, what: str, fn: Callable, *args: Any) -> Any:
         """Run one tracking step; on the first failure warn and stop tracking."""
         if self.failure is not None:
             return None
@@ -200,12 +200,12 @@ class MLflowTracker(TrainCallback):
     def _start(self, config: TrainConfig, info: dict[str, Any]) -> None:
         from mlflow.entities import Param
 
-        self._client = self.workspace.client()
+        self.client = self.workspace.client()
         if self.run_id is not None:  # a resumed training continues its run
-            self._client.update_run(self.run_id, status="RUNNING")
+            self.client.update_run(self.run_id, status="RUNNING")
             return
-        exp_id = get_or_create_experiment(self._client, self.experiment, self.workspace.artifact_root)
-        run = self._client.create_run(exp_id, run_name=self.run_name or self.run_dir.name,
+        exp_id = get_or_create_experiment(self.client, self.experiment, self.workspace.artifact_root)
+        run = self.client.create_run(exp_id, run_name=self.run_name or self.run_dir.name,
                                       tags=self._tags(config, info))
         self.run_id = run.info.run_id
         params = flatten(config.to_dict())
@@ -213,7 +213,7 @@ class MLflowTracker(TrainCallback):
         params.update({k: str(v) for k, v in info.items() if k.startswith("model_")})
         items = [Param(k, v[:6000]) for k, v in params.items()]
         for start in range(0, len(items), 100):  # MLflow takes at most 100 params a call
-            self._client.log_batch(self.run_id, params=items[start:start + 100])
+            self.client.log_batch(self.run_id, params=items[start:start + 100])
 
     def _tags(self, config: TrainConfig, info: dict[str, Any]) -> dict[str, str]:
         tags = {
@@ -234,14 +234,14 @@ class MLflowTracker(TrainCallback):
         tags.update(self.extra_tags)
         return tags
 
-    def _log_metrics(self, values: dict[str, float], step: int) -> None:
+    def log_metrics(self, values: dict[str, float], step: int) -> None:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
         items = [Metric(metric_key(k), float(v), now, step) for k, v in values.items()
                  if isinstance(v, (int, float))]
         for start in range(0, len(items), 1000):
-            self._client.log_batch(self.run_id, metrics=items[start:start + 1000])
+            self.client.log_batch(self.run_id, metrics=items[start:start + 1000])
 
     def _finish(self, result: TrainResult) -> None:
         final: dict[str, float] = {}
@@ -250,30 +250,30 @@ class MLflowTracker(TrainCallback):
             final[f"best/{'val' if split == self._val_split else split}/{rest}"] = v
         final.update({"train_images_per_second": result.train_images_per_second, "seconds": result.seconds,
                       "epochs": result.epochs})
-        self._log_metrics(final, result.epochs)
-        self._client.set_tag(self.run_id, "yolops.stopped", result.stopped)
+        self.log_metrics(final, result.epochs)
+        self.client.set_tag(self.run_id, "yolops.stopped", result.stopped)
         self._log_artifacts(result)
         if self.log_model:
             from yolops.infer.predictor import cached_onnx
             from yolops.track.pyfunc import log_detector_model
 
             onnx_path = cached_onnx(result.best)
-            self._client.log_artifact(self.run_id, str(onnx_path), "weights")
+            self.client.log_artifact(self.run_id, str(onnx_path), "weights")
             self.model_id = log_detector_model(self.workspace, self.run_id, onnx_path)
-            self._client.set_tag(self.run_id, TAG_MODEL_ID, self.model_id)
-        self._client.set_terminated(self.run_id, "FINISHED")
+            self.client.set_tag(self.run_id, TAG_MODEL_ID, self.model_id)
+        self.client.set_terminated(self.run_id, "FINISHED")
 
     def _log_artifacts(self, result: TrainResult) -> None:
         run_dir = result.run_dir
         for name in _RUN_FILES:
             if (run_dir / name).is_file():
-                self._client.log_artifact(self.run_id, str(run_dir / name))
+                self.client.log_artifact(self.run_id, str(run_dir / name))
         for pattern in _PLOTS:
             for path in sorted(run_dir.glob(pattern)):
-                self._client.log_artifact(self.run_id, str(path), "plots")
+                self.client.log_artifact(self.run_id, str(path), "plots")
         for path in (result.best, result.last):
             if Path(path).is_file():
-                self._client.log_artifact(self.run_id, str(path), "weights")
+                self.client.log_artifact(self.run_id, str(path), "weights")
         self._log_data_config(run_dir)
 
     def _log_data_config(self, run_dir: Path) -> None:
@@ -282,11 +282,11 @@ class MLflowTracker(TrainCallback):
         config = yaml.safe_load((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").is_file() else {}
         source = Path(str(config.get("data") or ""))
         if source.is_file() and source.stat().st_size < 50_000_000:
-            self._client.log_artifact(self.run_id, str(source), "data")
+            self.client.log_artifact(self.run_id, str(source), "data")
         summary = {"source": str(source), **{k: self._info[k] for k in
                                               ("dataset", "dataset_hash", "train_images", "val_images")
                                               if k in self._info}, "val_split": self._val_split}
-        self._client.log_dict(self.run_id, summary, "data/dataset.yaml")
+        self.client.log_dict(self.run_id, summary, "data/dataset.yaml")
 
     def _write_state(self) -> None:
         if self.run_dir is None:
@@ -349,7 +349,7 @@ def log_run_folder(workspace: Workspace, run_dir: str | Path, experiment: str = 
     tracker.on_train_start(result.run_dir, config, info)
     for row in result.history:
         tracker.on_epoch_end(int(row["epoch"]), {k: v for k, v in row.items() if not math.isnan(v)})
-    tracker._call("logging the results", tracker._finish, result)
+    tracker.guarded("logging the results", tracker._finish, result)
     if tracker.failure is not None:
         raise TrackingError(f"cannot log {result.run_dir} to {workspace.tracking_uri}: {tracker.failure}")
     tracker.completed = True
