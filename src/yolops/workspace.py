@@ -32,6 +32,18 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
 
 
+def quiet_mlflow() -> None:
+    """MLflow's INFO lines (schema migrations, input example checks) and download
+    progress bars are noise in our terminal; its warnings and errors still show."""
+    import logging
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import mlflow  # noqa: F401  (it sets its loggers' levels on import: set ours after)
+
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 @dataclass(frozen=True)
 class Workspace:
     """A workspace root and the MLflow tracking URI its runs and models go to."""
@@ -93,6 +105,7 @@ class Workspace:
         starting at once on a fresh workspace would both run MLflow's schema
         migrations; a file lock lets one create it while the other waits."""
         self.root.mkdir(parents=True, exist_ok=True)
+        quiet_mlflow()
         if not self.embedded or (self.root / ".mlflow-ready").exists():
             return
         with self.lock("mlflow-init"):

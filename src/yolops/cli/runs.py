@@ -33,13 +33,13 @@ def list_(
     ws = workspace_from(workspace, tracking_uri)
     runs = list_runs(ws, experiment, kind, limit)
     table = Table(title=f"Runs of {experiment!r} ({ws.describe()})", title_justify="left")
-    for col in ("run id", "name", "kind", "status", "started", "dataset", "val mAP50-95", "val mAP50"):
+    for col in ("run id", "name", "kind", "status", "started (UTC)", "dataset", "mAP50-95"):
         table.add_column(col, justify="right" if "mAP" in col else "left", no_wrap=col == "run id")
     for r in runs:
         m = r.metrics
-        table.add_row(r.run_id, r.name, r.kind, r.status, r.started, r.dataset,
-                      _fmt(m.get("best/val/map50_95", m.get("val/map50_95"))),
-                      _fmt(m.get("best/val/map50", m.get("val/map50"))))
+        table.add_row(r.run_id, r.name, r.kind, r.status.lower(), r.started, r.dataset,
+                      _fmt(m.get("best/val/map50_95", m.get("val/map50_95"))))
+    table.caption = "mAP50-95: of the best weights on the validation split (evaluations: on their split)"
     console.print(table)
 
 

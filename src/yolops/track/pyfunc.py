@@ -13,8 +13,9 @@ Output: a DataFrame, one row per box: ``image`` (index in the batch), ``x1 y1 x2
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -107,6 +108,17 @@ def input_example(imgsz: int) -> np.ndarray:
     return image[None]
 
 
+@contextmanager
+def _no_advice() -> Iterator[None]:
+    """Silence MLflow's advice to add type hints to ``predict`` (the signature is
+    explicit). MLflow re-enables its own warnings inside, so a filter is not enough:
+    nothing is shown until the block ends."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.showwarning = lambda *args, **kwargs: None  # catch_warnings puts the real one back
+        yield
+
+
 def log_detector_model(workspace, run_id: str, onnx_path: str | Path, name: str = "model") -> str:
     """Log the ONNX graph as a pyfunc model of run ``run_id``; returns the model id."""
     import mlflow
@@ -120,8 +132,7 @@ def log_detector_model(workspace, run_id: str, onnx_path: str | Path, name: str 
     requirements = [f"yolops=={__version__}", f"mlflow=={mlflow.__version__}",
                     f"onnxruntime=={onnxruntime.__version__}", f"numpy=={np.__version__}",
                     f"pandas=={pandas.__version__}"]
-    with workspace.active(), mlflow.start_run(run_id=run_id, log_system_metrics=False), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # type-hint advice for PythonModel; the signature is explicit
+    with workspace.active(), mlflow.start_run(run_id=run_id, log_system_metrics=False), _no_advice():
         info = mlflow.pyfunc.log_model(
             name=name, python_model=str(_MODEL_CODE), artifacts={"onnx": str(onnx_path)},
             signature=model_signature(), input_example=input_example(min(predictor.imgsz, 64)),

@@ -32,7 +32,7 @@ class RunSummary:
 
 def summarize(run) -> RunSummary:
     tags = run.data.tags
-    started = datetime.fromtimestamp(run.info.start_time / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M") \
+    started = datetime.fromtimestamp(run.info.start_time / 1000, timezone.utc).strftime("%m-%d %H:%M") \
         if run.info.start_time else ""
     return RunSummary(run.info.run_id, run.info.run_name or "", tags.get(TAG_KIND, ""), run.info.status, started,
                       tags.get(TAG_DATASET, ""), tags.get(TAG_PARENT, ""), dict(run.data.metrics),

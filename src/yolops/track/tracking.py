@@ -37,7 +37,7 @@ from rich.console import Console
 from yolops.errors import TrackingError
 from yolops.train.config import TrainConfig
 from yolops.train.trainer import TrainCallback, TrainResult
-from yolops.workspace import DEFAULT_EXPERIMENT, Workspace
+from yolops.workspace import DEFAULT_EXPERIMENT, Workspace, quiet_mlflow
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +55,6 @@ TAG_PARENT = "mlflow.parentRunId"
 
 _PLOTS = ("training_curves.png", "pr_curves_*.png", "confusion_matrix_*.png", "predictions_*.png")
 _RUN_FILES = ("config.yaml", "metrics.csv", "metrics_final.yaml")
-
-
-def quiet_mlflow() -> None:
-    """MLflow's INFO lines and download progress bars are noise in our terminal."""
-    import os
-
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    for name in ("mlflow", "alembic"):
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def metric_key(key: str) -> str:
