@@ -20,7 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import signal
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -142,6 +144,8 @@ def locked_main() -> int:
     while LOCK.exists():  # another benchmark is timing; wait for it
         time.sleep(10)
     LOCK.write_text(f"bench_tracking.py {time.ctime()}\n")
+    # A `timeout` or kill sends SIGTERM: exit through the finally below so the lock goes.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         return main()
     finally:
