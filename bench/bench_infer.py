@@ -126,17 +126,20 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads; 0 = all cores")
     parser.add_argument("--conf", type=float, default=0.25)
+    parser.add_argument("--image", type=Path, default=None,
+                        help="a JPEG to time whole predict calls on (default: a generated 640x480 scene)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "infer.json")
     args = parser.parse_args()
     console = Console()
     model, names, source = load_model(args.weights, args.classes)
-    jpeg = sample_jpeg()
+    jpeg = args.image.read_bytes() if args.image else sample_jpeg()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="yolops-bench-") as tmp:
         results = [bench_size(model, names, size, jpeg, args, Path(tmp)) for size in args.sizes]
     result = {
         "benchmark": "infer_onnxruntime_cpu",
         "weights": source,
+        "image": str(args.image) if args.image else "generated 640x480 scene",
         "classes": len(names),
         "runs": args.runs,
         "warmup": args.warmup,

@@ -1,4 +1,4 @@
-"""`yolops data …`: convert and describe datasets."""
+"""`yolops data …`: convert, describe and validate datasets."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from pathlib import Path
 
 import typer
 
+from yolops.cli import quality as quality_cli
 from yolops.cli.console import console, print_issues
 from yolops.data.formats import load_dataset, save_dataset
 
-app = typer.Typer(help="Import, convert and describe datasets.", no_args_is_help=True)
+app = typer.Typer(help="Import, convert, describe and validate datasets.", no_args_is_help=True)
+app.command("schema")(quality_cli.schema)
+app.command("validate")(quality_cli.validate)
 
 
 class Format(str, Enum):

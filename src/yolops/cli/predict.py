@@ -66,9 +66,25 @@ def export(
     if as_json:
         print(json.dumps(report, indent=2, default=float))
         return
-    table = Table(title="PyTorch vs ONNX Runtime", title_justify="left")
+    console.print(parity_table(report))
+
+
+def parity_table(report: dict) -> Table:
+    """PyTorch and ONNX Runtime side by side (latency, mAP), then how well they agree."""
+    table = Table(title=f"PyTorch vs ONNX Runtime on {report['images']} images", title_justify="left")
     table.add_column("measure")
-    table.add_column("value", justify="right")
-    for k, v in report.items():
-        table.add_row(k, f"{v:.4g}" if isinstance(v, float) else str(v))
-    console.print(table)
+    table.add_column("PyTorch", justify="right")
+    table.add_column("ONNX Runtime", justify="right")
+    rows = (("latency_ms", "predict call, ms (median)", "{:.2f}"), ("map50_95", "mAP50-95", "{:.4f}"),
+            ("map50", "mAP50", "{:.4f}"))
+    for key, label, fmt in rows:
+        if key in report:
+            table.add_row(label, fmt.format(report[key]["torch"]), fmt.format(report[key]["onnx"]))
+    ok = report["unmatched"] == 0 and report["min_iou"] >= 0.99 and report["class_agreement"] == 1.0 \
+        and report["max_score_diff"] <= 1e-3
+    table.caption = (
+        f"{'[green]parity holds' if ok else '[red]parity broken'}[/]: {report['matched']} of "
+        f"{report['boxes_reference']} boxes matched ({report['unmatched']} unmatched), min IoU "
+        f"{report['min_iou']:.4f}, same class {report['class_agreement']:.1%}, max score difference "
+        f"{report['max_score_diff']:.2e}")
+    return table

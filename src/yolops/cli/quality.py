@@ -8,6 +8,7 @@ Exit codes of `validate`: 0 passed, 1 the gate failed (an issue at or above
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from enum import Enum
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from rich.table import Table
 
 from yolops.cli.console import console
 from yolops.data.formats import load_dataset
+from yolops.errors import ConfigError
 
 
 class FailOn(str, Enum):
@@ -24,6 +26,11 @@ class FailOn(str, Enum):
     warning = "warning"
     info = "info"
     never = "never"
+
+
+class ImageChecker(str, Enum):
+    yolops = "yolops"
+    cleanvision = "cleanvision"
 
 
 _STYLE = {"error": "red", "warning": "yellow", "info": "dim"}
@@ -52,11 +59,18 @@ def validate(
     json_out: Path | None = typer.Option(None, "--json", help="Write the full report as JSON here."),
     fmt: str | None = typer.Option(None, "--format", help="Source format: yolo, coco or voc (detected when omitted)."),
     no_images: bool = typer.Option(False, "--no-images", help="Check annotations only; read no image."),
-    # The label-error option (--labels MODEL) plugs in here with yolops.quality.labels:
-    # it builds an ExtraCheck passed to validate_dataset(extra_checks=...).
+    image_checker: ImageChecker = typer.Option(ImageChecker.yolops, "--image-checker",
+                                               help="Who judges dark, bright, blurry, ... images: our checks or cleanvision."),
+    labels: str | None = typer.Option(None, "--labels", metavar="MODEL|kfold",
+                                      help="Find likely label errors from a model's predictions (.pt or .onnx, "
+                                           "best not trained on this data), or 'kfold' to train out-of-sample models."),
+    folds: int = typer.Option(4, "--folds", help="With --labels kfold: number of folds (models trained)."),
+    fold_epochs: int = typer.Option(30, "--fold-epochs", help="With --labels kfold: epochs per fold."),
+    fold_imgsz: int = typer.Option(320, "--fold-imgsz", help="With --labels kfold: training image size."),
 ) -> None:
     """Validate a dataset: loader issues, box and image anomalies, duplicates and split leakage,
-    schema, drift; a summary here, details in --html / --json; exit 1 when the gate fails."""
+    schema, drift, and (--labels) likely label errors; a summary here, details in --html / --json;
+    exit 1 when the gate fails."""
     from yolops.quality.report import write_html
     from yolops.quality.schema import Schema
     from yolops.quality.validate import QualityConfig, validate_dataset
@@ -64,9 +78,12 @@ def validate(
     ds = _load(src, fmt)
     reference = _load(against, fmt) if against else None
     given = Schema.load(schema_path) if schema_path else None
-    config = QualityConfig(read_images=not no_images)
-    with console.status(f"Validating {len(ds)} images …", spinner="dots"):
-        report = validate_dataset(ds, schema=given, against=reference, config=config)
+    config = QualityConfig(read_images=not no_images, image_checker=image_checker.value)
+    extra = [_label_check(labels, folds, fold_epochs, fold_imgsz)] if labels else []
+    # k-fold training draws its own progress bars: no spinner around it (one live display at a time)
+    busy = nullcontext() if labels == "kfold" else console.status(f"Validating {len(ds)} images …", spinner="dots")
+    with busy:
+        report = validate_dataset(ds, schema=given, against=reference, config=config, extra_checks=extra)
     print_report(report, fail_on.value)
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
@@ -77,6 +94,16 @@ def validate(
             write_html(report, html, fail_on=fail_on.value)
         console.print(f"HTML report: [bold]{html}[/]")
     raise typer.Exit(report.exit_code(fail_on.value))
+
+
+def _label_check(source: str, folds: int, epochs: int, imgsz: int):
+    from yolops.quality.labels import KFoldConfig, LabelErrorCheck
+    from yolops.train.config import TrainConfig
+
+    if source != "kfold" and not Path(source).is_file():
+        raise ConfigError(f"--labels {source}: no such model file (give a .pt or .onnx, or 'kfold')")
+    kfold = KFoldConfig(folds=folds, train=TrainConfig(model="n", imgsz=imgsz, epochs=epochs))
+    return LabelErrorCheck(source, kfold=kfold, console=console)
 
 
 def _load(src: Path, fmt: str | None):

@@ -7,14 +7,20 @@ resized so that its longer side is ``WORK_SIDE`` pixels: sharpness (variance of 
 Laplacian) depends on scale, and a fixed working size makes it comparable across
 image sizes, and cheap.
 
-We compute these ourselves with OpenCV rather than through cleanvision: cleanvision
-took 15 s on BCCD (364 images, 2 cores; this module: about 1 s), pulls pandas, and
-would decode every image a second time, since drift needs the same statistics.
+We compute these ourselves with OpenCV by default. cleanvision is the other
+checker (:func:`cleanvision_issues`, ``QualityConfig(image_checker="cleanvision")``),
+its findings mapped to the same issue codes; it is not the default because
+validation with it took 3.4-5.2 s on BCCD against 0.5-0.9 s (364 images, 2 cores): it
+decodes every image a second time (drift needs our statistics anyway); and with its
+default thresholds it missed the over-exposed and blurred images planted in
+generated data that these checks find (tests/quality/test_images.py measures both).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
@@ -194,11 +200,12 @@ class ImageCheckConfig:
 
 
 def check_images(
-    ds: Dataset, scans: Mapping[str, ImageScan], config: ImageCheckConfig = ImageCheckConfig()
+    ds: Dataset, scans: Mapping[str, ImageScan], config: ImageCheckConfig = ImageCheckConfig(),
+    appearance: bool = True,
 ) -> list[Issue]:
     """Issues for unreadable images, sizes that disagree with the annotation, and
-    images that are dark, bright, blurry, low in information, oddly shaped or sized,
-    or grey in a colour dataset."""
+    (with ``appearance``) images that are dark, bright, blurry, low in information,
+    oddly shaped or sized, or grey in a colour dataset."""
     issues: list[Issue] = []
     good = []
     for r in ds:
@@ -215,7 +222,9 @@ def check_images(
     medians = {k: float(np.median([s[k] for _, s in good])) for k in STAT_NAMES}
     mostly_colour = np.mean([s["colorfulness"] >= config.grey_colorfulness for _, s in good]) > 0.5
     for r, s in good:
-        found = _size_issues(r, s, medians, config) + _look_issues(s, medians, config, mostly_colour)
+        found = _size_issues(r, s, medians, config) if appearance else _size_mismatch(r, s)
+        if appearance:
+            found += _look_issues(s, medians, config, mostly_colour)
         issues.extend(_issue(ds, r, code, sev, msg) for code, sev, msg in found)
     return issues
 
@@ -223,15 +232,20 @@ def check_images(
 Found = list[tuple[str, Severity, str]]  # (code, severity, message) for one image
 
 
-def _size_issues(r: ImageRecord, s: Mapping[str, float], med: Mapping[str, float], c: ImageCheckConfig) -> Found:
-    out: Found = []
+def _size_mismatch(r: ImageRecord, s: Mapping[str, float]) -> Found:
     w, h = int(s["width"]), int(s["height"])
-    if (w, h) != (r.width, r.height):
-        out.append((
-            "image_size_mismatch", Severity.ERROR,
-            f"image is {w}x{h} px but its annotation says {r.width}x{r.height}: "
-            "boxes would land in the wrong place",
-        ))
+    if (w, h) == (r.width, r.height):
+        return []
+    return [(
+        "image_size_mismatch", Severity.ERROR,
+        f"image is {w}x{h} px but its annotation says {r.width}x{r.height}: "
+        "boxes would land in the wrong place",
+    )]
+
+
+def _size_issues(r: ImageRecord, s: Mapping[str, float], med: Mapping[str, float], c: ImageCheckConfig) -> Found:
+    out: Found = _size_mismatch(r, s)
+    w, h = int(s["width"]), int(s["height"])
     ratio = s["aspect"] / med["aspect"]
     if not 1 / c.aspect_factor <= ratio <= c.aspect_factor:
         out.append((
@@ -280,3 +294,42 @@ def _look_issues(
 def _issue(ds: Dataset, r: ImageRecord, code: str, severity: Severity, message: str) -> Issue:
     path = relative_name(r.path, ds.root) if ds.root else str(r.path)
     return Issue(code, severity, message, path=path, image_id=r.id)
+
+
+# -- cleanvision ----------------------------------------------------------------------------
+
+# cleanvision issue type -> (our code, severity). Its duplicate finders are left out:
+# check_duplicate_images knows the splits, so it can tell leakage from a duplicate.
+CLEANVISION_CODES: dict[str, tuple[str, Severity]] = {
+    "dark": ("image_dark", Severity.WARNING),
+    "light": ("image_bright", Severity.WARNING),
+    "blurry": ("image_blurry", Severity.WARNING),
+    "low_information": ("image_low_information", Severity.WARNING),
+    "odd_aspect_ratio": ("image_odd_aspect", Severity.WARNING),
+    "odd_size": ("image_odd_size", Severity.WARNING),
+    "grayscale": ("image_grayscale", Severity.INFO),
+}
+
+
+def cleanvision_issues(ds: Dataset, scans: Mapping[str, ImageScan], workers: int = 2) -> list[Issue]:
+    """cleanvision's image issues (its default thresholds, which adapt to the
+    dataset) on the images ``scans`` could decode, as our issue records: one per image
+    and cleanvision issue type, its score (0 bad .. 1 fine) in the message."""
+    from cleanvision import Imagelab
+
+    records = [r for r in ds if r.id in scans and scans[r.id].ok]
+    if not records:
+        return []
+    lab = Imagelab(filepaths=[str(r.path) for r in records], verbose=False)
+    # cleanvision draws progress bars even when told not to be verbose
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        lab.find_issues({kind: {} for kind in CLEANVISION_CODES}, n_jobs=workers, verbose=False)
+    table = lab.issues  # pandas, one row per file path
+    issues = []
+    for r in records:
+        row = table.loc[str(r.path)]
+        for kind, (code, severity) in CLEANVISION_CODES.items():
+            if row[f"is_{kind}_issue"]:
+                message = f"cleanvision: {kind.replace('_', ' ')} (score {row[f'{kind}_score']:.3f}, 0 bad .. 1 fine)"
+                issues.append(_issue(ds, r, code, severity, message))
+    return issues

@@ -4,29 +4,36 @@
 and boxes in known ways: darkened, over-exposed, blurred, blanked and truncated
 images; exact and near-duplicate copies within and across splits; duplicate,
 conflicting, degenerate, out-of-bounds and tiny boxes; images stripped of their
-labels; and label errors (dropped boxes, flipped classes, shifted boxes) for the
-label-error checks of :mod:`yolops.quality.labels`. It returns the new dataset and
-the list of :class:`PlantedDefect`; :func:`recall` scores issues against that truth.
+labels; and label errors (dropped boxes, flipped classes, shifted boxes, spurious
+boxes where there is no object) for the label-error checks of
+:mod:`yolops.quality.labels`. It returns the new dataset and the list of
+:class:`PlantedDefect`; :func:`recall` scores issues against that truth.
 For tests, benchmarks and the demo; never for real data.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import cv2
 import numpy as np
+import torch
 
 from yolops.data.dataset import Dataset, ImageRecord
 from yolops.data.formats import place_image
 from yolops.data.images import read_image
 from yolops.errors import YolopsError
 from yolops.issues import Issue
+from yolops.model.boxes import box_iou
 
-# Which issue codes find each kind of defect; () = not the job of these checks
-# (label errors need a model's opinion: yolops.quality.labels).
+if TYPE_CHECKING:
+    from yolops.quality.validate import QualityReport
+
+# Which issue codes find each kind of defect. The label errors (LABEL_KINDS) need a
+# model's opinion: yolops.quality.labels finds them, the other checks cannot.
 DETECTED_BY: dict[str, tuple[str, ...]] = {
     "dark": ("image_dark",),
     "bright": ("image_bright",),
@@ -42,11 +49,14 @@ DETECTED_BY: dict[str, tuple[str, ...]] = {
     "out_of_bounds_box": ("box_out_of_bounds",),
     "tiny_box": ("box_tiny",),
     "unlabelled_image": ("image_no_boxes",),
-    "dropped_box": (),
-    "flipped_class": (),
-    "shifted_box": (),
+    "dropped_box": ("label_missing_box",),
+    "flipped_class": ("label_wrong_class",),
+    "shifted_box": ("label_bad_location",),
+    "spurious_box": ("label_spurious_box",),
 }
 KINDS = tuple(DETECTED_BY)
+LABEL_KINDS = ("dropped_box", "flipped_class", "shifted_box", "spurious_box")
+CHECK_KINDS = tuple(k for k in KINDS if k not in LABEL_KINDS)  # found without a model
 _COPIES = ("duplicate_across_splits", "near_duplicate_across_splits", "duplicate_within_split")
 
 
@@ -54,12 +64,14 @@ _COPIES = ("duplicate_across_splits", "near_duplicate_across_splits", "duplicate
 class PlantedDefect:
     """One planted defect: its ``kind`` (a key of :data:`DETECTED_BY`), the image it is
     in (for a copy: the copy's id), the box index in that image's new boxes when the
-    defect is one box (None otherwise), and a note (the source image, the old box)."""
+    defect is one box (None otherwise), a note (the source image, the old box), and
+    for box defects the box's xyxy pixels (a dropped box's as it was)."""
 
     kind: str
     image_id: str
     box: int | None = None
     detail: str = ""
+    xyxy: tuple[float, float, float, float] | None = None  # the box concerned (a dropped one: as it was)
 
 
 def plant_defects(
@@ -96,19 +108,49 @@ def plant_defects(
     return planted, truth
 
 
-def recall(truth: Iterable[PlantedDefect], issues: Iterable[Issue]) -> dict[str, tuple[int, int]]:
-    """Per kind with detecting codes: (found, planted). A defect is found when an issue
-    with one of its kind's codes names its image."""
-    seen = {(i.code, i.image_id) for i in issues}
+def recall(truth: Iterable[PlantedDefect], issues: Iterable[Issue],
+           kinds: Sequence[str] | None = None) -> dict[str, tuple[int, int]]:
+    """Per kind planted (of ``kinds`` when given): (found, planted). A defect is found
+    when an issue with one of its kind's codes names its image and, for a box
+    defect, its box: the issue's location lists the box's index, or (a dropped box,
+    which has no index any more) the issue's predicted box overlaps it (IoU >= 0.5)."""
+    issues = list(issues)
+    by_image: dict[str, list[Issue]] = {}
+    for i in issues:
+        by_image.setdefault(i.image_id, []).append(i)
     out: dict[str, list[int]] = {}
     for d in truth:
-        codes = DETECTED_BY[d.kind]
-        if not codes:
+        if kinds is not None and d.kind not in kinds:
             continue
         hit = out.setdefault(d.kind, [0, 0])
-        hit[0] += any((c, d.image_id) in seen for c in codes)
+        hit[0] += any(matches(i, d) for i in by_image.get(d.image_id, ()))
         hit[1] += 1
     return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def precision_at_k(ranked_ids: Sequence[str], truth: Iterable[PlantedDefect], k: int | None = None,
+                   kinds: Sequence[str] = LABEL_KINDS) -> float:
+    """The share of the first ``k`` image ids of ``ranked_ids`` (most suspect first)
+    that hold a planted defect of ``kinds``; ``k`` defaults to the number of such
+    images, so 1.0 means the planted images are exactly the top of the ranking."""
+    planted = {d.image_id for d in truth if d.kind in kinds}
+    k = len(planted) if k is None else k
+    top = list(ranked_ids)[:k]
+    return sum(i in planted for i in top) / max(len(top), 1)
+
+
+def matches(issue: Issue, d: PlantedDefect) -> bool:
+    """Whether ``issue`` finds defect ``d`` (see :func:`recall`)."""
+    if issue.image_id != d.image_id:
+        return False
+    if issue.code not in DETECTED_BY[d.kind]:
+        return False
+    if d.box is not None and issue.location and issue.location.startswith("box"):
+        return d.box in {int(n) for n in re.findall(r"\d+", issue.location)}
+    predicted = getattr(issue, "predicted_box", None)
+    if d.kind == "dropped_box" and predicted is not None and d.xyxy is not None:
+        return float(box_iou(torch.tensor([predicted]), torch.tensor([d.xyxy]))[0, 0]) >= 0.5
+    return True
 
 
 # -- one defect -------------------------------------------------------------------------
@@ -209,16 +251,62 @@ def _spoil_boxes(kind: str, records: dict[str, ImageRecord], r: ImageRecord, num
         else:
             boxes, classes = boxes[:0], classes[:0]
         records[r.id] = r.replace(boxes=boxes, classes=classes, attributes={})
-        return PlantedDefect(kind, r.id, None if kind in ("dropped_box", "unlabelled_image") else i, detail)
+        where = None if kind == "unlabelled_image" else tuple(
+            float(v) for v in (r.boxes[i] if kind == "dropped_box" else boxes[i]))
+        return PlantedDefect(kind, r.id, None if kind in ("dropped_box", "unlabelled_image") else i, detail, where)
     jitter = 1.0 if sides[i] >= 24 else 0.0
-    extra, cls = {
-        "duplicate_box": ([x1 + jitter, y1, x2 + jitter, y2], classes[i]),
-        "class_conflict_box": ([x1, y1, x2, y2], other),
-        "degenerate_box": ([x1, y1, x1, y2], classes[i]),
-        "out_of_bounds_box": ([r.width - 12, y1, r.width + 10, y2], classes[i]),
-        "tiny_box": ([x1, y1, x1 + 2, y1 + 2], classes[i]),
-    }[kind]
+    if kind == "spurious_box":
+        extra, cls = _empty_spot(r, x2 - x1, y2 - y1, rng), int(rng.integers(num_classes))
+    else:
+        extra, cls = {
+            "duplicate_box": ([x1 + jitter, y1, x2 + jitter, y2], classes[i]),
+            "class_conflict_box": ([x1, y1, x2, y2], other),
+            "degenerate_box": ([x1, y1, x1, y2], classes[i]),
+            "out_of_bounds_box": ([r.width - 12, y1, r.width + 10, y2], classes[i]),
+            "tiny_box": ([x1, y1, x1 + 2, y1 + 2], classes[i]),
+        }[kind]
     boxes = np.vstack([boxes, np.array(extra, np.float32)])
     classes = np.append(classes, cls)
     records[r.id] = r.replace(boxes=boxes, classes=classes, attributes={})
-    return PlantedDefect(kind, r.id, len(boxes) - 1, f"added {extra} next to {detail}")
+    return PlantedDefect(kind, r.id, len(boxes) - 1, f"added {extra} next to {detail}",
+                         tuple(float(v) for v in extra))
+
+
+def _empty_spot(r: ImageRecord, width: float, height: float, rng: np.random.Generator,
+                tries: int = 200) -> list[float]:
+    """A ``width`` x ``height`` box inside the image that touches no labelled box;
+    halved in size until one fits."""
+    for _ in range(6):
+        w, h = min(width, r.width - 1), min(height, r.height - 1)
+        for _ in range(tries):
+            x, y = rng.uniform(0, r.width - w), rng.uniform(0, r.height - h)
+            clear = (r.boxes[:, 2] <= x) | (r.boxes[:, 0] >= x + w) | (r.boxes[:, 3] <= y) | (r.boxes[:, 1] >= y + h)
+            if clear.all():
+                return [round(x, 1), round(y, 1), round(x + w, 1), round(y + h, 1)]
+        width, height = width / 2, height / 2
+    raise YolopsError(f"plant_defects: no empty spot for a spurious box in image {r.id!r}")
+
+
+# -- plant, validate, score: the demo's quality step ----------------------------------------
+
+DEMO_KINDS = ("dark", "blur", "duplicate_across_splits", "degenerate_box", "duplicate_box", "unlabelled_image")
+
+
+@dataclass(frozen=True, eq=False)
+class PlantedValidation:
+    """What :func:`plant_and_validate` planted, what validation reported, and the recall."""
+
+    report: "QualityReport"
+    truth: list[PlantedDefect]
+    recall: dict[str, tuple[int, int]]  # kind -> (found, planted)
+
+
+def plant_and_validate(ds: Dataset, out_dir: str | Path, kinds: Sequence[str] = DEMO_KINDS, per_kind: int = 1,
+                       seed: int = 0) -> PlantedValidation:
+    """Plant ``per_kind`` defects of each of ``kinds`` in a copy of ``ds`` under
+    ``out_dir``, validate the copy, and score what validation found against what was planted."""
+    from yolops.quality.validate import validate_dataset
+
+    planted, truth = plant_defects(ds, out_dir, seed=seed, per_kind=per_kind, kinds=kinds)
+    report = validate_dataset(planted)
+    return PlantedValidation(report, truth, recall(truth, report.issues))

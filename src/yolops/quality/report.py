@@ -40,6 +40,7 @@ THUMB_QUALITY = 80  # JPEG quality of thumbnails
 ROWS_PER_CODE = 200  # issues listed in each code's table (the JSON has all of them)
 OFFENDING = (230, 20, 20)  # RGB: the boxes an issue is about
 CONTEXT = (160, 160, 160)  # RGB: the image's other boxes
+MODEL = (20, 110, 255)  # RGB: the model's box behind a label-error verdict
 REF_COLOR, CUR_COLOR = "#7f8c9a", "#d9534f"
 
 
@@ -187,22 +188,35 @@ def _figure(report: QualityReport, issue: Issue) -> str | None:
     if issue.location and issue.location.startswith(DUPLICATE_OF):
         ids.append(issue.location[len(DUPLICATE_OF):])
     uris = []
+    names = report.dataset.class_names
     for image_id in ids:
         record = report.dataset[image_id] if image_id in report.dataset else None
         if record is None or (report.image_stats and record.id not in report.image_stats):
             continue  # no such image, or one validation could not decode
-        offending = _boxes_of(issue, record) if image_id == issue.image_id else (np.zeros((0, 4)), None)
-        uri = _thumbnail(record, report.dataset.class_names, offending)
+        mine = image_id == issue.image_id
+        offending = _boxes_of(issue, record) if mine else (np.zeros((0, 4)), None)
+        uri = _thumbnail(record, names, offending, _model_box(issue, names) if mine else None)
         if uri:
             uris.append(f"<img src='{uri}' alt='{_e(record.id)}'>")
     if not uris:
         return None
     width = f" style='width:{260 * len(uris)}px'" if len(uris) > 1 else ""
+    legend = "<br><i>red: the label · blue: the model</i>" if hasattr(issue, "predicted_box") else ""
     return (
         f"<figure{width}><div class='pair'>{''.join(uris)}</div>"
-        f"<figcaption><b>{_e(issue.image_id)}</b> {_e(issue.location or '')}<br>{_e(issue.message)}"
+        f"<figcaption><b>{_e(issue.image_id)}</b> {_e(issue.location or '')}<br>{_e(issue.message)}{legend}"
         "</figcaption></figure>"
     )
+
+
+def _model_box(issue: Issue, class_names: Sequence[str]) -> tuple[np.ndarray, str] | None:
+    """The model's box behind a label-error issue (xyxy (1, 4)) and its caption."""
+    box = getattr(issue, "predicted_box", None)
+    if box is None:
+        return None
+    cls = issue.predicted_class
+    name = class_names[cls] if cls is not None and 0 <= cls < len(class_names) else "?"
+    return np.array([box], np.float32), f"model: {name} {issue.predicted_score:.2f}"
 
 
 _BOX_INDEX = re.compile(r"\d+")
@@ -219,7 +233,11 @@ def _boxes_of(issue: Issue, record: ImageRecord) -> tuple[np.ndarray, np.ndarray
     """The xyxy boxes (K, 4) an issue is about and their classes (K,): by index from a
     ``box 3`` / ``boxes 3 and 7`` location, else from coordinates in the message
     (boxes the loader set aside are not in the record; their class is unknown, None);
-    (0, 4) for an issue about the whole image."""
+    (0, 4) for an issue about the whole image. A label-error issue names its box by
+    index, or none (a missing box: only the model's box is drawn)."""
+    if hasattr(issue, "predicted_box"):
+        idx = [issue.box] if issue.box is not None and issue.box < len(record) else []
+        return record.boxes[idx].reshape(-1, 4), record.classes[idx]
     if issue.location and issue.location.startswith("box"):
         idx = [int(k) for k in _BOX_INDEX.findall(issue.location) if int(k) < len(record)]
         return record.boxes[idx].reshape(-1, 4), record.classes[idx]
@@ -230,16 +248,19 @@ def _boxes_of(issue: Issue, record: ImageRecord) -> tuple[np.ndarray, np.ndarray
     return np.zeros((0, 4), np.float32), None
 
 
-def _thumbnail(record: ImageRecord, class_names: Sequence[str], offending: tuple[np.ndarray, np.ndarray | None]) -> str | None:
-    """A base64 JPEG data URI: the image, or the region around the offending boxes,
-    scaled to ``THUMB_SIDE`` px (enlarged at most 4x), the record's other boxes in grey
-    and the offending ones in red with their class; None when unreadable."""
+def _thumbnail(record: ImageRecord, class_names: Sequence[str], offending: tuple[np.ndarray, np.ndarray | None],
+               model: tuple[np.ndarray, str] | None = None) -> str | None:
+    """A base64 JPEG data URI: the image, or the region around the offending boxes
+    (and the model's box, when given), scaled to ``THUMB_SIDE`` px (enlarged at most
+    4x), the record's other boxes in grey, the offending ones in red with their class,
+    the model's in blue with its caption; None when unreadable."""
     try:
         image = read_image(record.path)
     except ImageReadError:
         return None
     boxes, classes = offending
-    x0, y0, x1, y1 = _region(boxes, image.shape[1], image.shape[0])
+    around = boxes if model is None else np.concatenate([boxes.reshape(-1, 4), model[0]])
+    x0, y0, x1, y1 = _region(around, image.shape[1], image.shape[0])
     crop = image[y0:y1, x0:x1]
     scale = min(THUMB_SIDE / max(crop.shape[:2]), 4.0)
     size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
@@ -256,8 +277,23 @@ def _thumbnail(record: ImageRecord, class_names: Sequence[str], offending: tuple
         for x1, y1, x2, y2 in drawn[(drawn[:, 2] - drawn[:, 0] < 3) | (drawn[:, 3] - drawn[:, 1] < 3)]:
             # a (near-)degenerate box is a dot or a line: ring it so it can be found
             cv2.circle(thumb, (round((x1 + x2) / 2), round((y1 + y2) / 2)), 12, OFFENDING, 2)
+    if model is not None:
+        drawn = (model[0] - shift) * scale
+        thumb = draw_boxes(thumb, drawn, np.zeros(1, np.int64), ("",), color=MODEL, thickness=2)
+        _label_below(thumb, drawn[0], model[1], MODEL)
     ok, data = cv2.imencode(".jpg", cv2.cvtColor(thumb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, THUMB_QUALITY])
     return "data:image/jpeg;base64," + base64.b64encode(data.tobytes()).decode() if ok else None
+
+
+def _label_below(image: np.ndarray, box: np.ndarray, text: str, color: tuple[int, int, int]) -> None:
+    """``text`` on a filled strip under ``box``, in place: the label's own class is
+    written above the box, often at the very same spot."""
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.4
+    (w, h), base = cv2.getTextSize(text, font, scale, 1)
+    x = int(min(max(box[0], 0), max(image.shape[1] - w - 4, 0)))
+    y = int(min(max(box[3], 0), image.shape[0] - h - base - 4))
+    cv2.rectangle(image, (x, y), (x + w + 4, y + h + base + 4), color, cv2.FILLED)
+    cv2.putText(image, text, (x + 2, y + h + 2), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
 
 
 def _region(boxes: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:

@@ -108,7 +108,7 @@ class Schema:
             "boxes_per_image": self.boxes_per_image.to_list(),
             "classes": {
                 name: {
-                    "share": round(c.share, 4),
+                    "share": c.share,
                     **{m: c.range_of(m).to_list() for m in BOX_MEASURES},
                 }
                 for name, c in self.classes.items()
@@ -191,7 +191,8 @@ def infer_schema(ds: Dataset, config: SchemaConfig = SchemaConfig(), image_info:
     for k, name in enumerate(ds.class_names):
         mine = (classes == k) & measures["proper"]
         per_class[name] = ClassSchema(
-            share=float(np.sum(classes == k) / total),
+            # 4 decimals: readable in the YAML, and what is saved is what was inferred
+            share=round(float(np.sum(classes == k) / total), 4),
             **{m: _robust_range(measures[m][mine], config) for m in BOX_MEASURES},
         )
     return Schema(

@@ -17,17 +17,19 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 from yolops.data.dataset import Dataset
 from yolops.data.stats import DatasetStats, dataset_stats
+from yolops.errors import ConfigError
 from yolops.issues import Issue, IssueLog, Severity
 from yolops.quality import checks
 from yolops.quality.checks import CheckConfig
 from yolops.quality.drift import DriftConfig, DriftReport, compare
-from yolops.quality.images import ImageCheckConfig, ImageScan, check_images, scan_images
+from yolops.quality.images import ImageCheckConfig, ImageScan, check_images, cleanvision_issues, scan_images
 from yolops.quality.schema import Schema, SchemaConfig, infer_schema
 
 # A check that needs more than the dataset (e.g. label errors from a model's
 # out-of-sample predictions, yolops.quality.labels) plugs in as one of these.
 ExtraCheck = Callable[[Dataset], Iterable[Issue]]
 FAIL_ON = ("error", "warning", "info", "never")
+IMAGE_CHECKERS = ("yolops", "cleanvision")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,11 @@ class QualityConfig:
     schema: SchemaConfig = SchemaConfig()
     read_images: bool = True
     workers: int = 2  # threads decoding images
+    image_checker: str = "yolops"  # or "cleanvision": its dark, light, blurry, ... findings instead of ours
+
+    def __post_init__(self) -> None:
+        if self.image_checker not in IMAGE_CHECKERS:
+            raise ConfigError(f"image_checker must be one of {', '.join(IMAGE_CHECKERS)}, got {self.image_checker!r}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -174,7 +181,10 @@ def _checks(
     ]
     if scans:
         found += checks.check_duplicate_images(ds, scans, c)
-        found += check_images(ds, scans, config.images)
+        ours = config.image_checker == "yolops"
+        found += check_images(ds, scans, config.images, appearance=ours)
+        if not ours:
+            found += cleanvision_issues(ds, scans, config.workers)
     return found
 
 
@@ -186,9 +196,9 @@ def _merge_with_loader(loader: list[Issue], found: list[Issue]) -> list[Issue]:
     return loader + [i for i in found if (i.code, i.image_id) not in seen]
 
 
-
 def _order(issue: Issue) -> tuple:
-    return (-issue.severity.rank, issue.code, issue.path or "", issue.location or "")
+    # Scored issues (label errors) come most likely first within their code.
+    return (-issue.severity.rank, issue.code, getattr(issue, "score", 0.0), issue.path or "", issue.location or "")
 
 
 def _no_image_features(config: DriftConfig) -> DriftConfig:

@@ -1,0 +1,129 @@
+"""The HTML report: one self-contained file whose pictures are embedded and show the
+offending boxes. Parsed here; rendered in headless Chromium when it is installed."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import subprocess
+from html.parser import HTMLParser
+
+import cv2
+import numpy as np
+import pytest
+
+from yolops.data.dataset import Dataset, ImageRecord
+from yolops.quality.report import OFFENDING, render_html, write_html
+from yolops.quality.validate import QualityConfig, validate_dataset
+
+
+class Page(HTMLParser):
+    """Every tag's attributes, and the text, of an HTML page."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+    def images(self) -> list[dict]:
+        return [a for t, a in self.tags if t == "img"]
+
+
+def decode(uri: str) -> np.ndarray:
+    head, data = uri.split(",", 1)
+    assert head in ("data:image/jpeg;base64", "data:image/png;base64")
+    image = cv2.imdecode(np.frombuffer(base64.b64decode(data), np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None and image.size > 0
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+@pytest.fixture(scope="module")
+def report(planted):
+    return validate_dataset(planted[0])
+
+
+def test_the_page_is_self_contained_and_every_picture_is_embedded(report, tmp_path):
+    path = write_html(report, tmp_path / "sub" / "report.html", thumbnails=3, fail_on="error")
+    page = Page(path.read_text(encoding="utf-8"))
+    assert not [t for t, _ in page.tags if t in ("script", "link", "iframe")]
+    assert not [a for _, a in page.tags if any(str(v).startswith(("http:", "https:", "//")) for v in a.values())]
+    images = page.images()
+    plots = [a for a in images if a.get("class") == "plot"]
+    assert len(plots) == 2  # box and image statistics (no drift without a reference)
+    for a in images:
+        decode(a["src"])
+    text = " ".join(page.text)
+    assert "FAILED" in text and "gate: fail on error" in text
+
+
+def test_each_issue_code_with_images_gets_at_most_n_thumbnails(report):
+    page = Page(render_html(report, thumbnails=2))
+    sections = {}
+    current = None
+    for tag, attrs in page.tags:
+        if tag == "section" and attrs.get("id", "").startswith("code-"):
+            current = attrs["id"][5:]
+            sections[current] = 0
+        elif tag == "img" and current and attrs.get("class") != "plot":
+            sections[current] += 1
+    for code in ("box_degenerate", "image_dark", "image_blurry", "box_duplicate", "image_no_boxes"):
+        assert 1 <= sections[code] <= 2, (code, sections)
+    assert sections["split_leakage"] == 4  # two figures, each the copy beside its original
+    assert sections["image_corrupt"] == 0  # nothing to show
+
+
+def test_thumbnails_draw_the_offending_box_in_red(report):
+    issue = next(i for i in report.issues if i.code == "box_duplicate")
+    page = Page(render_html(report, thumbnails=50))
+    figure_images = [a for a in page.images() if a.get("alt") == issue.image_id]
+    assert figure_images
+    red = [decode(a["src"]) for a in figure_images]
+    target = np.array(OFFENDING)
+    # JPEG blurs colours a little: count pixels near the offending red
+    assert any((np.abs(im.astype(int) - target).sum(axis=2) < 60).sum() > 50 for im in red)
+
+
+def test_names_are_escaped_and_drift_is_plotted(shapes, tmp_path):
+    r = shapes[0]
+    odd = Dataset([r.replace(id="<b>odd</b>")], shapes.class_names, name="<script>x</script>", root=shapes.root)
+    report = validate_dataset(odd, against=shapes.split("train"), config=QualityConfig())
+    html = render_html(report)
+    assert "<script>x</script>" not in html and "&lt;script&gt;x&lt;/script&gt;" in html
+    assert "<b>odd</b>" not in html
+    page = Page(html)
+    assert len([a for a in page.images() if a.get("class") == "plot"]) == 3  # + drift plots
+    assert any(t == "section" and a.get("id") == "drift" for t, a in page.tags)
+
+
+def test_a_clean_report_says_so(tmp_path):
+    path = tmp_path / "a.png"
+    cv2.imwrite(str(path), np.random.default_rng(0).integers(0, 255, (40, 60, 3), dtype=np.uint8))
+    ds = Dataset([ImageRecord("a", path, 60, 40, [[5, 5, 30, 30]], [0])], ["thing"], root=tmp_path)
+    report = validate_dataset(ds)
+    assert "No issues found." in render_html(report)
+
+
+@pytest.mark.skipif(not (shutil.which("chromium") or shutil.which("chromium-browser")),
+                    reason="headless Chromium is not installed (Debian: apt-get install chromium)")
+def test_chromium_renders_the_pictures(report, tmp_path):
+    """Chromium loads the page offline and reports every image decoded (naturalWidth > 0)."""
+    path = write_html(report, tmp_path / "report.html", thumbnails=2)
+    page = path.read_text(encoding="utf-8")
+    probe = ("<script>window.onload=()=>{const i=[...document.images];"
+             "document.title='images '+i.length+' broken '+i.filter(x=>!x.complete||x.naturalWidth==0).length}"
+             "</script></body>")
+    path.write_text(page.replace("</body>", probe), encoding="utf-8")
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    done = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
+                           "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120)
+    title = Page(done.stdout)
+    text = " ".join(title.text)
+    n = len(Page(page).images())
+    assert f"images {n} broken 0" in text, done.stderr[-2000:]
