@@ -17,6 +17,22 @@ BCCD_DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "bc
 TINY_CLASSES = ("cat", "dog", "bird")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _tracking_stays_in_tmp(tmp_path_factory):
+    """Commands that track (train, val, sweep) write into a workspace: in tests, a
+    temporary one, never ./yolops-workspace or a tracking server from the shell.
+    Set in os.environ (session-wide) so that module fixtures and subprocesses see it."""
+    saved = {k: os.environ.get(k) for k in ("YOLOPS_HOME", "MLFLOW_TRACKING_URI")}
+    os.environ["YOLOPS_HOME"] = str(tmp_path_factory.mktemp("yolops-home"))
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(scope="session")
 def bccd_root() -> Path:
     """The BCCD dataset (Pascal VOC): env ``YOLOPS_BCCD``, else ../shared/datasets/bccd."""

@@ -24,10 +24,16 @@ from yolops.train.evaluate import EvalResult, evaluate
 class Detector:
     """A loaded model (PyTorch checkpoint or ONNX graph) behind one interface."""
 
-    def __init__(self, model: str | Path, backend: str = "auto", device: str = "auto"):
+    def __init__(self, model: str | Path, backend: str = "auto", device: str = "auto", workspace: Any = None):
+        """``model``: a file (.pt, .onnx) or a reference the registry resolves
+        (``NAME@ALIAS``, ``NAME/VERSION``, ``runs:/RUN_ID``; see
+        :mod:`yolops.track.resolve`), looked up in ``workspace`` (a
+        :class:`yolops.workspace.Workspace`; default: ``$YOLOPS_HOME`` or ./yolops-workspace)."""
         from yolops.infer.predictor import load_predictor
+        from yolops.track.resolve import resolve_model
 
-        self.source = Path(model)
+        self.reference = str(model)
+        self.source = resolve_model(model, workspace, backend)
         self.backend = backend
         self.predictor = load_predictor(self.source, backend=backend, device=device)
         self.train_result = None

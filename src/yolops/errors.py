@@ -29,3 +29,11 @@ class ConfigError(YolopsError):
 
 class ModelError(YolopsError):
     """A model reference, checkpoint or export cannot be used."""
+
+
+class TrackingError(YolopsError):
+    """The tracking store or server cannot be used, or a run or model is unknown there."""
+
+
+class PromotionRefused(TrackingError):
+    """A model version may not take an alias (its validation score is lower)."""

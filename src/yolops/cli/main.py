@@ -13,9 +13,13 @@ import typer
 from yolops import __version__
 from yolops.cli import data as data_cli
 from yolops.cli import keys as keys_cli
+from yolops.cli import models as models_cli
 from yolops.cli import predict as predict_cli
+from yolops.cli import runs as runs_cli
 from yolops.cli import serve as serve_cli
+from yolops.cli import sweep as sweep_cli
 from yolops.cli import train as train_cli
+from yolops.cli import ui as ui_cli
 from yolops.cli.console import err_console
 from yolops.errors import YolopsError
 
@@ -31,6 +35,10 @@ app.command("train")(train_cli.train)
 app.command("val")(train_cli.val)
 app.command("predict")(predict_cli.predict)
 app.command("export")(predict_cli.export)
+app.add_typer(models_cli.app, name="models")
+app.add_typer(runs_cli.app, name="runs")
+app.command("sweep")(sweep_cli.sweep)
+app.command("ui")(ui_cli.ui)
 app.command("serve")(serve_cli.serve)
 app.add_typer(keys_cli.app, name="keys")
 

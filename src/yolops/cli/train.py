@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from yolops.cli.console import console
+from yolops.cli.console import console, err_console
+from yolops.cli.tracking_options import TRACKING_URI, WORKSPACE, workspace_from
 
 
 def train(
@@ -28,8 +29,12 @@ def train(
     name: str = typer.Option(None, "--name", help="Run folder name (default exp, exp2, ...)."),
     config: Path = typer.Option(None, "--config", help="A YAML file of training options; flags override it."),
     resume: Path = typer.Option(None, "--resume", help="Continue an interrupted training from its last.pt."),
+    workspace: str = WORKSPACE,
+    tracking_uri: str = TRACKING_URI,
+    experiment: str = typer.Option("yolops", "--experiment", help="MLflow experiment the run goes to."),
+    track: bool = typer.Option(True, "--track/--no-track", help="Log the training as an MLflow run."),
 ) -> None:
-    """Train a yolops detector from scratch."""
+    """Train a yolops detector from scratch; tracked as an MLflow run in the workspace."""
     from yolops.train.config import TrainConfig
     from yolops.train.trainer import train as run_training
 
@@ -40,32 +45,86 @@ def train(
     cfg = cfg.replace(**{k: v for k, v in flags.items() if v is not None})
     if resume is None and not cfg.data:
         raise typer.BadParameter("give --data (or --resume)", param_hint="--data")
-    result = run_training(cfg, resume=resume, console=console)
+    ws = workspace_from(workspace, tracking_uri)
+    if project is None and cfg.project == TrainConfig().project:
+        cfg = cfg.replace(project=str(ws.runs_dir))
+    tracker = _tracker(ws, experiment, resume) if track else None
+    try:
+        result = run_training(cfg, resume=resume, console=console, callbacks=[tracker] if tracker else [])
+    except BaseException as e:
+        if tracker is not None:
+            tracker.close("KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED", type(e).__name__)
+        raise
+    if tracker is not None and tracker.run_id and tracker.failure is None:
+        console.print(f"MLflow run [bold]{tracker.run_id}[/] in {ws.describe()}; register it with "
+                      f"`yolops models register {tracker.run_id} --name NAME`")
     console.print(
         f"throughput {result.train_images_per_second:.1f} train img/s, peak memory {result.peak_memory_mb:.0f} MB, "
         f"run folder [bold]{result.run_dir}[/]"
     )
 
 
+def _tracker(ws, experiment: str, resume: Path | None):
+    """A tracker for this training; a resumed training continues its own run when it
+    was tracked in the same store."""
+    from yolops.track.tracking import MLflowTracker, read_state
+
+    run_id = None
+    if resume is not None:
+        state = read_state(Path(resume).parent.parent)
+        if state.get("run_id") and state.get("tracking_uri") == ws.tracking_uri:
+            run_id = state["run_id"]
+    return MLflowTracker(ws, experiment=experiment, run_id=run_id, console=console)
+
+
 def val(
-    model: str = typer.Option(..., "--model", "-m", help="A checkpoint (.pt) or ONNX file."),
+    model: str = typer.Option(..., "--model", "-m", help="A checkpoint (.pt), ONNX file, NAME@ALIAS, NAME/VERSION "
+                              "or runs:/RUN_ID."),
     data: str = typer.Option(..., "--data", "-d", help="Dataset to evaluate on."),
     split: str = typer.Option("val", "--split", help="Split to evaluate ('all' for every image)."),
     batch: int = typer.Option(8, "--batch"),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+    workspace: str = WORKSPACE,
+    tracking_uri: str = TRACKING_URI,
+    track: bool = typer.Option(True, "--track/--no-track", help="Log the evaluation as an MLflow run."),
 ) -> None:
     """Evaluate a model: COCO mAP50-95, mAP50, per-class AP, precision and recall."""
+    from yolops.data.formats import load_dataset
     from yolops.detector import Detector
 
-    det = Detector(model)
+    ws = workspace_from(workspace, tracking_uri)
+    det = Detector(model, workspace=ws)
+    ds = load_dataset(data)
+    part = None if split == "all" else split
     with console.status(f"Evaluating {model} on {data} ({split}) …"):
-        result = det.val(data, split=None if split == "all" else split, batch=batch)
+        result = det.val(ds, split=part, batch=batch)
+    if track:
+        from yolops.track.tracking import log_evaluation
+
+        evaluated = ds.split(part) if part else ds
+        run_id = log_evaluation(ws, model, evaluated, part, result.to_metrics(""),
+                                model_run_id=_model_run(ws, model))
+        (err_console if as_json else console).print(f"MLflow run [bold]{run_id}[/] in {ws.describe()}")
     if as_json:
         # strict JSON: a class with no ground truth has AP NaN -> null
         metrics = {k: (None if v != v else v) for k, v in result.to_metrics("").items()}
         print(json.dumps(metrics, indent=2))
         return
     console.print(metrics_table(result, title=f"{model} on {data} ({split})"))
+
+
+def _model_run(ws, model: str) -> str | None:
+    """The training run behind a model reference, for the evaluation's lineage."""
+    from yolops.track.resolve import RUN_REF, is_reference
+
+    if not is_reference(model):
+        return None
+    run_ref = RUN_REF.match(model)
+    if run_ref:
+        return run_ref.group("run")
+    from yolops.track.registry import model_version
+
+    return model_version(ws, model).run_id
 
 
 def metrics_table(result, title: str) -> Table:

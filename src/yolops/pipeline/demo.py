@@ -62,8 +62,8 @@ def run_demo(workspace: Path, fast: bool = False) -> dict:
     with _step(4, "Describe it"):
         render_stats(dataset_stats(ds), console)
 
-    with _step(5, f"Train yolops-n from scratch ({TRAIN_EPOCHS[fast]} epochs)"):
-        detector = train_step(ds, root, TRAIN_EPOCHS[fast])
+    with _step(5, f"Train yolops-n from scratch ({TRAIN_EPOCHS[fast]} epochs), tracked in MLflow"):
+        detector = train_step(ds, root, TRAIN_EPOCHS[fast], Path(workspace))
         outputs["run"] = detector.train_result.run_dir
         outputs["weights"] = detector.train_result.best
 
@@ -73,7 +73,10 @@ def run_demo(workspace: Path, fast: bool = False) -> dict:
     with _step(7, "Predict on the test images and draw the boxes"):
         outputs["predictions"] = predict_step(detector, ds, root / "predictions")
 
-    with _step(8, "Serve it: REST API with an API key, one request, then stop"):
+    with _step(8, "Register the model, promote it to production, predict with NAME@production"):
+        registry_step(Path(workspace), detector, ds)
+
+    with _step(9, "Serve it: REST API with an API key, one request, then stop"):
         serve_step(detector.train_result.best, ds.split("test")[0].path, root)
 
     console.print(Rule("[bold green]Demo finished", align="left"))
@@ -82,13 +85,28 @@ def run_demo(workspace: Path, fast: bool = False) -> dict:
     return outputs
 
 
-def train_step(ds, root: Path, epochs: int):
-    """A yolops-n trained on ``ds`` for ``epochs``, its run folder under ``root/runs``."""
+def train_step(ds, root: Path, epochs: int, workspace: Path):
+    """A yolops-n trained on ``ds`` for ``epochs``, its run folder under ``root/runs``,
+    logged as an MLflow run in ``workspace``."""
     from yolops.detector import Detector
+    from yolops.track.tracking import MLflowTracker
+    from yolops.workspace import Workspace
 
     shutil.rmtree(root / "runs" / "train", ignore_errors=True)
-    return Detector.train(ds, model="n", imgsz=256, epochs=epochs, batch=16,
-                          project=str(root / "runs"), name="train", console=console)
+    tracker = MLflowTracker(Workspace.resolve(workspace), experiment="demo", console=console)
+    return Detector.train(ds, model="n", imgsz=256, epochs=epochs, batch=16, project=str(root / "runs"),
+                          name="train", callbacks=[tracker], console=console)
+
+
+def registry_step(workspace: Path, detector, ds) -> None:
+    """Register and promote the demo's training, then predict through ``NAME@production``
+    (the promotion gate may keep a better earlier version there; the demo says so)."""
+    from yolops.track.demo import track_register_promote
+    from yolops.workspace import Workspace
+
+    test = ds.split("test")
+    track_register_promote(Workspace.resolve(workspace), detector.train_result,
+                           source=[str(r.path) for r in test], console=console)
 
 
 def evaluate_step(detector, ds) -> None:

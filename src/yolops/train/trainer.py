@@ -60,13 +60,19 @@ class TrainResult:
 
 
 def next_run_dir(project: Path, name: str) -> Path:
-    """``project/name``, or the first free ``exp``, ``exp2``, ... when name is empty."""
+    """``project/name``, or the first free ``exp``, ``exp2``, ... when name is empty,
+    created here: two trainings starting at once in one project get two folders."""
     if name:
         return project / name
+    project.mkdir(parents=True, exist_ok=True)
     n = 1
-    while (project / ("exp" if n == 1 else f"exp{n}")).exists():
-        n += 1
-    return project / ("exp" if n == 1 else f"exp{n}")
+    while True:
+        candidate = project / ("exp" if n == 1 else f"exp{n}")
+        try:
+            candidate.mkdir()  # atomic: only one process can create it
+            return candidate
+        except FileExistsError:
+            n += 1
 
 
 def build_optimizer(model: nn.Module, name: str, lr: float, momentum: float, weight_decay: float,

@@ -1,0 +1,87 @@
+"""`yolops models`: register, list, show and promote registered models."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from yolops.cli.console import console
+from yolops.cli.tracking_options import TRACKING_URI, WORKSPACE, workspace_from
+
+app = typer.Typer(help="The model registry: versions, aliases (production, staging, ...), lineage.",
+                  no_args_is_help=True)
+
+
+@app.command()
+def register(
+    run_id: str = typer.Argument(..., help="The MLflow run of a finished, tracked training."),
+    name: str = typer.Option(..., "--name", "-n", help="Registered model name (created when new)."),
+    description: str = typer.Option("", "--description"),
+    workspace: str = WORKSPACE,
+    tracking_uri: str = TRACKING_URI,
+) -> None:
+    """Register the model a training run logged as a new version of NAME."""
+    from yolops.track.registry import register_model
+
+    mv = register_model(workspace_from(workspace, tracking_uri), run_id, name, description)
+    console.print(f"[green]Registered[/] [bold]{mv.name}/{mv.version}[/] from run {run_id}; promote it with "
+                  f"`yolops models promote {mv.name} {mv.version} --alias production`")
+
+
+@app.command("list")
+def list_(workspace: str = WORKSPACE, tracking_uri: str = TRACKING_URI) -> None:
+    """The registered models, their latest version and aliases."""
+    from yolops.track.registry import list_models
+
+    ws = workspace_from(workspace, tracking_uri)
+    rows = list_models(ws)
+    table = Table(title=f"Registered models ({ws.describe()})", title_justify="left")
+    for col in ("name", "versions", "latest", "aliases", "updated"):
+        table.add_column(col, justify="right" if col in ("versions", "latest") else "left")
+    for r in rows:
+        aliases = ", ".join(f"{a} -> {v}" for a, v in sorted(r["aliases"].items()))
+        table.add_row(r["name"], str(r["versions"]), str(r["latest"] or "-"), aliases or "-", r["updated"])
+    if not rows:
+        table.caption = "none yet: `yolops models register RUN_ID --name NAME`"
+    console.print(table)
+
+
+@app.command()
+def show(
+    ref: str = typer.Argument(..., help="NAME, NAME@ALIAS or NAME/VERSION."),
+    workspace: str = WORKSPACE,
+    tracking_uri: str = TRACKING_URI,
+) -> None:
+    """One model version: aliases, who registered it and when, metrics, dataset lineage."""
+    from yolops.track.registry import describe
+
+    d = describe(workspace_from(workspace, tracking_uri), ref)
+    table = Table(title=f"{d['name']} version {d['version']}", title_justify="left", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    rows = [("aliases", ", ".join(d["aliases"]) or "-"), ("run", d["run_id"] or "-"), ("model id", d["model_id"]),
+            ("registered", f"{d['registered_by']} {d['registered_at']}"),
+            ("trained", f"{d['trained_by']} {d['trained_at']}"), ("source", d["source"])]
+    rows += [(f"promoted {k.removeprefix('promoted.')}", v) for k, v in sorted(d["promotions"].items())]
+    rows += [(k, f"{v:.4f}") for k, v in d["metrics"].items() if "/ap" not in k]
+    rows += list(d["lineage"].items())
+    for k, v in rows:
+        table.add_row(k, str(v))
+    console.print(table)
+
+
+@app.command()
+def promote(
+    name: str = typer.Argument(..., help="Registered model name."),
+    version: str = typer.Argument(..., help="The version to promote."),
+    alias: str = typer.Option("production", "--alias", "-a", help="The alias to point at VERSION."),
+    force: bool = typer.Option(False, "--force", help="Promote even when its val mAP50-95 is lower."),
+    workspace: str = WORKSPACE,
+    tracking_uri: str = TRACKING_URI,
+) -> None:
+    """Point NAME@ALIAS at VERSION; refused when its val mAP50-95 is below the current holder's."""
+    from yolops.track.registry import promote as run_promote
+
+    p = run_promote(workspace_from(workspace, tracking_uri), name, version, alias, force)
+    before = f" (was version {p.previous})" if p.previous and p.previous != p.version else ""
+    console.print(f"[green]{p.name}@{p.alias}[/] -> version [bold]{p.version}[/]{before}: {p.reason}")

@@ -1,0 +1,100 @@
+"""`yolops runs`: list, compare, report and sync tracked runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from yolops.cli.console import console
+from yolops.cli.tracking_options import TRACKING_URI, WORKSPACE, workspace_from
+
+app = typer.Typer(help="Tracked runs: list, compare, report, sync.", no_args_is_help=True)
+
+EXPERIMENT = typer.Option("yolops", "--experiment", "-e", help="MLflow experiment.")
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+@app.command("list")
+def list_(
+    experiment: str = EXPERIMENT,
+    kind: str = typer.Option(None, "--kind", help="Only train, val, sweep or trial runs."),
+    limit: int = typer.Option(30, "--limit"),
+    workspace: str = WORKSPACE,
+    tracking_uri: str = TRACKING_URI,
+) -> None:
+    """The newest runs first, with their dataset and key metrics."""
+    from yolops.track.runs import list_runs
+
+    ws = workspace_from(workspace, tracking_uri)
+    runs = list_runs(ws, experiment, kind, limit)
+    table = Table(title=f"Runs of {experiment!r} ({ws.describe()})", title_justify="left")
+    for col in ("run id", "name", "kind", "status", "started (UTC)", "dataset", "mAP50-95"):
+        table.add_column(col, justify="right" if "mAP" in col else "left", no_wrap=col == "run id")
+    for r in runs:
+        m = r.metrics
+        table.add_row(r.run_id, r.name, r.kind, r.status.lower(), r.started, r.dataset,
+                      _fmt(m.get("best/val/map50_95", m.get("val/map50_95"))))
+    table.caption = "mAP50-95: of the best weights on the validation split (evaluations: on their split)"
+    console.print(table)
+
+
+@app.command()
+def compare(
+    run_ids: list[str] = typer.Argument(..., help="Two or more run ids."),
+    workspace: str = WORKSPACE,
+    tracking_uri: str = TRACKING_URI,
+) -> None:
+    """The params that differ between runs, and their key metrics."""
+    from yolops.track.runs import compare_runs
+
+    c = compare_runs(workspace_from(workspace, tracking_uri), run_ids)
+    table = Table(title="Comparison", title_justify="left")
+    table.add_column("")
+    for r in c.runs:
+        table.add_column(f"{r.name}\n{r.run_id[:8]}", justify="right")
+    for key, values in c.params.items():
+        table.add_row(key, *values)
+    if c.params and c.metrics:
+        table.add_section()
+    for key, values in c.metrics.items():
+        best = max((v for v in values if v is not None), default=None)
+        higher_better = "loss" not in key and key not in ("seconds",)
+        table.add_row(key, *[f"[bold green]{_fmt(v)}[/]" if v is not None and v == best and higher_better
+                             and len(values) > 1 else _fmt(v) for v in values])
+    table.caption = f"{c.same_params} params are the same in every run" + ("" if c.params else "; none differ")
+    console.print(table)
+
+
+@app.command()
+def report(
+    run_id: str = typer.Argument(...),
+    out: Path = typer.Option(None, "--out", "-o", help="HTML file (default <workspace>/reports/RUN_ID.html)."),
+    workspace: str = WORKSPACE,
+    tracking_uri: str = TRACKING_URI,
+) -> None:
+    """Write one self-contained HTML report of a run (config, curves, PR curves, confusion matrix, predictions)."""
+    from yolops.track.report import write_report
+
+    with console.status("Writing the report …"):
+        path = write_report(workspace_from(workspace, tracking_uri), run_id, out)
+    console.print(f"[green]Wrote[/] [bold]{path}[/]")
+
+
+@app.command()
+def sync(
+    run_dir: Path = typer.Argument(..., help="A finished training's run folder."),
+    experiment: str = EXPERIMENT,
+    workspace: str = WORKSPACE,
+    tracking_uri: str = TRACKING_URI,
+) -> None:
+    """Log a finished run folder (an untracked training, or one whose server went away) as a new run."""
+    from yolops.track.tracking import log_run_folder
+
+    with console.status(f"Logging {run_dir} …"):
+        run_id = log_run_folder(workspace_from(workspace, tracking_uri), run_dir, experiment, console=console)
+    console.print(f"[green]Logged[/] {run_dir} as run [bold]{run_id}[/]")
