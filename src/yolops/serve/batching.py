@@ -77,12 +77,7 @@ class MicroBatcher:
         self._task = asyncio.create_task(self._run(), name="yolops-batcher")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._task)
         self._executor.shutdown(wait=True)
 
     async def predict(self, images: list[np.ndarray], params: PredictParams) -> BatchResult:
@@ -172,3 +167,14 @@ def _run_batch(model: LoadedModel, jobs: list[_Job], metrics: ServeMetrics) -> l
             out[i] = dets[offset:offset + n]
             offset += n
     return out
+
+
+async def cancel_and_wait(task: asyncio.Task | None) -> None:
+    """Cancel a background task (None: nothing to do) and wait until it has ended."""
+    if task is None:
+        return
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass

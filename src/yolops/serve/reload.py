@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from yolops.serve.batching import cancel_and_wait
 from yolops.serve.metrics import ServeMetrics
 from yolops.serve.source import LoadedModel, ModelSource, load_model
 
@@ -46,12 +47,7 @@ class ModelWatcher:
             self._task = asyncio.create_task(self._poll(), name="yolops-model-watcher")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._task)
 
     async def _poll(self) -> None:
         while True:
