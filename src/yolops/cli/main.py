@@ -14,6 +14,7 @@ from yolops import __version__
 from yolops.cli import data as data_cli
 from yolops.cli import keys as keys_cli
 from yolops.cli import models as models_cli
+from yolops.cli import monitor as monitor_cli
 from yolops.cli import predict as predict_cli
 from yolops.cli import runs as runs_cli
 from yolops.cli import serve as serve_cli
@@ -40,6 +41,7 @@ app.add_typer(runs_cli.app, name="runs")
 app.command("sweep")(sweep_cli.sweep)
 app.command("ui")(ui_cli.ui)
 app.command("serve")(serve_cli.serve)
+app.command("monitor")(monitor_cli.monitor)
 app.add_typer(keys_cli.app, name="keys")
 
 
@@ -74,6 +76,7 @@ def demo(
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    _show_our_warnings()
     try:
         app(args=argv, prog_name="yolops", standalone_mode=True)
     except YolopsError as e:
@@ -93,6 +96,22 @@ def main(argv: list[str] | None = None) -> None:
             soft_wrap=True,
         )
         sys.exit(2)
+
+
+def _show_our_warnings() -> None:
+    """Warnings of ours (a model registered without reference statistics, ...) are
+    printed as one yellow line, not with Python's file and line number."""
+    import warnings
+
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if category.__module__.startswith("yolops"):
+            err_console.print(f"[yellow]warning:[/] {_escape(str(message))}", soft_wrap=True)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
 
 
 def _escape(text: str) -> str:

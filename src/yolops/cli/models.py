@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from yolops.cli.console import console
+from yolops.cli.console import console, err_console
 from yolops.cli.tracking_options import TRACKING_URI, WORKSPACE, workspace_from
 
 app = typer.Typer(help="The model registry: versions, aliases (production, staging, ...), lineage.",
@@ -20,12 +21,49 @@ def register(
     workspace: str = WORKSPACE,
     tracking_uri: str = TRACKING_URI,
 ) -> None:
-    """Register the model a training run logged as a new version of NAME."""
+    """Register the model a training run logged as a new version of NAME, with the
+    reference statistics (from its training and validation data) that monitoring uses."""
+    from yolops.errors import YolopsError
     from yolops.track.registry import register_model
 
-    mv = register_model(workspace_from(workspace, tracking_uri), run_id, name, description)
+    ws = workspace_from(workspace, tracking_uri)
+    mv = register_model(ws, run_id, name, description, reference=False)
     console.print(f"[green]Registered[/] [bold]{mv.name}/{mv.version}[/] from run {run_id}; promote it with "
                   f"`yolops models promote {mv.name} {mv.version} --alias production`")
+    try:
+        _attach(ws, f"{mv.name}/{mv.version}", None)
+    except YolopsError as e:
+        err_console.print(f"[yellow]warning:[/] no reference statistics for monitoring: {escape(str(e))}",
+                          soft_wrap=True)
+
+
+@app.command()
+def reference(
+    ref: str = typer.Argument(..., help="NAME/VERSION or NAME@ALIAS."),
+    data: str = typer.Option(None, "--data", "-d", help="Dataset to build them from "
+                                                         "[default: the one its run trained on]."),
+    max_images: int = typer.Option(1000, "--max-images", help="Most images per split used.", min=1),
+    workspace: str = WORKSPACE,
+    tracking_uri: str = TRACKING_URI,
+) -> None:
+    """(Re)build the reference statistics `yolops monitor` compares live traffic with."""
+    _attach(workspace_from(workspace, tracking_uri), ref, data, max_images)
+
+
+def _attach(ws, ref: str, data: str | None, max_images: int = 1000) -> None:
+    from rich.progress import Progress
+
+    from yolops.monitor.reference_store import attach_reference, load_reference
+
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("reference statistics", total=None)
+        uri = attach_reference(ws, ref, data, max_images, progress=lambda done, total: bar.update(
+            task, completed=done, total=total))
+    r = load_reference(ws, ref)
+    boxes = sum(len(d) for d in r.detections_at(0.25))
+    console.print(f"[green]Reference statistics[/] of {r.model_name}/{r.model_version}: {r.num_images} images' "
+                  f"inputs, predictions on {len(r.detections)} validation images ({boxes} boxes at conf 0.25) "
+                  f"from {r.dataset} -> {uri}")
 
 
 @app.command("list")

@@ -237,13 +237,19 @@ def _suffix(data: bytes) -> str:
     return next((s for sig, s in signatures.items() if data.startswith(sig)), ".img")
 
 
-def read_predictions(url: str, since: datetime | None = None, limit: int | None = None) -> list[dict]:
-    """Logged rows, oldest first (``since``: only rows at or after it)."""
+def read_predictions(url: str, since: datetime | None = None, limit: int | None = None,
+                     until: datetime | None = None, model_name: str | None = None) -> list[dict]:
+    """Logged rows, oldest first: only rows at or after ``since`` and before
+    ``until``, and of the model ``model_name``, when given."""
     engine = get_engine(url)
     ensure_tables(engine, predictions)
     query = select(predictions).order_by(predictions.c.id)
     if since is not None:
         query = query.where(predictions.c.time >= since)
+    if until is not None:
+        query = query.where(predictions.c.time < until)
+    if model_name is not None:
+        query = query.where(predictions.c.model_name == model_name)
     if limit is not None:
         query = query.limit(limit)
     with engine.connect() as conn:
@@ -251,4 +257,6 @@ def read_predictions(url: str, since: datetime | None = None, limit: int | None 
     for r in rows:
         r["classes"] = json.loads(r["classes"])
         r["scores"] = json.loads(r["scores"])
+        if r["time"].tzinfo is None:  # SQLite keeps no zone; rows are written in UTC
+            r["time"] = r["time"].replace(tzinfo=timezone.utc)
     return rows

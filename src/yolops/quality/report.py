@@ -57,17 +57,17 @@ def render_html(report: QualityReport, thumbnails: int = 12, fail_on: str | None
     ds = report.dataset
     body = [
         _header(report, fail_on),
-        _section("Issues by code", "issues", _issue_table(report)),
+        section("Issues by code", "issues", _issue_table(report)),
         *(_code_section(report, code, items, thumbnails) for code, items in _groups(report.issues)),
-        _section("Dataset", "dataset", _stats_html(report)),
-        _section("Schema", "schema", _schema_html(report)),
+        section("Dataset", "dataset", _stats_html(report)),
+        section("Schema", "schema", _schema_html(report)),
     ]
     if report.drift is not None:
-        body.append(_section("Drift", "drift", _drift_html(report.drift)))
+        body.append(section("Drift", "drift", drift_html(report.drift)))
     title = f"Quality report: {ds.name}"
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{_e(title)}</title><style>{CSS}</style></head><body>\n"
+        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>\n"
         + "\n".join(body)
         + "\n</body></html>\n"
     )
@@ -97,12 +97,12 @@ tr.drifted td{background:#ffebe9}details{margin:8px 0}summary{cursor:pointer;col
 """
 
 
-def _e(text: object) -> str:
+def escape(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _section(title: str, anchor: str, content: str) -> str:
-    return f"<section id='{_e(anchor)}'><h2>{_e(title)}</h2>\n{content}\n</section>"
+def section(title: str, anchor: str, content: str) -> str:
+    return f"<section id='{escape(anchor)}'><h2>{escape(title)}</h2>\n{content}\n</section>"
 
 
 def _sev(severity: Severity) -> str:
@@ -117,18 +117,18 @@ def _header(report: QualityReport, fail_on: str | None) -> str:
         verdict = "FAILED" if failed else "PASSED"
         cards.append(
             f"<div class='card {'gate-fail' if failed else 'gate-pass'}'><b>{verdict}</b>"
-            f"gate: fail on {_e(fail_on)}</div>"
+            f"gate: fail on {escape(fail_on)}</div>"
         )
     drift = ""
     if report.drift is not None:
         n = len(report.drift.drifted)
-        drift = f" · drift against {_e(report.drift.reference)}: {n} feature(s) drifted"
+        drift = f" · drift against {escape(report.drift.reference)}: {n} feature(s) drifted"
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     seconds = sum(report.seconds.values())
     return (
-        f"<h1>Quality report: {_e(ds.name)}</h1>"
+        f"<h1>Quality report: {escape(ds.name)}</h1>"
         f"<div class='meta'>{len(ds)} images · {ds.num_boxes} boxes · {ds.num_classes} classes · "
-        f"schema {_e(report.schema_source)}{drift} · {when} · {seconds:.1f} s</div>"
+        f"schema {escape(report.schema_source)}{drift} · {when} · {seconds:.1f} s</div>"
         f"<div class='cards'>{''.join(cards)}</div>"
     )
 
@@ -147,8 +147,8 @@ def _issue_table(report: QualityReport) -> str:
     for code, items in _groups(report.issues):
         worst = max((i.severity for i in items), key=lambda s: s.rank)
         rows.append(
-            f"<tr><td>{_sev(worst)}</td><td><a href='#code-{_e(code)}'>{_e(code)}</a></td>"
-            f"<td class='num'>{len(items)}</td><td>{_e(_where(items[0]))}: {_e(items[0].message)}</td></tr>"
+            f"<tr><td>{_sev(worst)}</td><td><a href='#code-{escape(code)}'>{escape(code)}</a></td>"
+            f"<td class='num'>{len(items)}</td><td>{escape(_where(items[0]))}: {escape(items[0].message)}</td></tr>"
         )
     return (
         "<table><tr><th>severity</th><th>code</th><th>count</th><th>first example</th></tr>"
@@ -164,7 +164,7 @@ def _where(issue: Issue) -> str:
 def _code_section(report: QualityReport, code: str, items: list[Issue], thumbnails: int) -> str:
     gallery = [g for g in (_figure(report, i) for i in items[: thumbnails * 4]) if g][:thumbnails]
     rows = "".join(
-        f"<tr><td>{_sev(i.severity)}</td><td>{_e(_where(i))}</td><td>{_e(i.message)}</td></tr>"
+        f"<tr><td>{_sev(i.severity)}</td><td>{escape(_where(i))}</td><td>{escape(i.message)}</td></tr>"
         for i in items[:ROWS_PER_CODE]
     )
     more = f"<p>… and {len(items) - ROWS_PER_CODE} more (see the JSON report).</p>" if len(items) > ROWS_PER_CODE else ""
@@ -174,7 +174,7 @@ def _code_section(report: QualityReport, code: str, items: list[Issue], thumbnai
     )
     shown = f"<div class='gallery'>{''.join(gallery)}</div>" if gallery else ""
     return (
-        f"<section id='code-{_e(code)}'><h3>{_e(code)} ({len(items)})</h3>{shown}{table}</section>"
+        f"<section id='code-{escape(code)}'><h3>{escape(code)} ({len(items)})</h3>{shown}{table}</section>"
     )
 
 
@@ -197,14 +197,14 @@ def _figure(report: QualityReport, issue: Issue) -> str | None:
         offending = _boxes_of(issue, record) if mine else (np.zeros((0, 4)), None)
         uri = _thumbnail(record, names, offending, _model_box(issue, names) if mine else None)
         if uri:
-            uris.append(f"<img src='{uri}' alt='{_e(record.id)}'>")
+            uris.append(f"<img src='{uri}' alt='{escape(record.id)}'>")
     if not uris:
         return None
     width = f" style='width:{260 * len(uris)}px'" if len(uris) > 1 else ""
     legend = "<br><i>red: the label · blue: the model</i>" if hasattr(issue, "predicted_box") else ""
     return (
         f"<figure{width}><div class='pair'>{''.join(uris)}</div>"
-        f"<figcaption><b>{_e(issue.image_id)}</b> {_e(issue.location or '')}<br>{_e(issue.message)}{legend}"
+        f"<figcaption><b>{escape(issue.image_id)}</b> {escape(issue.location or '')}<br>{escape(issue.message)}{legend}"
         "</figcaption></figure>"
     )
 
@@ -315,25 +315,25 @@ def _region(boxes: np.ndarray, width: int, height: int) -> tuple[int, int, int, 
 # -- plots ----------------------------------------------------------------------------------------
 
 
-def _plot(fig: Figure, alt: str) -> str:
+def plot_html(fig: Figure, alt: str) -> str:
     buf = io.BytesIO()
     FigureCanvasAgg(fig)
     fig.savefig(buf, format="png", dpi=72)
     uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-    return f"<img class='plot' src='{uri}' alt='{_e(alt)}'>"
+    return f"<img class='plot' src='{uri}' alt='{escape(alt)}'>"
 
 
 def _stats_html(report: QualityReport) -> str:
     s, ds = report.stats, report.dataset
     rows = "".join(
-        f"<tr><td>{_e(c)}</td>{''.join(f'<td class=num>{s.boxes_per_class_per_split[c][x]}</td>' for x in s.splits)}"
+        f"<tr><td>{escape(c)}</td>{''.join(f'<td class=num>{s.boxes_per_class_per_split[c][x]}</td>' for x in s.splits)}"
         f"<td class=num>{s.boxes_per_class[c]}</td><td class=num>{s.images_per_class[c]}</td></tr>"
         for c in s.class_names
     )
-    head = "".join(f"<th>{_e(x)} ({s.images_per_split[x]} img)</th>" for x in s.splits)
+    head = "".join(f"<th>{escape(x)} ({s.images_per_split[x]} img)</th>" for x in s.splits)
     table = f"<table><tr><th>class</th>{head}<th>boxes</th><th>images</th></tr>{rows}</table>"
-    return table + _plot(_box_figure(ds), "box statistics") + (
-        _plot(_image_figure(report.image_stats), "image statistics") if report.image_stats else ""
+    return table + plot_html(_box_figure(ds), "box statistics") + (
+        plot_html(_image_figure(report.image_stats), "image statistics") if report.image_stats else ""
     )
 
 
@@ -388,36 +388,36 @@ def _schema_html(report: QualityReport) -> str:
         "inferred": "inferred from this dataset (findings against it are outliers, at info level)",
     }[report.schema_source]
     rows = "".join(
-        f"<tr><td>{_e(name)}</td><td class=num>{c.share:.1%}</td>"
-        + "".join(f"<td>{_e(c.range_of(m))}</td>" for m in BOX_MEASURES) + "</tr>"
+        f"<tr><td>{escape(name)}</td><td class=num>{c.share:.1%}</td>"
+        + "".join(f"<td>{escape(c.range_of(m))}</td>" for m in BOX_MEASURES) + "</tr>"
         for name, c in sc.classes.items()
     )
     return (
-        f"<p>Schema {_e(source)}. Images: formats {_e(', '.join(sc.image_formats) or '-')}, modes "
-        f"{_e(', '.join(sc.image_modes) or '-')}, width {_e(sc.image_width)} px, height "
-        f"{_e(sc.image_height)} px; boxes per image {_e(sc.boxes_per_image)}.</p>"
+        f"<p>Schema {escape(source)}. Images: formats {escape(', '.join(sc.image_formats) or '-')}, modes "
+        f"{escape(', '.join(sc.image_modes) or '-')}, width {escape(sc.image_width)} px, height "
+        f"{escape(sc.image_height)} px; boxes per image {escape(sc.boxes_per_image)}.</p>"
         "<table><tr><th>class</th><th>share</th><th>width (px)</th><th>height (px)</th>"
         f"<th>area (px²)</th><th>aspect (w/h)</th></tr>{rows}</table>"
     )
 
 
-def _drift_html(drift: DriftReport) -> str:
+def drift_html(drift: DriftReport) -> str:
     rows = "".join(
-        f"<tr class='{'drifted' if f.drifted else ''}'><td>{_e(f.feature)}</td>"
-        f"<td>{'<b>drifted</b>' if f.drifted else 'no'}</td><td>{_e(f.statistic)}</td>"
-        f"<td class=num>{_fmt(f.value)}</td><td class=num>{f.threshold:g}</td><td>{_e(f.test)}</td>"
+        f"<tr class='{'drifted' if f.drifted else ''}'><td>{escape(f.feature)}</td>"
+        f"<td>{'<b>drifted</b>' if f.drifted else 'no'}</td><td>{escape(f.statistic)}</td>"
+        f"<td class=num>{_fmt(f.value)}</td><td class=num>{f.threshold:g}</td><td>{escape(f.test)}</td>"
         f"<td class=num>{_fmt(f.p_value)}</td><td class=num>{f.reference_n}</td>"
-        f"<td class=num>{f.current_n}</td><td>{_e(f.change)}</td></tr>"
+        f"<td class=num>{f.current_n}</td><td>{escape(f.change)}</td></tr>"
         for f in drift.features
     )
     table = (
-        f"<p>Current {_e(drift.current)} against reference {_e(drift.reference)}. A feature drifts "
+        f"<p>Current {escape(drift.current)} against reference {escape(drift.reference)}. A feature drifts "
         "when its statistic exceeds the threshold and its test's p-value is below alpha.</p>"
         "<table><tr><th>feature</th><th>drifted</th><th>statistic</th><th>value</th><th>threshold</th>"
         "<th>test</th><th>p-value</th><th>reference n</th><th>current n</th><th>change</th></tr>"
         f"{rows}</table>"
     )
-    return table + _plot(_drift_figure(drift), "reference vs current distributions")
+    return table + plot_html(_drift_figure(drift), "reference vs current distributions")
 
 
 def _drift_figure(drift: DriftReport) -> Figure:

@@ -128,9 +128,12 @@ def model_version(ws: Workspace, ref: str):
 
 
 @store_errors
-def register_model(ws: Workspace, run_id: str, name: str, description: str = ""):
+def register_model(ws: Workspace, run_id: str, name: str, description: str = "", reference: bool = True):
     """Register the model a training run logged as the next version of ``name``
-    (created when new). The version carries the run's lineage as tags."""
+    (created when new). The version carries the run's lineage as tags and, with
+    ``reference``, the reference statistics that monitoring compares live traffic
+    with (built from the run's dataset; a :class:`ReferenceWarning` says why when
+    they cannot be, and the version is registered without them)."""
     from mlflow.exceptions import MlflowException
 
     if not NAME_RE.match(name):
@@ -151,8 +154,28 @@ def register_model(ws: Workspace, run_id: str, name: str, description: str = "")
         tags["val_map50_95"] = f"{run.data.metrics[GATE_METRIC]:.6f}"
     tags["registered_by"] = getpass.getuser()
     with ws.active():  # MLflow looks the logged model up through its global tracking URI
-        return client.create_model_version(name, source=f"models:/{model_id}", run_id=run_id, tags=tags,
-                                           description=description or None, model_id=model_id)
+        mv = client.create_model_version(name, source=f"models:/{model_id}", run_id=run_id, tags=tags,
+                                         description=description or None, model_id=model_id)
+    if reference:
+        _attach_reference_or_warn(ws, mv)
+    return mv
+
+
+class ReferenceWarning(UserWarning):
+    """A model version was registered without reference statistics for monitoring."""
+
+
+def _attach_reference_or_warn(ws: Workspace, mv) -> None:
+    import warnings
+
+    from yolops.errors import YolopsError
+    from yolops.monitor.reference_store import attach_reference
+
+    try:
+        attach_reference(ws, f"{mv.name}/{mv.version}")
+    except YolopsError as e:
+        warnings.warn(f"registered {mv.name} version {mv.version} without reference statistics for "
+                      f"monitoring: {e}", ReferenceWarning, stacklevel=3)
 
 
 @store_errors

@@ -1,0 +1,172 @@
+"""Reference statistics of a model version: what "normal" looks like for monitoring.
+
+Built once, when the version is registered, from the data it was trained and
+validated on, with the same functions the server uses on live traffic:
+
+- input: :func:`yolops.monitor.log.image_statistics` (brightness, contrast,
+  sharpness) and the size of up to ``max_images`` training and validation images;
+- predictions: the model's detections on the validation images (held-out data, so
+  its confidences are those of unseen images), kept per image as (class, score)
+  down to a low floor, so that monitoring can apply whatever confidence threshold
+  the server used.
+
+    ref = build_reference("best.onnx", Dataset.load("data.yaml"))
+    ref.save("reference.json"); Reference.load("reference.json")
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from yolops.data.dataset import Dataset
+from yolops.data.images import ImageReadError, read_image
+from yolops.errors import YolopsError
+from yolops.monitor.log import STATS, image_statistics
+
+FORMAT = 1
+CONF_FLOOR = 0.05  # detections kept down to this score; monitoring filters higher
+INPUT_FEATURES = (*STATS, "width", "height")
+
+
+class ReferenceError(YolopsError):
+    """Reference statistics cannot be built, read or found."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Statistics of the data a model version was trained and validated on.
+
+    ``inputs`` maps each of :data:`INPUT_FEATURES` to one value per image;
+    ``detections`` holds, per validation image, ``[class name, score]`` pairs with
+    score >= ``conf_floor``."""
+
+    model_name: str
+    model_version: str
+    dataset: str
+    dataset_hash: str
+    class_names: tuple[str, ...]
+    inputs: dict[str, list[float]]
+    detections: list[list[tuple[str, float]]]
+    conf_floor: float = CONF_FLOOR
+    splits: dict[str, int] = field(default_factory=dict)  # images used per split
+    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    @property
+    def num_images(self) -> int:
+        return len(next(iter(self.inputs.values()), []))
+
+    def input_values(self, feature: str) -> np.ndarray:
+        return np.asarray(self.inputs.get(feature, []), np.float64)
+
+    def detections_at(self, conf: float) -> list[list[tuple[str, float]]]:
+        """Per validation image, the detections a server with threshold ``conf`` returns."""
+        if conf < self.conf_floor:
+            raise ReferenceError(f"reference predictions were kept down to score {self.conf_floor}; "
+                                 f"cannot compare at a lower threshold {conf}")
+        return [[(c, s) for c, s in image if s >= conf] for image in self.detections]
+
+    def with_version(self, name: str, version: str) -> "Reference":
+        return Reference(**{**asdict(self), "model_name": name, "model_version": str(version),
+                            "class_names": self.class_names})
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["class_names"] = list(self.class_names)
+        d["detections"] = [[[c, round(s, 5)] for c, s in image] for image in self.detections]
+        return {"format": FORMAT, **d}
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "reference") -> "Reference":
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise ReferenceError(f"{source}: not a yolops reference statistics file (format {FORMAT})")
+        try:
+            return cls(
+                model_name=str(d["model_name"]), model_version=str(d["model_version"]), dataset=str(d["dataset"]),
+                dataset_hash=str(d["dataset_hash"]), class_names=tuple(d["class_names"]),
+                inputs={k: [float(v) for v in vs] for k, vs in d["inputs"].items()},
+                detections=[[(str(c), float(s)) for c, s in image] for image in d["detections"]],
+                conf_floor=float(d["conf_floor"]), splits={k: int(v) for k, v in d.get("splits", {}).items()},
+                created_at=str(d.get("created_at", "")))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ReferenceError(f"{source}: malformed reference statistics ({type(e).__name__}: {e})") from None
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict()))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Reference":
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except OSError as e:
+            raise ReferenceError(f"{path}: cannot read reference statistics ({e.strerror})") from None
+        except json.JSONDecodeError as e:
+            raise ReferenceError(f"{path}: not JSON ({e.msg} at line {e.lineno})") from None
+        return cls.from_dict(data, str(path))
+
+
+def build_reference(model, dataset: Dataset, input_splits: Sequence[str] = ("train", "val"),
+                    prediction_split: str = "val", max_images: int = 1000, name: str = "", version: str = "",
+                    seed: int = 0, progress: Callable[[int, int], None] | None = None) -> Reference:
+    """Reference statistics of ``model`` (a model file or a predictor) on ``dataset``.
+
+    Inputs come from ``input_splits`` (those the dataset has; all of it when it has
+    none of them), predictions from ``prediction_split`` (else the same images), each
+    at most ``max_images`` images drawn at random with ``seed``. ``progress(done, total)``
+    is called after each image. Unreadable images are counted and reported, not used."""
+    from yolops.infer.predictor import load_predictor
+
+    predictor = model if hasattr(model, "predict") else load_predictor(model)
+    present = [s for s in input_splits if s in dataset.splits]
+    input_ids = {i for s in present for i in dataset.splits[s]} if present else {r.id for r in dataset}
+    pred_ids = set(dataset.splits[prediction_split]) if prediction_split in dataset.splits else input_ids
+    rng = random.Random(seed)
+    input_sample = set(_sample(sorted(input_ids), max_images, rng))
+    pred_sample = set(_sample(sorted(pred_ids), max_images, rng))
+    records = [r for r in dataset if r.id in input_sample or r.id in pred_sample]
+    if not records:
+        raise ReferenceError(f"dataset {dataset.name!r} has no images to build reference statistics from")
+    inputs: dict[str, list[float]] = {k: [] for k in INPUT_FEATURES}
+    detections: list[list[tuple[str, float]]] = []
+    unreadable: list[str] = []
+    for done, record in enumerate(records, 1):
+        try:
+            image = read_image(record.path)
+        except ImageReadError as e:
+            unreadable.append(f"{record.path}: {e}")
+            continue
+        if record.id in input_sample:
+            for k, v in image_statistics(image).items():
+                inputs[k].append(v)
+            inputs["width"].append(float(image.shape[1]))
+            inputs["height"].append(float(image.shape[0]))
+        if record.id in pred_sample:
+            (found,) = predictor.predict([image], conf=CONF_FLOOR)
+            names = found.class_names or predictor.class_names
+            detections.append([(names[c], float(s)) for c, s in zip(found.classes.tolist(), found.scores.tolist())])
+        if progress:
+            progress(done, len(records))
+    if unreadable and len(unreadable) == len(records):
+        raise ReferenceError(f"dataset {dataset.name!r}: none of its {len(records)} images could be read "
+                             f"(first: {unreadable[0]})")
+    splits = {s: len(set(dataset.splits[s]) & {r.id for r in records}) for s in dataset.splits}
+    if unreadable:
+        splits["unreadable"] = len(unreadable)
+    return Reference(model_name=name, model_version=str(version), dataset=dataset.name,
+                     dataset_hash=dataset.content_hash(), class_names=tuple(predictor.class_names), inputs=inputs,
+                     detections=detections, splits=splits)
+
+
+def _sample(ids: list[str], k: int, rng: random.Random) -> list[str]:
+    return ids if len(ids) <= k else rng.sample(ids, k)
+
