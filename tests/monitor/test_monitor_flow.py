@@ -22,6 +22,7 @@ from yolops.infer.predictor import load_predictor
 from yolops.monitor.log import LogEntry, PredictionLog, image_statistics, read_predictions
 from yolops.monitor.reference import ReferenceError
 from yolops.monitor.reference_store import attach_reference, load_reference
+from yolops.track.registry import describe
 from yolops.track.resolve import resolve_model
 
 
@@ -88,6 +89,8 @@ def test_registration_stores_reference_statistics(registered):
     first = read_image(ds.records[0].path)
     assert ref.inputs["width"][0] == 96 and ref.inputs["height"][0] == 64
     assert image_statistics(first)["brightness"] in ref.inputs["brightness"]  # the server's own statistic
+    shown = describe(registered.ws, "shapes@production")
+    assert shown["reference"] == f"runs:/{registered.run_id}/monitoring/shapes-v1.json"
 
 
 def test_reference_errors_name_the_version_and_the_way_out(registered, tmp_path, capsys):

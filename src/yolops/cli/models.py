@@ -99,7 +99,8 @@ def show(
     table.add_column("value", overflow="fold")
     rows = [("aliases", ", ".join(d["aliases"]) or "-"), ("run", d["run_id"] or "-"), ("model id", d["model_id"]),
             ("registered", f"{d['registered_by']} {d['registered_at']}"),
-            ("trained", f"{d['trained_by']} {d['trained_at']}"), ("source", d["source"])]
+            ("trained", f"{d['trained_by']} {d['trained_at']}"), ("source", d["source"]),
+            ("reference statistics", d["reference"] or "none (`yolops models reference` builds them)")]
     rows += [(f"promoted {k.removeprefix('promoted.')}", v) for k, v in sorted(d["promotions"].items())]
     rows += [(k, f"{v:.4f}") for k, v in d["metrics"].items() if "/ap" not in k]
     rows += list(d["lineage"].items())

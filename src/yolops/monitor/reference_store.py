@@ -19,9 +19,8 @@ from typing import Callable
 
 from yolops.errors import TrackingError, YolopsError
 from yolops.monitor.reference import Reference, ReferenceError, build_reference
+from yolops.track.tracking import TAG_REFERENCE
 from yolops.workspace import Workspace
-
-TAG_REFERENCE = "monitor.reference"
 
 
 def attach_reference(ws: Workspace, ref: str, data: str | Path | None = None, max_images: int = 1000,

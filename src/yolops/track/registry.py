@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from yolops.errors import PromotionRefused, TrackingError
-from yolops.track.tracking import GATE_METRIC, TAG_DATASET, TAG_DATASET_HASH, TAG_MODEL_ID
+from yolops.track.tracking import GATE_METRIC, TAG_DATASET, TAG_DATASET_HASH, TAG_MODEL_ID, TAG_REFERENCE
 from yolops.workspace import Workspace
 
 ALIAS_REF = re.compile(r"^(?:models:/)?(?P<name>[\w.\-]+)@(?P<alias>[\w\-]+)$")
@@ -207,6 +207,7 @@ def describe(ws: Workspace, ref: str) -> dict[str, Any]:
         "lineage": {k: v for k, v in sorted(tags.items())
                     if k.startswith(("dataset.", "git.")) or k == "mlflow.parentRunId"},
         "promotions": {k: v for k, v in (mv.tags or {}).items() if k.startswith("promoted.")},
+        "reference": (mv.tags or {}).get(TAG_REFERENCE, ""),
     }
 
 

@@ -51,6 +51,7 @@ TAG_MODEL_ID = "yolops.model_id"
 TAG_DATASET = "dataset.name"
 TAG_DATASET_HASH = "dataset.hash"
 TAG_VAL_SPLIT = "dataset.val_split"
+TAG_REFERENCE = "monitor.reference"  # on a model version: where its reference statistics are
 TAG_PARENT = "mlflow.parentRunId"
 
 _PLOTS = ("training_curves.png", "pr_curves_*.png", "confusion_matrix_*.png", "predictions_*.png")
