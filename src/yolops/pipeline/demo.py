@@ -74,10 +74,13 @@ def run_demo(workspace: Path, fast: bool = False) -> dict:
         outputs["predictions"] = predict_step(detector, ds, root / "predictions")
 
     with _step(8, "Register the model, promote it to production, predict with NAME@production"):
-        registry_step(Path(workspace), detector, ds)
+        reference = registry_step(Path(workspace), detector, ds)
 
     with _step(9, "Serve it: REST API with an API key, one request, then stop"):
         serve_step(detector.train_result.best, ds.split("test")[0].path, root)
+
+    with _step(10, "Monitor it: ordinary traffic, then a failing camera; drift report, images back to labeling"):
+        outputs["monitoring"] = monitor_step(Path(workspace), reference, ds, root / "monitoring")
 
     console.print(Rule("[bold green]Demo finished", align="left"))
     for name, path in outputs.items():
@@ -98,15 +101,15 @@ def train_step(ds, root: Path, epochs: int, workspace: Path):
                           name="train", callbacks=[tracker], console=console)
 
 
-def registry_step(workspace: Path, detector, ds) -> None:
+def registry_step(workspace: Path, detector, ds) -> str:
     """Register and promote the demo's training, then predict through ``NAME@production``
     (the promotion gate may keep a better earlier version there; the demo says so)."""
     from yolops.track.demo import track_register_promote
     from yolops.workspace import Workspace
 
     test = ds.split("test")
-    track_register_promote(Workspace.resolve(workspace), detector.train_result,
-                           source=[str(r.path) for r in test], console=console)
+    return track_register_promote(Workspace.resolve(workspace), detector.train_result,
+                                  source=[str(r.path) for r in test], console=console)["reference"]
 
 
 def evaluate_step(detector, ds) -> None:
@@ -157,3 +160,20 @@ def serve_step(model: Path, image: Path, root: Path) -> None:
                   f"-> {len(result['detections'])} boxes: {found}")
     console.print(f"   model {answer['model']['name']} v{answer['model']['version']}, "
                   f"{answer['latency_ms']:.1f} ms; the server has stopped")
+
+
+def monitor_step(workspace: Path, reference: str, ds, out: Path) -> Path:
+    """Serve ``reference``, send it the validation and test images as they are and
+    then darkened, monitor both windows; returns the HTML report of the dark one."""
+    from yolops.monitor.demo import DARKEN, serve_drift_and_monitor
+
+    images = [r.path for split in ("val", "test") if split in ds.splits for r in ds.split(split)]
+    result = serve_drift_and_monitor(workspace, reference, images, out)
+    quiet, dark = result["quiet"], result["dark"]
+    console.print(f"   {len(quiet.rows)} ordinary images: [green]{quiet.status}[/]")
+    console.print(f"   {len(dark.rows)} images at {DARKEN:.0%} brightness: [bold red]{dark.status}[/] "
+                  f"({'; '.join(f.feature for f in dark.drifted) or 'nothing drifted'}); exit code "
+                  f"{dark.exit_code()} for a pipeline")
+    console.print(f"   report -> [bold]{result['html']}[/]")
+    console.print(f"   back to labeling: {result['export'].describe()}")
+    return result["html"]
