@@ -85,7 +85,7 @@ def model_source(config) -> ModelSource:
 
     if not config.model:
         raise ModelError("no model to serve: give a model file or a registry reference (NAME@ALIAS)")
-    if is_reference(config.model):
+    if not Path(config.model).exists() and is_reference(config.model):
         from yolops.serve.registry_source import RegistryModelSource
 
         return RegistryModelSource(config.model, config.registry_workspace)
