@@ -122,6 +122,8 @@ def test_a_registry_that_fails_keeps_the_old_version(serve, keys, production, ca
         assert info["models"][0]["version"] == "1"
         r = c.post("/v1/predict", files=files(encode(scene(96, 64))))
         assert r.status_code == 200 and r.json()["model"]["version"] == "1"
+        forced = c.post("/v1/models/reload", headers={"X-API-Key": keys["admin"]})
+        assert forced.status_code == 422 and "version 1 keeps serving" in forced.json()["error"]["message"]
         assert 'yolops_model_reloads_total{result="failed"} 1.0' in c.get("/metrics").text
         promote(ws, NAME, 1, "production", force=True)
         while served(c)["last_reload_error"] is not None and time.monotonic() < deadline:
