@@ -1,5 +1,6 @@
-"""Shared fixtures: the real BCCD data set (skipped when absent) and tiny generated
-datasets of PNG images."""
+"""Shared fixtures: the real BCCD data set (skipped when absent), tiny generated
+datasets of PNG images, and for the tracking and serving tests a migrated MLflow
+database to copy into fresh workspaces and one untracked training to log into them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from track_support import tiny_config
 from yolops.data.dataset import Dataset, ImageRecord
+from yolops.workspace import Workspace
 
 BCCD_DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "bccd"
 TINY_CLASSES = ("cat", "dog", "bird")
@@ -31,6 +34,34 @@ def _tracking_stays_in_tmp(tmp_path_factory):
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def mlflow_template(tmp_path_factory) -> Path:
+    """A migrated MLflow database (creating one takes seconds; ``new_workspace`` copies it)."""
+    root = tmp_path_factory.mktemp("mlflow-template")
+    Workspace.resolve(root, tracking_uri=None).prepare()
+    return root / "mlflow.db"
+
+
+@pytest.fixture(scope="session")
+def shapes_yaml(tmp_path_factory) -> Path:
+    """12 generated images (8 train, 4 val), YOLO format."""
+    from yolops.data.synth import SynthConfig, generate_to
+
+    root = tmp_path_factory.mktemp("shapes")
+    config = SynthConfig(num_images=12, image_size=(96, 64), max_objects=2, min_size=16, max_size=32,
+                         splits={"train": 0.67, "val": 0.33}, seed=3)
+    return generate_to(root / "data", "yolo", config)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, shapes_yaml) -> Path:
+    """The run folder of one untracked 2-epoch training."""
+    from yolops.train.trainer import train
+
+    project = tmp_path_factory.mktemp("trained")
+    return train(tiny_config(shapes_yaml, project)).run_dir
 
 
 @pytest.fixture(scope="session")

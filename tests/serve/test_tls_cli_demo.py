@@ -101,8 +101,6 @@ def test_serve_cli_no_auth_is_loud_and_serves(model_path, tmp_path):
 def test_serve_cli_errors_are_clear(tmp_path):
     missing = yolops("serve", "--model", str(tmp_path / "nope.onnx"))
     assert missing.returncode == 1 and "nope.onnx" in missing.stderr and "Traceback" not in missing.stderr
-    alias = yolops("serve", "--model", "shapes@production")
-    assert alias.returncode == 1 and "registry references" in alias.stderr
     bad = yolops("serve", "--model", str(tmp_path / "x.onnx"), "--max-batch", "0")
     assert bad.returncode == 1 and "max_batch" in bad.stderr
 

@@ -8,11 +8,15 @@ import typer
 from rich.panel import Panel
 
 from yolops.cli.console import console, err_console
+from yolops.cli.tracking_options import TRACKING_URI
 from yolops.errors import ConfigError
 
 
 def serve(
-    model: str = typer.Option(None, "--model", "-m", help="The model file to serve (.onnx, or a .pt checkpoint)."),
+    model: str = typer.Option(None, "--model", "-m",
+                              help="What to serve: a model file (.onnx, or a .pt checkpoint) or a registry "
+                                   "reference: NAME@ALIAS follows the alias (moving it reloads the server), "
+                                   "NAME/VERSION, runs:/RUN_ID."),
     host: str = typer.Option(None, "--host", help="Address to listen on [default: 127.0.0.1]."),
     port: int = typer.Option(None, "--port", "-p", help="Port [default: 8000; 0 picks a free one]."),
     config: Path = typer.Option(None, "--config", "-c", help="YAML file of ServeConfig settings; flags override it."),
@@ -22,6 +26,7 @@ def serve(
                                           "[default: SQLite in the workspace]."),
     workspace: str = typer.Option(None, "--workspace", "-w", envvar="YOLOPS_HOME",
                                   help="Workspace folder [default: ./yolops-workspace]."),
+    tracking_uri: str = TRACKING_URI,
     max_batch: int = typer.Option(None, "--max-batch", help="Most images per inference run [default: 8]."),
     max_wait_ms: float = typer.Option(None, "--max-wait-ms", help="Longest wait to fill a batch [default: 2]."),
     threads: int = typer.Option(None, "--threads", help="ONNX Runtime threads [default: 0 = every core]."),
@@ -38,15 +43,14 @@ def serve(
     from yolops.serve.server import run_server
 
     overrides = dict(model=model, host=host, port=port, database_url=database_url, workspace=workspace,
+                     tracking_uri=tracking_uri,
                      max_batch=max_batch, max_wait_ms=max_wait_ms, threads=threads,
                      reload_interval=reload_interval, log_sample_rate=sample_rate, tls_cert=tls_cert,
                      tls_key=tls_key, auth=False if no_auth else None, prediction_log=False if no_log else None)
     cfg = load_serve_config(config, **overrides) if config else ServeConfig(
         **{k: v for k, v in overrides.items() if v is not None})
     if not cfg.model:
-        raise ConfigError("no model to serve: give --model PATH (or `model:` in --config)")
-    if "@" in cfg.model and not Path(cfg.model).exists():
-        raise ConfigError(f"{cfg.model}: registry references (NAME@alias) are not served yet; give a model file")
+        raise ConfigError("no model to serve: give --model PATH or NAME@ALIAS (or `model:` in --config)")
     if not cfg.auth:
         err_console.print(Panel("[bold]API keys are OFF[/] (--no-auth): anyone who can reach this server can use "
                                 "it.\nUse this for local work only.", title="WARNING", style="bold red"))

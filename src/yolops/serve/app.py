@@ -22,7 +22,7 @@ from yolops.serve.config import ServeConfig
 from yolops.serve.metrics import MetricsMiddleware, ServeMetrics
 from yolops.serve.problems import install_error_handlers
 from yolops.serve.routes import models_router, ops_router, predict_router
-from yolops.serve.source import FileModelSource, LoadedModel, ModelSource
+from yolops.serve.source import LoadedModel, ModelSource, model_source
 
 log = logging.getLogger("yolops.serve")
 
@@ -31,9 +31,10 @@ AUTH_OFF_WARNING = ("API keys are OFF (--no-auth): anyone who can reach this ser
 
 
 def build_app(config: ServeConfig, source: ModelSource | None = None, model: LoadedModel | None = None) -> FastAPI:
-    """The app for ``config``; ``source`` defaults to the model file ``config.model``;
+    """The app for ``config``; ``source`` defaults to ``config.model`` (a file or a
+    registry reference, see :func:`~yolops.serve.source.model_source`);
     ``model``, when given, is served first instead of loading the source at start-up."""
-    source = source or FileModelSource(config.model)
+    source = source or model_source(config)
     metrics = ServeMetrics()
 
     @asynccontextmanager

@@ -34,7 +34,11 @@ class ServeConfig:
     intra-op thread count (0: every usable core); inference runs on one thread of
     requests at a time, so this is the whole CPU budget of inference.
     ``reload_interval`` (s) is how often the model source is polled; 0 turns hot
-    reload off. ``log_sample_rate`` is the share of images saved for labeling.
+    reload off: for a registry alias (``model: shapes@production``) a poll is one
+    registry query, and moving the alias swaps the new version in. The registry is
+    the workspace's own store, or the MLflow server ``tracking_uri`` ("" =
+    ``$MLFLOW_TRACKING_URI``, else the workspace's). ``log_sample_rate`` is the
+    share of images saved for labeling.
     """
 
     model: str = ""
@@ -42,6 +46,7 @@ class ServeConfig:
     port: int = 8000
     database_url: str = ""  # "" = default_database_url()
     workspace: str = ""  # "" = workspace_root()
+    tracking_uri: str = ""  # "" = $MLFLOW_TRACKING_URI, else the workspace's embedded store
     auth: bool = True
     max_batch: int = 8
     max_wait_ms: float = 5.0
@@ -75,6 +80,13 @@ class ServeConfig:
     @property
     def workspace_path(self) -> Path:
         return workspace_root(self.workspace or None)
+
+    @property
+    def registry_workspace(self):
+        """The :class:`~yolops.workspace.Workspace` a registry reference is resolved in."""
+        from yolops.workspace import Workspace
+
+        return Workspace.resolve(self.workspace_path, self.tracking_uri or None)
 
     @property
     def tls(self) -> bool:

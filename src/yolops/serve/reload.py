@@ -4,7 +4,9 @@ The served model is one reference (:class:`ModelHolder`); the batch worker reads
 once per batch, so a swap is a single assignment: batches before it finish on the
 old model, batches after it run on the new one, and no request waits or fails.
 A version that fails to load is reported (``/v1/models``, a metric, the log) and
-the old one keeps serving.
+the old one keeps serving. So does a source that cannot be asked (a registry
+server that is down): the failure is logged and counted once, not on every poll,
+and its recovery is logged too.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class ModelWatcher:
         self.interval = interval
         self.threads = threads
         self.last_error: str | None = None
+        self._source_error: str | None = None  # the source cannot be asked (logged once)
         self._fingerprint = fingerprint
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
@@ -59,12 +62,20 @@ class ModelWatcher:
         async with self._lock:  # a forced check and the poll never load twice at once
             try:
                 fingerprint = await asyncio.to_thread(self.source.fingerprint)
-                if fingerprint == self._fingerprint:
-                    return False
-                ref = await asyncio.to_thread(self.source.resolve)
-                self._fingerprint = fingerprint  # a broken file is tried once, not on every poll
-                if ref.version == self.holder.current.ref.version:
-                    return False
+                changed = fingerprint != self._fingerprint
+                ref = await asyncio.to_thread(self.source.resolve) if changed else None
+            except Exception as e:  # the store is down, the file is gone: keep serving, ask again
+                self._source_failed(str(e) or type(e).__name__)
+                return False
+            if self._source_error is not None:
+                log.warning("model source %s answers again", self.source.describe())
+                self._source_error = self.last_error = None
+            if ref is None:
+                return False
+            self._fingerprint = fingerprint  # a broken model is tried once, not on every poll
+            if ref.version == self.holder.current.ref.version:
+                return False
+            try:
                 model = await asyncio.to_thread(load_model, ref, self.threads)
             except Exception as e:  # whatever went wrong, the old model keeps serving
                 self.last_error = str(e) or type(e).__name__
@@ -79,3 +90,16 @@ class ModelWatcher:
             self.metrics.reloads.labels(result="ok").inc()
             log.warning("model reloaded: %s version %s -> %s", model.ref.name, old, model.ref.version)
             return True
+
+    def _source_failed(self, error: str) -> None:
+        """Report a source that cannot be asked (or whose new version cannot be
+        fetched) once per kind of failure: a registry server that is down would
+        otherwise log every ``interval`` seconds. It is asked again on every poll."""
+        self.last_error = error
+        if error == self._source_error:
+            log.debug("model source %s still fails: %s", self.source.describe(), error)
+            return
+        self._source_error = error
+        self.metrics.reloads.labels(result="failed").inc()
+        log.error("cannot check %s for a new model, still serving version %s (logged once until it "
+                  "changes): %s", self.source.describe(), self.holder.current.ref.version, error)

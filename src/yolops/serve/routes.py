@@ -137,7 +137,8 @@ async def reload(state: ServerState = Depends(get_state),
                  _key: KeyInfo | None = Depends(require("admin"))) -> ReloadResponse:
     changed = await state.watcher.check()
     if state.watcher.last_error and not changed:
-        raise ApiError(422, "reload_failed", f"the new model cannot be served: {state.watcher.last_error}")
+        raise ApiError(422, "reload_failed", f"no new model was loaded, version {state.holder.current.ref.version} "
+                                             f"keeps serving: {state.watcher.last_error}")
     ref = state.holder.current.ref
     return ReloadResponse(changed=changed, model={"name": ref.name, "version": ref.version})
 

@@ -16,7 +16,7 @@ from typing import Iterator
 
 from yolops.errors import ConfigError, YolopsError
 from yolops.serve.config import ServeConfig
-from yolops.serve.source import FileModelSource, LoadedModel, ModelSource, load_model
+from yolops.serve.source import LoadedModel, ModelSource, load_model, model_source
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,8 @@ def prepare(config: ServeConfig, source: ModelSource | None = None) -> tuple[Mod
     """Load the model and bind the socket before uvicorn starts, so that a bad model
     or a busy port is one clear error rather than a failed start-up."""
     limit_malloc_arenas()
-    source = source or FileModelSource(config.model)
-    source.fingerprint()  # a missing file says so here
+    source = source or model_source(config)
+    source.fingerprint()  # a missing file or an unknown alias says so here
     model = load_model(source.resolve(), config.threads)
     return source, model, bind(config.host, config.port)
 

@@ -5,7 +5,9 @@ A :class:`ModelSource` is the small interface the server needs: a cheap
 seconds), and ``resolve`` to a local file and a version. :class:`FileModelSource`
 serves a file and reloads when the file is replaced. A registry alias
 (``NAME@production``) fits the same interface: fingerprint = the version the alias
-points at, resolve = the resolver's cached download.
+points at, resolve = the resolver's cached download
+(:class:`yolops.serve.registry_source.RegistryModelSource`). :func:`model_source`
+picks one for a ``--model`` value.
 """
 
 from __future__ import annotations
@@ -72,6 +74,22 @@ class FileModelSource:
         except OSError as e:
             raise ModelError(f"{self.path}: cannot read the model file ({e.strerror})") from None
         return ModelRef(self.path, self.name, digest.hexdigest()[:12])
+
+
+def model_source(config) -> ModelSource:
+    """The source of ``config.model`` (a :class:`~yolops.serve.config.ServeConfig`):
+    a registry reference (``NAME@ALIAS``, ``NAME/VERSION``, ``models:/NAME``,
+    ``runs:/<id>``) in the workspace ``config.workspace`` with its tracking URI,
+    else a model file (an existing file always wins)."""
+    from yolops.track.resolve import is_reference
+
+    if not config.model:
+        raise ModelError("no model to serve: give a model file or a registry reference (NAME@ALIAS)")
+    if not Path(config.model).exists() and is_reference(config.model):
+        from yolops.serve.registry_source import RegistryModelSource
+
+        return RegistryModelSource(config.model, config.registry_workspace)
+    return FileModelSource(config.model)
 
 
 @dataclass(frozen=True, eq=False)

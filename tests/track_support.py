@@ -1,4 +1,4 @@
-"""Plain functions the tracking tests share (fixtures are in conftest.py)."""
+"""Plain functions the tracking and serving tests share (fixtures are in conftest.py)."""
 
 from __future__ import annotations
 
