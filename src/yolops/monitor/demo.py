@@ -4,7 +4,6 @@ tell the two windows apart, report, and export the flagged images for labeling."
 
 from __future__ import annotations
 
-import itertools
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -17,12 +16,14 @@ from yolops.workspace import Workspace
 DARKEN = 0.35  # the "camera fault": pixel values scaled by this
 
 
-def serve_drift_and_monitor(workspace: Path | Workspace, reference: str, images: list[Path], out: Path,
-                            requests: int = 40) -> dict:
-    """Returns ``quiet`` and ``dark`` (:class:`~yolops.monitor.check.MonitorReport`),
+def serve_drift_and_monitor(workspace: Path | Workspace, reference: str, images: list[Path], out: Path) -> dict:
+    """Each of ``images`` is sent once as it is, then once darkened (repeats would
+    make the tests see more evidence than there is). With fewer than 30 images the
+    verdict needs only as many as there are. Returns ``quiet`` and ``dark`` (:class:`~yolops.monitor.check.MonitorReport`),
     ``html`` (the dark window's report) and ``export`` (:class:`ExportResult`)."""
     import httpx
 
+    from yolops.monitor.check import MonitorConfig
     from yolops.monitor.export import export_batch
     from yolops.monitor.report import write_monitor_html
     from yolops.monitor.watch import monitor
@@ -41,13 +42,14 @@ def serve_drift_and_monitor(workspace: Path | Workspace, reference: str, images:
     with background_server(config) as server:
         with httpx.Client(base_url=server.url, timeout=60, headers={"X-API-Key": key}) as c:
             t0 = datetime.now(timezone.utc)
-            _send(c, ordinary, requests)
+            _send(c, ordinary)
             t1 = datetime.now(timezone.utc)
-            _send(c, dark, requests)
+            _send(c, dark)
             t2 = datetime.now(timezone.utc)
     # The server has stopped, so its prediction log is written.
-    quiet = monitor(reference, window=t1 - t0, end=t1, workspace=ws, database_url=db)
-    dark_report = monitor(reference, window=t2 - t1, end=t2, workspace=ws, database_url=db)
+    config = MonitorConfig(min_images=min(MonitorConfig.min_images, len(images)))
+    quiet = monitor(reference, window=t1 - t0, end=t1, workspace=ws, database_url=db, config=config)
+    dark_report = monitor(reference, window=t2 - t1, end=t2, workspace=ws, database_url=db, config=config)
     html = write_monitor_html(dark_report, out / "monitor.html")
     model = resolve_model(f"{dark_report.model_name}/{dark_report.model_version}", ws)
     target = out / "to-label"
@@ -66,10 +68,10 @@ def _encode(image: np.ndarray, suffix: str) -> bytes:
     return data.tobytes()
 
 
-def _send(client, files: list[tuple[str, bytes]], n: int) -> None:
+def _send(client, files: list[tuple[str, bytes]]) -> None:
     from yolops.errors import YolopsError
 
-    for _, (name, blob) in zip(range(n), itertools.cycle(files)):
+    for name, blob in files:
         r = client.post("/v1/predict", files=[("images", (name, blob))])
         if r.status_code != 200:
             raise YolopsError(f"the server answered {r.status_code}: {r.text[:300]}")

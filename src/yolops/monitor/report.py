@@ -14,6 +14,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
 from yolops.data.images import ImageReadError, read_image
@@ -102,7 +103,12 @@ def _timeline(r: MonitorReport) -> Figure:
             ax.axhline(level, color=REF_COLOR, ls="--", label="reference")
             ax.legend(fontsize=7)
         ax.set_title(title, fontsize=10)
-        ax.tick_params(axis="x", labelsize=7, rotation=30)
+        ax.set_xlim(r.start, r.end)
+        if (r.end - r.start).total_seconds() >= 60:  # shorter: the default ticks say it better
+            locator = AutoDateLocator(maxticks=5)
+            ax.xaxis.set_major_locator(locator)
+            ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+        ax.tick_params(axis="x", labelsize=7)
     return fig
 
 

@@ -214,7 +214,7 @@ class MLflowTracker(TrainCallback):
             TAG_DATASET: str(info.get("dataset", "")), TAG_DATASET_HASH: str(info.get("dataset_hash", "")),
             TAG_VAL_SPLIT: config.val_split, "dataset.train_split": "train",
             "dataset.train_images": str(info.get("train_images", "")),
-            "dataset.val_images": str(info.get("val_images", "")), "dataset.source": config.data,
+            "dataset.val_images": str(info.get("val_images", "")), "dataset.source": config.data or str(info.get("dataset_root", "")),
             "sys.device": str(info.get("device", "")), "sys.threads": str(info.get("threads", "")),
             "sys.torch": str(info.get("torch", "")), "sys.yolops": str(info.get("yolops", "")),
         }

@@ -256,8 +256,8 @@ def train(
     info = {
         "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
         "yolops": __version__, "optimizer": opt_name, "lr0": lr0, "dataset": ds.name,
-        "dataset_hash": ds.content_hash(), "train_images": len(train_ds), "val_images": len(val_ds),
-        **{f"model_{k}": v for k, v in model.info(config.imgsz).items()},
+        "dataset_hash": ds.content_hash(), "dataset_root": str(ds.root or ""), "train_images": len(train_ds),
+        "val_images": len(val_ds), **{f"model_{k}": v for k, v in model.info(config.imgsz).items()},
     }
     for cb in callbacks:
         cb.on_train_start(run_dir, config, info)
