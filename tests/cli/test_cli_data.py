@@ -74,3 +74,9 @@ def test_demo_runs_and_is_rerunnable(tmp_path):
         assert done.returncode == 0, done.stderr
     assert (tmp_path / "ws" / "demo" / "shapes" / "data.yaml").is_file()
     assert "Demo finished" in done.stdout
+    out = " ".join(done.stdout.split())
+    # The monitoring step: the same images pass, darkened ones alert and go back to labeling.
+    assert "15 ordinary images: ok" in out and "15 images at 35% brightness: alert (image brightness" in out
+    assert "15 of 15 flagged images written" in out
+    exported = tmp_path / "ws" / "demo" / "monitoring" / "to-label"
+    assert len(list((exported / "images").rglob("*.png"))) == 15 and (exported / "selection.csv").is_file()
