@@ -81,6 +81,21 @@ def test_sample_rate_zero_saves_nothing_and_partial_rate_saves_some(tmp_path):
     assert read_predictions(none.url)[0]["sample_path"] is None and not (tmp_path / "none").exists()
 
 
+def test_uncertain_images_are_always_saved(tmp_path):
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    plog = PredictionLog(url, tmp_path / "samples", sample_rate=0.0, uncertain_below=0.5)
+    plog.start()
+    img = np.full((40, 60, 3), 90, np.uint8)
+    for name, scores in (("sure.png", [0.9, 0.8]), ("half.png", [0.9, 0.4]), ("unsure.png", [0.3, 0.45, 0.9]),
+                         ("empty.png", [])):
+        dets = Detections(np.tile([[1, 2, 10, 20]], (len(scores), 1)), scores, [0] * len(scores), ("cat",))
+        plog.record(LogEntry("r", "m", "v1", 1.0, name, 60, 40, image_statistics(img), dets, encode(img)))
+    plog.close()
+    saved = {r["image_name"]: r["sample_path"] for r in read_predictions(url)}
+    assert [n for n, p in saved.items() if p] == ["unsure.png"]  # most of its boxes below 0.5
+    assert len(saved) == 4 and len(list((tmp_path / "samples").rglob("*.png"))) == 1
+
+
 def test_full_queue_drops_without_blocking(tmp_path):
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     dropped = []

@@ -34,6 +34,9 @@ def serve(
                                           help="Seconds between checks for a new model; 0 = off [default: 2]."),
     sample_rate: float = typer.Option(None, "--log-sample-rate",
                                       help="Share of images saved for labeling [default: 0]."),
+    uncertain_below: float = typer.Option(None, "--log-uncertain-below",
+                                          help="Also save every image most of whose boxes score below this "
+                                               "(e.g. 0.5); 0 = off [default: 0]."),
     no_log: bool = typer.Option(False, "--no-prediction-log", help="Do not log predictions."),
     tls_cert: str = typer.Option(None, "--tls-cert", help="TLS certificate (PEM); with --tls-key, serve HTTPS."),
     tls_key: str = typer.Option(None, "--tls-key", help="TLS private key (PEM)."),
@@ -45,7 +48,8 @@ def serve(
     overrides = dict(model=model, host=host, port=port, database_url=database_url, workspace=workspace,
                      tracking_uri=tracking_uri,
                      max_batch=max_batch, max_wait_ms=max_wait_ms, threads=threads,
-                     reload_interval=reload_interval, log_sample_rate=sample_rate, tls_cert=tls_cert,
+                     reload_interval=reload_interval, log_sample_rate=sample_rate,
+                     log_uncertain_below=uncertain_below, tls_cert=tls_cert,
                      tls_key=tls_key, auth=False if no_auth else None, prediction_log=False if no_log else None)
     cfg = load_serve_config(config, **overrides) if config else ServeConfig(
         **{k: v for k, v in overrides.items() if v is not None})

@@ -10,7 +10,9 @@ Writes never block or fail a request: :meth:`PredictionLog.record` only puts the
 entry on a queue bounded in entries and in bytes (a full queue drops the entry and
 counts the drop, so a slow database can never eat the server's memory); one
 background thread saves sampled images and inserts rows in small transactions.
-Entries carry statistics, never pixels: the server computes them (about a
+An image is saved for labeling when drawn at ``sample_rate``, and always when most
+of its boxes score below ``uncertain_below`` (0: off), the images a model learns
+most from. Entries carry statistics, never pixels: the server computes them (about a
 millisecond) while it decodes the image. A failing database loses entries (counted and logged),
 never requests.
 
@@ -108,10 +110,11 @@ class PredictionLog:
 
     def __init__(self, url: str, samples_dir: str | Path | None = None, sample_rate: float = 0.0,
                  max_queue: int = 1000, on_drop: Callable[[], None] | None = None, seed: int | None = None,
-                 batch_size: int = 64, max_queue_bytes: int = 256 * 1024 * 1024):
+                 batch_size: int = 64, max_queue_bytes: int = 256 * 1024 * 1024, uncertain_below: float = 0.0):
         self.url = url
         self.samples_dir = Path(samples_dir) if samples_dir else None
         self.sample_rate = sample_rate if self.samples_dir else 0.0
+        self.uncertain_below = uncertain_below if self.samples_dir else 0.0
         self.on_drop = on_drop or (lambda: None)
         self.batch_size = batch_size
         self.max_queue_bytes = max_queue_bytes
@@ -134,7 +137,7 @@ class PredictionLog:
 
     def record(self, entry: LogEntry) -> None:
         """Queue ``entry`` (its image bytes dropped unless sampled); never blocks, never raises."""
-        sampled = self.sample_rate > 0 and self._random.random() < self.sample_rate
+        sampled = (self.sample_rate > 0 and self._random.random() < self.sample_rate) or self._uncertain(entry)
         if entry.data is not None and not sampled:
             entry = dataclasses.replace(entry, data=None)
         size = _size(entry)
@@ -148,6 +151,11 @@ class PredictionLog:
         except queue.Full:
             self._release(size)
             self._drop(1)
+
+    def _uncertain(self, entry: LogEntry) -> bool:
+        """Most of the image's boxes score below ``uncertain_below``: worth labeling."""
+        scores = entry.detections.scores
+        return self.uncertain_below > 0 and len(scores) > 0 and (scores < self.uncertain_below).mean() > 0.5
 
     def _release(self, size: int) -> None:
         with self._bytes_lock:

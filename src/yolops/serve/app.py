@@ -82,7 +82,8 @@ async def _start(config: ServeConfig, source: ModelSource, metrics: ServeMetrics
     plog = None
     if config.prediction_log:
         plog = PredictionLog(config.db_url, config.workspace_path / "samples", config.log_sample_rate,
-                             config.log_queue, on_drop=metrics.log_dropped.inc)
+                             config.log_queue, on_drop=metrics.log_dropped.inc,
+                             uncertain_below=config.log_uncertain_below)
         plog.start()
     batcher = MicroBatcher(holder, metrics, config.max_batch, config.max_wait_ms, config.max_queue)
     await batcher.start()

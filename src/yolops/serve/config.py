@@ -38,7 +38,8 @@ class ServeConfig:
     registry query, and moving the alias swaps the new version in. The registry is
     the workspace's own store, or the MLflow server ``tracking_uri`` ("" =
     ``$MLFLOW_TRACKING_URI``, else the workspace's). ``log_sample_rate`` is the
-    share of images saved for labeling.
+    share of images saved for labeling; with ``log_uncertain_below`` > 0, every
+    image most of whose boxes score below it is saved too.
     """
 
     model: str = ""
@@ -61,6 +62,7 @@ class ServeConfig:
     reload_interval: float = 2.0
     prediction_log: bool = True
     log_sample_rate: float = 0.0
+    log_uncertain_below: float = 0.0
     log_queue: int = 1000
     tls_cert: str = ""
     tls_key: str = ""
@@ -107,6 +109,8 @@ def _problems(c: ServeConfig) -> list[str]:
         out.append(f"conf must be in [0, 1] and iou in (0, 1]; got {c.conf}, {c.iou}")
     if not 0 <= c.log_sample_rate <= 1:
         out.append(f"log_sample_rate must be in [0, 1], got {c.log_sample_rate}")
+    if not 0 <= c.log_uncertain_below <= 1:
+        out.append(f"log_uncertain_below must be in [0, 1], got {c.log_uncertain_below}")
     if bool(c.tls_cert) != bool(c.tls_key):
         out.append("TLS needs both a certificate and a key")
     for name in ("tls_cert", "tls_key"):
