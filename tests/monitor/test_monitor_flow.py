@@ -57,11 +57,12 @@ def dataset_images(registered) -> list[np.ndarray]:
 
 class Receiver(BaseHTTPRequestHandler):
     received: list[dict] = []
+    status = 204
 
     def do_POST(self):  # noqa: N802 (http.server's name)
         body = self.rfile.read(int(self.headers["Content-Length"]))
         Receiver.received.append(json.loads(body))
-        self.send_response(204)
+        self.send_response(Receiver.status)
         self.end_headers()
 
     def log_message(self, *args):
@@ -70,7 +71,7 @@ class Receiver(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def webhook():
-    Receiver.received = []
+    Receiver.received, Receiver.status = [], 204
     server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -160,3 +161,31 @@ def test_monitor_errors_are_one_clear_line(registered, tmp_path, capsys):
     assert code == 1 and "window 'soon'" in out
     code, out = run_cli(capsys, "monitor", "--model", "shapes@production", *w)
     assert code == 0 and "not enough traffic" in out  # an empty log: no verdict, no failure
+
+
+def test_a_failing_webhook_is_an_error_but_the_export_still_happens(registered, tmp_path, capsys, webhook):
+    url, received = webhook
+    Receiver.status = 500
+    db = f"sqlite:///{tmp_path / 'log.db'}"
+    serve_like(registered, db, tmp_path / "samples", [(img * 0.3).astype(np.uint8)
+                                                      for img in dataset_images(registered)])
+    code, out = run_cli(capsys, "monitor", "--model", "shapes@production", "--database-url", db,
+                        "--workspace", str(registered.ws.root), "--webhook", url, "--export-batch",
+                        str(tmp_path / "batch"), "--html", str(tmp_path / "r.html"))
+    assert code == 1 and f"webhook {url} did not take the alert (HTTP 500" in out
+    assert len(received) == 2  # a server error is tried twice
+    assert len(Dataset.load(tmp_path / "batch")) == 40
+
+
+def test_json_on_stdout_is_only_json(registered, tmp_path, capfd):
+    db = f"sqlite:///{tmp_path / 'log.db'}"
+    serve_like(registered, db, tmp_path / "samples", dataset_images(registered))
+    try:
+        main(["monitor", "--model", "shapes/1", "--database-url", db, "--workspace", str(registered.ws.root),
+              "--json", "-", "--html", str(tmp_path / "r.html")])
+    except SystemExit as e:
+        assert e.code == 0
+    captured = capfd.readouterr()
+    report = json.loads(captured.out)
+    assert report["status"] == "ok" and report["window"]["images"] == 40
+    assert "no drift" in captured.err

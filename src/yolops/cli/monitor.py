@@ -12,7 +12,7 @@ from rich.table import Table
 
 from yolops.cli.console import console, err_console
 from yolops.cli.tracking_options import TRACKING_URI, WORKSPACE, workspace_from
-from yolops.errors import ConfigError, YolopsError
+from yolops.errors import ConfigError
 
 
 def monitor(
@@ -49,30 +49,38 @@ def monitor(
     from yolops.quality.drift import DriftConfig
 
     ws = workspace_from(workspace, tracking_uri)
+    out = err_console if json_out == "-" else console  # stdout carries only the JSON then
     config = MonitorConfig(conf=conf, low_conf=low_conf, low_conf_margin=low_conf_margin, min_images=min_images,
                            drift=DriftConfig(alpha=alpha, psi=psi, js=js))
-    with console.status(f"Reading the prediction log of {escape(model)}"):
+    with out.status(f"Reading the prediction log of {escape(model)}"):
         report = run_monitor(model, parse_duration(window), _parse_end(end), ws, database_url, config)
-    _print(report)
+    _print(report, out)
     html = html or ws.root / "monitoring" / (
         f"{report.model_name}-v{report.model_version}-{report.end:%Y%m%dT%H%M%SZ}.html")
     from yolops.monitor.report import write_monitor_html
 
     write_monitor_html(report, html)
-    console.print(f"HTML report: {html}")
+    out.print(f"HTML report: {html}")
     if json_out:
         text = json.dumps(report.to_dict(), indent=2)
         if json_out == "-":
             print(text)
         else:
+            Path(json_out).parent.mkdir(parents=True, exist_ok=True)
             Path(json_out).write_text(text)
-    if export_batch is not None:
-        _export(report, export_batch, export_limit, ws, model)
+    failed = None  # a webhook that fails must not stop the export, nor the export the alert
     if webhook and report.status == ALERT:
-        from yolops.monitor.alert import alert_payload, post_alert
+        from yolops.monitor.alert import AlertError, alert_payload, post_alert
 
-        status = post_alert(webhook, alert_payload(report, str(html)))
-        console.print(f"Alert sent to the webhook (HTTP {status}).")
+        try:
+            status = post_alert(webhook, alert_payload(report, str(html)))
+            out.print(f"Alert sent to the webhook (HTTP {status}).")
+        except AlertError as e:
+            failed = e
+    if export_batch is not None:
+        _export(report, export_batch, export_limit, ws, out)
+    if failed is not None:
+        raise failed
     raise typer.Exit(report.exit_code())
 
 
@@ -86,7 +94,7 @@ def _parse_end(text: str | None) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
-def _print(report) -> None:
+def _print(report, out) -> None:
     from yolops.monitor.check import ALERT, OK
 
     table = Table(title=f"{report.model_name} version {report.model_version}: {len(report.rows)} images, "
@@ -100,24 +108,21 @@ def _print(report) -> None:
         p = "-" if f.p_value != f.p_value else f"{f.p_value:.2g}"
         verdict = "[bold red]drifted[/]" if f.drifted else "ok"
         table.add_row(group, f.feature, verdict, f.statistic, value, f"{f.threshold:g}", p, escape(f.change))
-    console.print(table)
+    out.print(table)
     style = {ALERT: "bold red", OK: "green"}.get(report.status, "yellow")
-    console.print(f"[{style}]{escape(report.summary())}[/]")
+    out.print(f"[{style}]{escape(report.summary())}[/]")
     if report.flagged:
         saved = sum(1 for f in report.flagged if f.row.get("sample_path"))
-        console.print(f"{len(report.flagged)} images flagged for labeling ({saved} saved by the server).")
+        out.print(f"{len(report.flagged)} images flagged for labeling ({saved} saved by the server).")
 
 
-def _export(report, out: Path, limit: int, ws, model: str) -> None:
+def _export(report, folder: Path, limit: int, ws, out) -> None:
     from yolops.monitor.export import export_batch
     from yolops.track.resolve import resolve_model
 
     if not report.flagged:
-        console.print("Nothing to export: no image was flagged.")
+        out.print("Nothing to export: no image was flagged.")
         return
-    try:
-        result = export_batch(report, out, resolve_model(f"{report.model_name}/{report.model_version}", ws), limit)
-    except YolopsError as e:
-        err_console.print(f"[bold red]export failed:[/] {escape(str(e))}", soft_wrap=True)
-        raise typer.Exit(1) from None
-    console.print(f"Export: {escape(result.describe())}", soft_wrap=True)
+    model = resolve_model(f"{report.model_name}/{report.model_version}", ws)
+    result = export_batch(report, folder, model, limit)
+    out.print(f"Export: {escape(result.describe())}", soft_wrap=True)
