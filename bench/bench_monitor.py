@@ -28,7 +28,7 @@ from rich.table import Table
 from sqlalchemy import insert
 
 from yolops import __version__
-from yolops.monitor.check import check_window
+from yolops.monitor.drift import check_window
 from yolops.monitor.log import predictions, read_predictions
 from yolops.monitor.reference import Reference
 from yolops.monitor.report import render_monitor_html

@@ -13,7 +13,7 @@ import pytest
 from yolops.data.dataset import Dataset
 from yolops.data.images import read_image
 from yolops.detections import Detections
-from yolops.monitor.check import check_window
+from yolops.monitor.drift import check_window
 from yolops.monitor.log import image_statistics
 from yolops.monitor.reference import build_reference
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from monitor_support import END, reference, rows
 
-from yolops.monitor.check import ALERT, OK, TOO_FEW, MonitorConfig, check_window
+from yolops.monitor.drift import ALERT, OK, TOO_FEW, MonitorConfig, check_window
 from yolops.monitor.reference import Reference, ReferenceError
 
 START = END - timedelta(hours=1)

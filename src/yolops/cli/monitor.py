@@ -43,7 +43,7 @@ def monitor(
     """Compare the live window of NAME@ALIAS with the reference statistics stored at
     registration: input drift, prediction drift, low-confidence share. Exits 1 when
     a threshold is crossed (after the report, the alert and the export)."""
-    from yolops.monitor.check import ALERT, MonitorConfig
+    from yolops.monitor.drift import ALERT, MonitorConfig
     from yolops.monitor.watch import monitor as run_monitor
     from yolops.monitor.watch import parse_duration
     from yolops.quality.drift import DriftConfig
@@ -70,7 +70,7 @@ def monitor(
             Path(json_out).write_text(text)
     failed = None  # a webhook that fails must not stop the export, nor the export the alert
     if webhook and report.status == ALERT:
-        from yolops.monitor.alert import AlertError, alert_payload, post_alert
+        from yolops.monitor.alerts import AlertError, alert_payload, post_alert
 
         try:
             status = post_alert(webhook, alert_payload(report, str(html)))
@@ -95,7 +95,7 @@ def _parse_end(text: str | None) -> datetime | None:
 
 
 def _print(report, out) -> None:
-    from yolops.monitor.check import ALERT, OK
+    from yolops.monitor.drift import ALERT, OK
 
     table = Table(title=f"{report.model_name} version {report.model_version}: {len(report.rows)} images, "
                         f"{report.start:%Y-%m-%d %H:%M}..{report.end:%H:%M} UTC", title_justify="left")

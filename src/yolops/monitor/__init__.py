@@ -6,7 +6,7 @@
 
 The server writes the prediction log (:mod:`yolops.monitor.log`); registration
 stores reference statistics (:mod:`yolops.monitor.reference_store`); a monitoring
-pass compares the two (:mod:`yolops.monitor.check`). Names are imported on first
+pass compares the two (:mod:`yolops.monitor.drift`). Names are imported on first
 use, so that the server, which needs only the log, does not load the rest.
 """
 
@@ -18,9 +18,9 @@ _NAMES = {
     "PredictionLog": "log", "LogEntry": "log", "read_predictions": "log",
     "Reference": "reference", "build_reference": "reference",
     "attach_reference": "reference_store", "load_reference": "reference_store",
-    "MonitorConfig": "check", "MonitorReport": "check", "check_window": "check",
+    "MonitorConfig": "drift", "MonitorReport": "drift", "check_window": "drift",
     "monitor": "watch", "parse_duration": "watch",
-    "write_monitor_html": "report", "export_batch": "export", "post_alert": "alert",
+    "write_monitor_html": "report", "export_batch": "export", "post_alert": "alerts",
 }
 __all__ = sorted(_NAMES)
 

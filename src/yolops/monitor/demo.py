@@ -19,11 +19,11 @@ DARKEN = 0.35  # the "camera fault": pixel values scaled by this
 def serve_drift_and_monitor(workspace: Path | Workspace, reference: str, images: list[Path], out: Path) -> dict:
     """Each of ``images`` is sent once as it is, then once darkened (repeats would
     make the tests see more evidence than there is). With fewer than 30 images the
-    verdict needs only as many as there are. Returns ``quiet`` and ``dark`` (:class:`~yolops.monitor.check.MonitorReport`),
+    verdict needs only as many as there are. Returns ``quiet`` and ``dark`` (:class:`~yolops.monitor.drift.MonitorReport`),
     ``html`` (the dark window's report) and ``export`` (:class:`ExportResult`)."""
     import httpx
 
-    from yolops.monitor.check import MonitorConfig
+    from yolops.monitor.drift import MonitorConfig
     from yolops.monitor.export import export_batch
     from yolops.monitor.report import write_monitor_html
     from yolops.monitor.watch import monitor

@@ -17,7 +17,7 @@ from pathlib import Path
 from yolops.data.dataset import Dataset, ImageRecord
 from yolops.data.images import ImageReadError, read_image
 from yolops.errors import YolopsError
-from yolops.monitor.check import MonitorReport
+from yolops.monitor.drift import MonitorReport
 
 SELECTION = "selection.csv"
 

@@ -18,7 +18,7 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
 from yolops.data.images import ImageReadError, read_image
-from yolops.monitor.check import ALERT, OK, MonitorReport
+from yolops.monitor.drift import ALERT, OK, MonitorReport
 from yolops.quality.drift import DriftReport
 from yolops.quality.report import CSS, REF_COLOR, CUR_COLOR, drift_html, escape, plot_html, section
 

@@ -15,7 +15,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from yolops.errors import ConfigError
-from yolops.monitor.check import MonitorConfig, MonitorReport, check_window
+from yolops.monitor.drift import MonitorConfig, MonitorReport, check_window
 from yolops.monitor.log import read_predictions
 from yolops.monitor.reference_store import load_reference
 from yolops.workspace import Workspace

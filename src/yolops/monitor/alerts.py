@@ -13,7 +13,7 @@ import time
 import httpx
 
 from yolops.errors import YolopsError
-from yolops.monitor.check import MonitorReport
+from yolops.monitor.drift import MonitorReport
 
 
 class AlertError(YolopsError):
