@@ -38,6 +38,35 @@ def test_predict_multipart_matches_the_predictor(serve, keys, model_path):
         assert all(b[0] <= b[2] and b[1] <= b[3] for b in got)
 
 
+def test_large_jpegs_are_decoded_reduced_and_answered_in_original_pixels(serve, keys, model_path):
+    import io
+
+    from PIL import Image, ImageOps
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated: 480 wide, 640 high
+    buf = io.BytesIO()
+    Image.fromarray(scene(640, 480, 3)).save(buf, "JPEG", quality=95, exif=exif.tobytes())
+    blobs = [encode(scene(640, 480, 2), "JPEG"), buf.getvalue()]
+    with serve() as server:
+        r = httpx.post(f"{server.url}/v1/predict", files=files(*blobs), headers={"X-API-Key": keys["predict"]},
+                       params={"conf": 0.01})
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [(x["width"], x["height"]) for x in results] == [(640, 480), (480, 640)]
+    predictor = OnnxPredictor(model_path)
+    for blob, result in zip(blobs, results):
+        im = Image.open(io.BytesIO(blob))
+        im.draft("RGB", (im.width // 4, im.height // 4))  # imgsz 128: a 1/4 decode keeps 160 px
+        reduced = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+        assert reduced.shape[:2] == (result["height"] // 4, result["width"] // 4)
+        [dets] = predictor.predict([reduced], conf=0.01, original_sizes=[(result["width"], result["height"])])
+        got = np.array([d["box"] for d in result["detections"]])
+        assert len(got) == len(dets) > 0
+        np.testing.assert_allclose(got, dets.boxes, atol=0.02)
+        assert got[:, [0, 1]].min() >= 0 and got[:, 2].max() <= result["width"] and got[:, 3].max() <= result["height"]
+
+
 def test_predict_json_base64_and_data_url(serve, keys, png):
     payload = {"images": [{"data": base64.b64encode(png).decode(), "name": "first"},
                           {"data": "data:image/png;base64," + base64.b64encode(png).decode()}]}

@@ -141,12 +141,14 @@ def test_a_failing_database_loses_entries_not_requests(tmp_path):
 def test_the_server_logs_every_image(serve, keys, db_url, tmp_path):
     with serve(log_sample_rate=1.0) as server:
         c = httpx.Client(base_url=server.url, headers={"X-API-Key": keys["predict"]})
-        images = [encode(scene(160, 120, 0)), encode(scene(96, 64, 1), "JPEG")]
+        # The last one is decoded at 1/4 scale for the 128 px model; it is logged at its own size.
+        images = [encode(scene(160, 120, 0)), encode(scene(96, 64, 1), "JPEG"), encode(scene(640, 480, 2), "JPEG")]
         r = c.post("/v1/predict", files=files(*images), params={"conf": 0.01})
         assert r.status_code == 200
-        rows = wait_for_rows(db_url, 2)
+        rows = wait_for_rows(db_url, 3)
     answer = r.json()
-    assert [(x["width"], x["height"]) for x in rows] == [(160, 120), (96, 64)]
+    assert [(x["width"], x["height"]) for x in rows] == [(160, 120), (96, 64), (640, 480)]
+    assert 0 < rows[2]["brightness"] < 255 and rows[2]["sharpness"] > 0
     assert {x["model_version"] for x in rows} == {answer["model"]["version"]}
     assert rows[0]["request_id"] == rows[1]["request_id"]
     assert rows[0]["classes"] == [d["class_name"] for d in answer["results"][0]["detections"]]

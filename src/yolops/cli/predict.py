@@ -23,13 +23,16 @@ def predict(
     save: bool = typer.Option(False, "--save", help="Write images (and videos) with the boxes drawn."),
     out: Path = typer.Option(Path("yolops-workspace/predict"), "--out", help="Where --save and --json write."),
     as_json: bool = typer.Option(False, "--json", help="Write detections.json to --out."),
+    full_decode: bool = typer.Option(False, "--full-decode",
+                                     help="Decode JPEGs at full size even where a reduced (1/2, 1/4, 1/8) "
+                                          "decode would do for the model's input size."),
 ) -> None:
     """Detect objects in images, folders, globs or videos."""
     from yolops.infer.predict_run import run_predict
 
     summary = run_predict(model, source, conf=conf, iou=iou, max_det=max_det, classes=classes or None,
                           batch=batch, backend=backend, save=save, out=out, write_json=as_json,
-                          console=console)
+                          console=console, reduced_decode=not full_decode)
     table = Table(title="Detections", title_justify="left")
     table.add_column("source")
     table.add_column("boxes", justify="right")

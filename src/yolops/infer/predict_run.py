@@ -27,11 +27,16 @@ def run_predict(
     out: Path = Path("yolops-workspace/predict"),
     write_json: bool = False,
     console: Console | None = None,
+    reduced_decode: bool = True,
 ) -> dict:
     """Predict over ``source``; with ``save``, drawn images go to ``out`` (video frames
-    back into a drawn video); with ``write_json``, ``out/detections.json``."""
+    back into a drawn video); with ``write_json``, ``out/detections.json``.
+
+    ``reduced_decode``: JPEG files are decoded at a reduced scale when the model's
+    input size allows (boxes, widths and heights stay in original pixels); never with
+    ``save``, which draws on the full-size images."""
     from yolops.detector import Detector
-    from yolops.infer.predictor import predict_source
+    from yolops.infer.predictor import predict_sized
     from yolops.infer.sources import VideoWriter
 
     det = Detector(model, backend=backend)
@@ -40,13 +45,12 @@ def run_predict(
         out.mkdir(parents=True, exist_ok=True)
     items, records = [], []
     writers: dict[str, VideoWriter] = {}
-    stream = predict_source(det.predictor, source, conf=conf, iou=iou, max_det=max_det,
-                            classes=classes, batch=batch)
-    for name, image, dets in stream:
+    stream = predict_sized(det.predictor, source, conf=conf, iou=iou, max_det=max_det,
+                           classes=classes, batch=batch, reduced_decode=reduced_decode and not save)
+    for name, image, (width, height), dets in stream:
         items.append(_summary_row(name, dets))
         if write_json:
-            records.append({"source": name, "width": image.shape[1], "height": image.shape[0],
-                            "detections": dets.to_dicts()})
+            records.append({"source": name, "width": width, "height": height, "detections": dets.to_dicts()})
         if save:
             drawn = draw_detections(image, dets, det.class_names)
             video, sep, _ = name.partition("#")

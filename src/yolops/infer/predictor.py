@@ -39,7 +39,7 @@ import torch
 from yolops.detections import Detections
 from yolops.errors import ConfigError, ModelError, YolopsError
 from yolops.infer.preprocess import LetterboxInfo, boxes_from_letterbox, letterbox, to_array
-from yolops.infer.sources import Source, iter_images
+from yolops.infer.sources import Source, iter_sized_images
 from yolops.model.boxes import cxcywh_to_xyxy
 from yolops.model.postprocess import postprocess
 from yolops.model.yolo import YOLO, decode
@@ -65,9 +65,13 @@ class Predictor(Protocol):
         max_det: int = 300,
         classes: Sequence[int] | None = None,
         agnostic: bool = False,
+        original_sizes: Sequence[tuple[int, int] | None] | None = None,
     ) -> list[Detections]:
         """Detections for RGB uint8 images (H, W, 3) of any sizes, boxes in each
-        image's original pixels; one batch."""
+        image's original pixels; one batch. ``original_sizes``: per image, None or
+        the (width, height) the image was reduced from (see
+        :func:`yolops.data.images.decode_for_model`); its boxes are then given in,
+        and clipped to, that size."""
         ...
 
 
@@ -87,14 +91,41 @@ def prepare_batch(images: Sequence[np.ndarray], imgsz: int) -> tuple[np.ndarray,
     return to_array(canvases), infos
 
 
-def to_detections(per_image: PerImage, infos: Sequence[LetterboxInfo],
-                  class_names: tuple[str, ...]) -> list[Detections]:
-    """Input-pixel results -> :class:`Detections` in original image pixels."""
+def to_detections(per_image: PerImage, infos: Sequence[LetterboxInfo], class_names: tuple[str, ...],
+                  original_sizes: Sequence[tuple[int, int] | None] | None = None) -> list[Detections]:
+    """Input-pixel results -> :class:`Detections` in original image pixels.
+
+    Where ``original_sizes`` gives an image's (width, height) before it was reduced,
+    boxes are scaled from the reduced image to that size and clipped to it."""
+    sizes = _check_sizes(original_sizes, len(infos))
     out = []
-    for (boxes, scores, classes), info in zip(per_image, infos):
+    for (boxes, scores, classes), info, size in zip(per_image, infos, sizes):
         boxes = boxes_from_letterbox(boxes.float().cpu().numpy(), info)
+        if size is not None:
+            boxes = to_original(boxes, info.orig_size, size)
         out.append(Detections(boxes, scores.float().cpu().numpy(), classes.cpu().numpy(), class_names))
     return out
+
+
+def to_original(boxes: np.ndarray, reduced_hw: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+    """(N, 4) xyxy in pixels of a reduced (h, w) image -> in its original (width, height),
+    clipped to the original image."""
+    (rh, rw), (width, height) = reduced_hw, size
+    scale = np.array([width / rw, height / rh, width / rw, height / rh], np.float32)
+    limit = np.array([width, height, width, height], np.float32)
+    return np.clip(boxes * scale, 0, limit).astype(np.float32, copy=False)
+
+
+def _check_sizes(sizes: Sequence[tuple[int, int] | None] | None, n: int) -> list[tuple[int, int] | None]:
+    if sizes is None:
+        return [None] * n
+    sizes = list(sizes)
+    if len(sizes) != n:
+        raise YolopsError(f"original_sizes has {len(sizes)} entries for a batch of {n} images")
+    for i, size in enumerate(sizes):
+        if size is not None and (len(size) != 2 or min(size) <= 0):
+            raise YolopsError(f"original_sizes[{i}] is {size!r}; expected (width, height) > 0 or None")
+    return sizes
 
 
 @contextmanager
@@ -137,15 +168,17 @@ class TorchPredictor:
         return cls(model, state["class_names"], state["imgsz"], device)
 
     def predict(self, images: Sequence[np.ndarray], conf: float = 0.25, iou: float = 0.7, max_det: int = 300,
-                classes: Sequence[int] | None = None, agnostic: bool = False) -> list[Detections]:
+                classes: Sequence[int] | None = None, agnostic: bool = False,
+                original_sizes: Sequence[tuple[int, int] | None] | None = None) -> list[Detections]:
         if len(images) == 0:
             return []
+        _check_sizes(original_sizes, len(images))
         x, infos = prepare_batch(images, self.imgsz)
         with torch.inference_mode():
             boxes, scores = decode(self.model(torch.from_numpy(x).to(self.device)))  # (B, A, 4), (B, A, nc)
             per_image = postprocess(boxes, scores, conf=conf, iou=iou, max_det=max_det,
                                     classes=classes, agnostic=agnostic)
-        return to_detections(per_image, infos, self.class_names)
+        return to_detections(per_image, infos, self.class_names, original_sizes)
 
 
 # -- ONNX Runtime --------------------------------------------------------------------
@@ -272,14 +305,17 @@ class OnnxPredictor:
         return names
 
     def predict(self, images: Sequence[np.ndarray], conf: float = 0.25, iou: float = 0.7, max_det: int = 300,
-                classes: Sequence[int] | None = None, agnostic: bool = False) -> list[Detections]:
+                classes: Sequence[int] | None = None, agnostic: bool = False,
+                original_sizes: Sequence[tuple[int, int] | None] | None = None) -> list[Detections]:
         if len(images) == 0:
             return []
+        _check_sizes(original_sizes, len(images))
         with torch_single_threaded():
-            return self._predict(images, conf, iou, max_det, classes, agnostic)
+            return self._predict(images, conf, iou, max_det, classes, agnostic, original_sizes)
 
     def _predict(self, images: Sequence[np.ndarray], conf: float, iou: float, max_det: int,
-                 classes: Sequence[int] | None, agnostic: bool) -> list[Detections]:
+                 classes: Sequence[int] | None, agnostic: bool,
+                 original_sizes: Sequence[tuple[int, int] | None] | None) -> list[Detections]:
         x, infos = prepare_batch(images, self.imgsz)
         x = x.astype(self._input_dtype, copy=False)
         step = self._max_batch or len(x)
@@ -290,7 +326,7 @@ class OnnxPredictor:
                 per_image += self._postprocess_raw(outputs[0], conf, iou, max_det, classes, agnostic)
             else:
                 per_image += self._postprocess_end2end(outputs, conf, iou, max_det, classes)
-        return to_detections(per_image, infos, self.class_names)
+        return to_detections(per_image, infos, self.class_names, original_sizes)
 
     def _postprocess_raw(self, predictions: np.ndarray, conf: float, iou: float, max_det: int,
                          classes: Sequence[int] | None, agnostic: bool) -> PerImage:
@@ -406,13 +442,37 @@ def predict_source(
     agnostic: bool = False,
     batch: int = 8,
     vid_stride: int = 1,
+    reduced_decode: bool = False,
 ) -> Iterator[tuple[str, np.ndarray, Detections]]:
     """``(name, RGB image, Detections)`` for every image or video frame of ``source``,
-    predicted ``batch`` images at a time, in source order."""
+    predicted ``batch`` images at a time, in source order.
+
+    ``reduced_decode``: JPEG files are decoded at 1/2, 1/4 or 1/8 scale where the
+    model's input size allows (faster, see :func:`yolops.data.images.decode_for_model`);
+    the image yielded is then the reduced one, the boxes stay in original pixels."""
+    for name, image, _, dets in predict_sized(predictor, source, conf, iou, max_det, classes, agnostic,
+                                              batch, vid_stride, reduced_decode):
+        yield name, image, dets
+
+
+def predict_sized(
+    predictor: Predictor,
+    source: Source,
+    conf: float = 0.25,
+    iou: float = 0.7,
+    max_det: int = 300,
+    classes: Sequence[int] | None = None,
+    agnostic: bool = False,
+    batch: int = 8,
+    vid_stride: int = 1,
+    reduced_decode: bool = False,
+) -> Iterator[tuple[str, np.ndarray, tuple[int, int], Detections]]:
+    """:func:`predict_source` with each image's original (width, height) as well."""
     if batch < 1:
         raise ConfigError(f"batch must be >= 1, got {batch}")
-    chunk: list[tuple[str, np.ndarray]] = []
-    for item in iter_images(source, vid_stride=vid_stride):
+    imgsz = int(predictor.imgsz) if reduced_decode else None
+    chunk: list[tuple[str, np.ndarray, tuple[int, int]]] = []
+    for item in iter_sized_images(source, vid_stride=vid_stride, imgsz=imgsz):
         chunk.append(item)
         if len(chunk) == batch:
             yield from _predict_chunk(predictor, chunk, conf, iou, max_det, classes, agnostic)
@@ -421,10 +481,13 @@ def predict_source(
         yield from _predict_chunk(predictor, chunk, conf, iou, max_det, classes, agnostic)
 
 
-def _predict_chunk(predictor: Predictor, chunk: list[tuple[str, np.ndarray]], conf: float, iou: float,
-                   max_det: int, classes: Sequence[int] | None, agnostic: bool,
-                   ) -> Iterator[tuple[str, np.ndarray, Detections]]:
-    images = [image for _, image in chunk]
-    detections = predictor.predict(images, conf=conf, iou=iou, max_det=max_det, classes=classes, agnostic=agnostic)
-    for (name, image), dets in zip(chunk, detections):
-        yield name, image, dets
+def _predict_chunk(predictor: Predictor, chunk: list[tuple[str, np.ndarray, tuple[int, int]]], conf: float,
+                   iou: float, max_det: int, classes: Sequence[int] | None, agnostic: bool,
+                   ) -> Iterator[tuple[str, np.ndarray, tuple[int, int], Detections]]:
+    images = [image for _, image, _ in chunk]
+    # Sizes only where an image was reduced: full-size images keep the unclipped boxes they always had.
+    sizes = [size if size != (image.shape[1], image.shape[0]) else None for _, image, size in chunk]
+    detections = predictor.predict(images, conf=conf, iou=iou, max_det=max_det, classes=classes, agnostic=agnostic,
+                                   **({"original_sizes": sizes} if any(sizes) else {}))
+    for (name, image, size), dets in zip(chunk, detections):
+        yield name, image, size, dets

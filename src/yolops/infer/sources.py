@@ -21,7 +21,7 @@ from typing import Iterator, Sequence, Union
 import cv2
 import numpy as np
 
-from yolops.data.images import is_image_name, read_image
+from yolops.data.images import is_image_name, read_image, read_image_for_model
 from yolops.errors import YolopsError
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
@@ -64,10 +64,21 @@ def iter_images(source: Source, vid_stride: int = 1, recursive: bool = False) ->
     :class:`SourceError` at once for a missing path, an empty folder or an
     unmatched glob; later, while iterating, for an image or video that cannot be read.
     """
+    return (item[:2] for item in iter_sized_images(source, vid_stride, recursive))
+
+
+def iter_sized_images(source: Source, vid_stride: int = 1, recursive: bool = False,
+                      imgsz: int | None = None) -> Iterator[tuple[str, np.ndarray, tuple[int, int]]]:
+    """:func:`iter_images` as ``(name, RGB uint8 (h, w, 3), (width, height))``.
+
+    With ``imgsz``, JPEG files are decoded at a reduced scale when a model of that
+    input size cannot use their full resolution (:func:`yolops.data.images.decode_for_model`):
+    the pixels are then smaller than (width, height), the original size. Without it,
+    or for anything else, the pixels have the original size."""
     if vid_stride < 1:
         raise SourceError(f"vid_stride must be >= 1, got {vid_stride}")
     items = resolve_source(source, recursive)
-    return _stream(items, vid_stride)
+    return _stream(items, vid_stride, imgsz)
 
 
 def resolve_source(source: Source, recursive: bool = False) -> list[_Resolved]:
@@ -131,14 +142,24 @@ def _check_array(image: np.ndarray, name: str) -> np.ndarray:
     return image
 
 
-def _stream(items: list[_Resolved], vid_stride: int) -> Iterator[tuple[str, np.ndarray]]:
+def _stream(items: list[_Resolved], vid_stride: int,
+            imgsz: int | None) -> Iterator[tuple[str, np.ndarray, tuple[int, int]]]:
     for item in items:
         if isinstance(item, _Array):
-            yield item.name, item.image
+            yield item.name, item.image, _size(item.image)
         elif isinstance(item, _Image):
-            yield str(item.path), read_image(item.path)
+            if imgsz is None:
+                image = read_image(item.path)
+                yield str(item.path), image, _size(image)
+            else:
+                yield str(item.path), *read_image_for_model(item.path, imgsz)
         else:
-            yield from iter_video(item.path, vid_stride)
+            for name, frame in iter_video(item.path, vid_stride):
+                yield name, frame, _size(frame)
+
+
+def _size(image: np.ndarray) -> tuple[int, int]:
+    return image.shape[1], image.shape[0]
 
 
 # -- video ---------------------------------------------------------------------

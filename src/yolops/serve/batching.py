@@ -45,6 +45,7 @@ class _Job:
     images: list[np.ndarray]
     params: PredictParams
     future: asyncio.Future = field(repr=False)
+    sizes: list[tuple[int, int] | None] | None = None  # original (width, height) of reduced images
 
 
 @dataclass(frozen=True)
@@ -80,13 +81,15 @@ class MicroBatcher:
         await cancel_and_wait(self._task)
         self._executor.shutdown(wait=True)
 
-    async def predict(self, images: list[np.ndarray], params: PredictParams) -> BatchResult:
-        """Detections for ``images`` (RGB uint8), in order; :class:`Overloaded` when the queue is full."""
+    async def predict(self, images: list[np.ndarray], params: PredictParams,
+                      sizes: list[tuple[int, int] | None] | None = None) -> BatchResult:
+        """Detections for ``images`` (RGB uint8), in order; :class:`Overloaded` when the queue is full.
+        ``sizes``: per image None, or the original (width, height) it was reduced from."""
         if not self.running or self._arrived is None:
             raise Overloaded("the server is not accepting requests (starting or stopping)")
         if self.waiting + len(images) > self.max_queue:
             raise Overloaded(f"{self.waiting} images are waiting (limit {self.max_queue}); retry shortly")
-        job = _Job(images, params, asyncio.get_running_loop().create_future())
+        job = _Job(images, params, asyncio.get_running_loop().create_future(), sizes)
         self._add_waiting(len(images))
         self._jobs.append(job)
         self._arrived.set()
@@ -156,8 +159,10 @@ def _run_batch(model: LoadedModel, jobs: list[_Job], metrics: ServeMetrics) -> l
     out: list[list[Detections]] = [[] for _ in jobs]
     for params, members in groups.items():
         images = [image for i in members for image in jobs[i].images]
+        sizes = [size for i in members for size in (jobs[i].sizes or [None] * len(jobs[i].images))]
+        extra = {"original_sizes": sizes} if any(sizes) else {}  # predictors that never see reduced images
         start = time.perf_counter()
-        dets = model.predictor.predict(images, conf=params.conf, iou=params.iou, max_det=params.max_det)
+        dets = model.predictor.predict(images, conf=params.conf, iou=params.iou, max_det=params.max_det, **extra)
         metrics.inference.observe(time.perf_counter() - start)
         metrics.batch_size.observe(len(images))
         metrics.images.inc(len(images))

@@ -3,7 +3,9 @@
 Order of checks, cheapest first: the declared and actual body size, the content
 type, the body's structure (multipart form or JSON), the number of images, then
 per image the header (format, pixel count, so a decompression bomb is refused
-before a byte is decoded) and last the full decode (corrupt or truncated data).
+before a byte is decoded) and last the decode (corrupt or truncated data). A JPEG
+much larger than the model's input is decoded at 1/2, 1/4 or 1/8 scale (libjpeg's
+DCT scaling, through PIL's draft mode); its original size is kept for the answer.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from pydantic import ValidationError
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from yolops.data.images import reduction_factor
 from yolops.serve.problems import ApiError, describe_validation
 from yolops.serve.schemas import PredictJson
 
@@ -36,8 +39,13 @@ class Upload:
 @dataclass(frozen=True)
 class DecodedImage:
     name: str
-    image: np.ndarray  # (H, W, 3) RGB uint8
+    image: np.ndarray  # (h, w, 3) RGB uint8, reduced from ``size`` for a large JPEG
     data: bytes  # the bytes as sent (kept for the labeling sample)
+    size: tuple[int, int]  # (width, height) of the original image, EXIF orientation applied
+
+    @property
+    def reduced(self) -> bool:
+        return self.size != (self.image.shape[1], self.image.shape[0])
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -125,8 +133,11 @@ def _from_json(body: bytes, max_images: int) -> list[Upload]:
     return uploads
 
 
-def decode_upload(upload: Upload, max_pixels: int) -> DecodedImage:
-    """RGB pixels of one upload (EXIF orientation applied, as `yolops predict` reads files)."""
+def decode_upload(upload: Upload, max_pixels: int, imgsz: int | None = None) -> DecodedImage:
+    """RGB pixels of one upload (EXIF orientation applied, as `yolops predict` reads files).
+
+    With ``imgsz``, a JPEG is decoded at the reduced scale
+    :func:`yolops.data.images.reduction_factor` allows for a model of that input size."""
     if not upload.data:
         raise ApiError(400, "empty_image", f"image {upload.name!r} is empty (0 bytes)")
     try:
@@ -148,13 +159,21 @@ def decode_upload(upload: Upload, max_pixels: int) -> DecodedImage:
         if width * height > max_pixels:
             raise ApiError(413, "too_many_pixels", f"image {upload.name!r} is {width}x{height} = "
                                                    f"{width * height} pixels; the limit is {max_pixels}")
+        factor = reduction_factor(width, height, imgsz) if imgsz and im.format == "JPEG" else 1
+        if factor > 1:
+            # A JPEG's EXIF is in its header (other formats may decode to read it).
+            swapped = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+            size = (height, width) if swapped else (width, height)
+            # PIL picks the largest scale whose output is at least the size asked for:
+            # exactly 1/factor here, ceil(side / factor) pixels as libjpeg gives.
+            im.draft("RGB", (width // factor, height // factor))
         try:
             im.load()
             rgb = ImageOps.exif_transpose(im).convert("RGB")
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
             raise ApiError(400, "corrupt_image", f"image {upload.name!r} is corrupt or truncated "
                                                  f"({_reason(e)})") from None
-    return DecodedImage(upload.name, np.asarray(rgb, dtype=np.uint8), upload.data)
+    return DecodedImage(upload.name, np.asarray(rgb, dtype=np.uint8), upload.data, size if factor > 1 else rgb.size)
 
 
 def _reason(e: Exception) -> str:

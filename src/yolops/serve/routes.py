@@ -97,27 +97,33 @@ async def predict(
     # Decoding is CPU work: off the event loop so that other requests keep flowing, and
     # at most one decode per core at a time so that it never crowds out inference. The
     # prediction log's image statistics are taken here too, so that it never holds pixels.
+    # Large JPEGs are decoded reduced for the current model's input size (boxes still come
+    # back in original pixels; a model swapped in meanwhile only sees fewer pixels). The
+    # statistics are measured on a small thumbnail, so the reduced pixels do as well.
     logging = state.prediction_log is not None
+    imgsz = int(state.holder.current.predictor.imgsz)
 
     def decode() -> list[tuple[DecodedImage, dict | None]]:
-        decoded = [decode_upload(u, cfg.max_pixels) for u in uploads]
+        decoded = [decode_upload(u, cfg.max_pixels, imgsz) for u in uploads]
         return [(d, image_statistics(d.image) if logging else None) for d in decoded]
 
     images = await anyio.to_thread.run_sync(decode, limiter=state.decode_limiter)
     params = PredictParams(cfg.conf if conf is None else conf, cfg.iou if iou is None else iou,
                            cfg.max_det if max_det is None else max_det)
-    result = await state.batcher.predict([d.image for d, _ in images], params)
+    sizes = [d.size if d.reduced else None for d, _ in images]
+    result = await state.batcher.predict([d.image for d, _ in images], params,
+                                         sizes if any(sizes) else None)
     latency_ms = (time.perf_counter() - start) * 1000
     ref = result.model.ref
     if state.prediction_log is not None:
         request_id = uuid.uuid4().hex[:16]
         for (d, stats), dets in zip(images, result.detections):
-            height, width = d.image.shape[:2]
+            width, height = d.size
             state.prediction_log.record(LogEntry(request_id, ref.name, ref.version, latency_ms, d.name, width,
                                                  height, stats, dets, d.data))
     return PredictResponse(
         model={"name": ref.name, "version": ref.version},
-        results=[{"name": d.name, "width": int(d.image.shape[1]), "height": int(d.image.shape[0]),
+        results=[{"name": d.name, "width": int(d.size[0]), "height": int(d.size[1]),
                   "detections": dets.to_dicts()} for (d, _), dets in zip(images, result.detections)],
         batch_size=result.batch_size,
         latency_ms=round(latency_ms, 3),
