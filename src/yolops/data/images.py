@@ -10,11 +10,10 @@ resolution anyway: several times faster than a full decode plus a downscale.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 import io
 import math
+from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
