@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from yolops.data.dataset import Dataset
-from yolops.data.images import read_image
+from yolops.data.images import read_image_for_model
 from yolops.detections import Detections
 from yolops.monitor.drift import check_window
 from yolops.monitor.log import image_statistics
@@ -24,16 +24,18 @@ END = datetime(2026, 11, 25, 12, tzinfo=timezone.utc)
 class NoBoxes:
     """A predictor that finds nothing: these tests are about the inputs only."""
 
+    imgsz = 320
+
     def __init__(self, names):
         self.class_names = tuple(names)
 
-    def predict(self, images, conf=0.25):
+    def predict(self, images, conf=0.25, original_sizes=None):
         return [Detections(class_names=self.class_names) for _ in images]
 
 
 def logged(images: list[np.ndarray]) -> list[dict]:
     return [{"time": END - timedelta(seconds=i + 1), "request_id": str(i), "image_name": f"{i}.jpg",
-             "model_version": "1", "width": img.shape[1], "height": img.shape[0], **image_statistics(img),
+             "model_version": "1", "width": 640, "height": 480, **image_statistics(img),
              "classes": [], "scores": []} for i, img in enumerate(images)]
 
 
@@ -41,7 +43,7 @@ def logged(images: list[np.ndarray]) -> list[dict]:
 def bccd_case(bccd_root):
     ds = Dataset.load(bccd_root)
     reference = build_reference(NoBoxes(ds.class_names), ds)
-    test = [read_image(r.path) for r in ds.split("test")]
+    test = [read_image_for_model(r.path, NoBoxes.imgsz)[0] for r in ds.split("test")]  # as the server decodes
     return reference, test
 
 

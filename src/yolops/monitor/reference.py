@@ -4,7 +4,8 @@ Built once, when the version is registered, from the data it was trained and
 validated on, with the same functions the server uses on live traffic:
 
 - input: :func:`yolops.monitor.log.image_statistics` (brightness, contrast,
-  sharpness) and the size of up to ``max_images`` training and validation images;
+  sharpness) and the size of up to ``max_images`` training and validation images,
+  decoded as the server decodes them for this model (a large JPEG at reduced scale);
 - predictions: the model's detections on the validation images (held-out data, so
   its confidences are those of unseen images), kept per image as (class, score)
   down to a low floor, so that monitoring can apply whatever confidence threshold
@@ -26,7 +27,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from yolops.data.dataset import Dataset
-from yolops.data.images import ImageReadError, read_image
+from yolops.data.images import ImageReadError, read_image_for_model
 from yolops.errors import YolopsError
 from yolops.monitor.log import STATS, image_statistics
 
@@ -139,19 +140,24 @@ def build_reference(model, dataset: Dataset, input_splits: Sequence[str] = ("tra
     inputs: dict[str, list[float]] = {k: [] for k in INPUT_FEATURES}
     detections: list[list[tuple[str, float]]] = []
     unreadable: list[str] = []
+    imgsz = int(predictor.imgsz)
     for done, record in enumerate(records, 1):
         try:
-            image = read_image(record.path)
+            # Decoded as the server decodes uploads for this model (a large JPEG at reduced
+            # scale): sharpness measured on other pixels would differ by ~15% and alarm.
+            image, (width, height) = read_image_for_model(record.path, imgsz)
         except ImageReadError as e:
             unreadable.append(f"{record.path}: {e}")
             continue
+        reduced = (width, height) != (image.shape[1], image.shape[0])
         if record.id in input_sample:
             for k, v in image_statistics(image).items():
                 inputs[k].append(v)
-            inputs["width"].append(float(image.shape[1]))
-            inputs["height"].append(float(image.shape[0]))
+            inputs["width"].append(float(width))
+            inputs["height"].append(float(height))
         if record.id in pred_sample:
-            (found,) = predictor.predict([image], conf=CONF_FLOOR)
+            sizes = {"original_sizes": [(width, height)]} if reduced else {}
+            (found,) = predictor.predict([image], conf=CONF_FLOOR, **sizes)
             names = found.class_names or predictor.class_names
             detections.append([(names[c], float(s)) for c, s in zip(found.classes.tolist(), found.scores.tolist())])
         if progress:
