@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
+from cli_support import run_cli
 from yolops.cli.main import main
 from yolops.data.dataset import Dataset
 from yolops.data.images import read_image
@@ -24,16 +25,6 @@ from yolops.monitor.reference import ReferenceError
 from yolops.monitor.reference_store import attach_reference, load_reference
 from yolops.track.registry import describe
 from yolops.track.resolve import resolve_model
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out = capsys.readouterr()
-    return code, " ".join((out.out + out.err).split())
 
 
 def serve_like(registered, url: str, samples, images: list[np.ndarray], version: str = "1") -> None:

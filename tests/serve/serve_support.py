@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import io
+import threading
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
+
+import httpx
 
 import numpy as np
 from PIL import Image
@@ -56,3 +63,36 @@ def encode(image: np.ndarray, fmt: str = "PNG") -> bytes:
 
 def files(*blobs: bytes, field: str = "images") -> list:
     return [(field, (f"img{i}.png", blob, "image/png")) for i, blob in enumerate(blobs)]
+
+
+@dataclass
+class Load:
+    """What :func:`steady_load` saw: status codes counted, model versions in order."""
+
+    statuses: Counter = field(default_factory=Counter)
+    versions: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def steady_load(url: str, key: str, blob: bytes, clients: int = 4) -> Iterator[Load]:
+    """``clients`` threads POSTing ``blob`` to /v1/predict back to back until the
+    block ends (then they finish their request and stop)."""
+    load, stop = Load(), threading.Event()
+
+    def client() -> None:
+        with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=30) as c:
+            while not stop.is_set():
+                r = c.post("/v1/predict", files=files(blob))
+                load.statuses[r.status_code] += 1
+                if r.status_code == 200:
+                    load.versions.append(r.json()["model"]["version"])
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    try:
+        yield load
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()

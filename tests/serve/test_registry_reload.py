@@ -9,13 +9,11 @@ import logging
 import shutil
 import subprocess
 import sys
-import threading
 import time
-from collections import Counter
 
 import httpx
 import pytest
-from serve_support import encode, files, scene
+from serve_support import encode, files, scene, steady_load
 from track_support import free_port, new_workspace
 
 from yolops.errors import TrackingError
@@ -59,43 +57,26 @@ def served(c: httpx.Client) -> dict:
 def test_moving_the_alias_swaps_under_load(serve, keys, production, db_url):
     ws = production
     png = encode(scene(96, 64))
-    statuses: Counter = Counter()
-    versions: list[str] = []
-    stop = threading.Event()
-
-    def client(url: str) -> None:
-        with httpx.Client(base_url=url, headers={"X-API-Key": keys["predict"]}, timeout=30) as c:
-            while not stop.is_set():
-                r = c.post("/v1/predict", files=files(png))
-                statuses[r.status_code] += 1
-                if r.status_code == 200:
-                    versions.append(r.json()["model"]["version"])
-
     with serve_alias(serve, ws, reload_interval=0.1) as server:
         assert (server.model.ref.name, server.model.ref.version) == (NAME, "1")
         c = httpx.Client(base_url=server.url, headers={"X-API-Key": keys["predict"]})
         assert served(c)["source"] == f"{NAME}@production"
-        threads = [threading.Thread(target=client, args=(server.url,)) for _ in range(4)]
-        for t in threads:
-            t.start()
-        time.sleep(0.7)
-        promote(ws, NAME, 2, "production", force=True)
-        deadline = time.monotonic() + 30
-        while served(c)["models"][0]["version"] == "1" and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.7)  # keep the load on after the swap
-        stop.set()
-        for t in threads:
-            t.join()
+        with steady_load(server.url, keys["predict"], png) as load:
+            time.sleep(0.7)
+            promote(ws, NAME, 2, "production", force=True)
+            deadline = time.monotonic() + 30
+            while served(c)["models"][0]["version"] == "1" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.7)  # keep the load on after the swap
         info = served(c)
         metrics = c.get("/metrics").text
     model = info["models"][0]
     assert (model["name"], model["version"]) == (NAME, "2") and info["last_reload_error"] is None
     assert model["path"].startswith(str(ws.model_cache / NAME / "2"))
-    assert set(statuses) == {200}, statuses
-    assert "1" in versions and "2" in versions
-    first_new = versions.index("2")
-    assert all(v == "2" for v in versions[first_new + 8:])  # no flip-flopping after the swap
+    assert set(load.statuses) == {200}, load.statuses
+    assert "1" in load.versions and "2" in load.versions
+    first_new = load.versions.index("2")
+    assert all(v == "2" for v in load.versions[first_new + 8:])  # no flip-flopping after the swap
     assert 'yolops_model_reloads_total{result="ok"} 1.0' in metrics
     assert 'yolops_model_reloads_total{result="failed"}' not in metrics
     assert f'yolops_model_info{{name="{NAME}",version="2"}} 1.0' in metrics

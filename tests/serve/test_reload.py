@@ -4,12 +4,10 @@ broken file never replaces a working model."""
 from __future__ import annotations
 
 import os
-import threading
 import time
-from collections import Counter
 
 import httpx
-from serve_support import encode, files, scene
+from serve_support import encode, files, scene, steady_load
 
 
 def replace_atomically(target, blob: bytes) -> None:
@@ -20,40 +18,23 @@ def replace_atomically(target, blob: bytes) -> None:
 
 def test_swap_under_load_fails_no_request(serve, keys, model_path, models_dir):
     png = encode(scene())
-    statuses: Counter = Counter()
-    versions: list[str] = []
-    stop = threading.Event()
-
-    def client(url: str) -> None:
-        with httpx.Client(base_url=url, headers={"X-API-Key": keys["predict"]}, timeout=30) as c:
-            while not stop.is_set():
-                r = c.post("/v1/predict", files=files(png))
-                statuses[r.status_code] += 1
-                if r.status_code == 200:
-                    versions.append(r.json()["model"]["version"])
-
     with serve(reload_interval=0.1) as server:
         old = server.model.ref.version
-        threads = [threading.Thread(target=client, args=(server.url,)) for _ in range(4)]
-        for t in threads:
-            t.start()
-        time.sleep(0.7)
-        replace_atomically(model_path, (models_dir / "b.onnx").read_bytes())
-        deadline = time.monotonic() + 20
         c = httpx.Client(base_url=server.url, headers={"X-API-Key": keys["predict"]})
-        while c.get("/v1/models").json()["models"][0]["version"] == old and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.7)  # keep the load on after the swap
-        stop.set()
-        for t in threads:
-            t.join()
+        with steady_load(server.url, keys["predict"], png) as load:
+            time.sleep(0.7)
+            replace_atomically(model_path, (models_dir / "b.onnx").read_bytes())
+            deadline = time.monotonic() + 20
+            while c.get("/v1/models").json()["models"][0]["version"] == old and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.7)  # keep the load on after the swap
         info = c.get("/v1/models").json()["models"][0]
         metrics = c.get("/metrics").text
     assert info["version"] != old and info["class_names"] == ["x", "y", "z"]
-    assert set(statuses) == {200}, statuses
-    assert old in versions and info["version"] in versions
-    first_new = versions.index(info["version"])
-    assert all(v == info["version"] for v in versions[first_new + 8:])  # no flip-flopping after the swap
+    assert set(load.statuses) == {200}, load.statuses
+    assert old in load.versions and info["version"] in load.versions
+    first_new = load.versions.index(info["version"])
+    assert all(v == info["version"] for v in load.versions[first_new + 8:])  # no flip-flopping after the swap
     assert 'yolops_model_reloads_total{result="ok"} 1.0' in metrics
     assert f'yolops_model_info{{name="model",version="{info["version"]}"}} 1.0' in metrics
     assert f'version="{old}"' not in metrics

@@ -31,7 +31,7 @@ import logging
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Protocol, Sequence
+from typing import Any, Iterator, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -432,29 +432,6 @@ def cached_onnx(checkpoint: Path) -> Path:
     return export_onnx(checkpoint, onnx_path, dynamic_batch=True)
 
 
-def predict_source(
-    predictor: Predictor,
-    source: Source,
-    conf: float = 0.25,
-    iou: float = 0.7,
-    max_det: int = 300,
-    classes: Sequence[int] | None = None,
-    agnostic: bool = False,
-    batch: int = 8,
-    vid_stride: int = 1,
-    reduced_decode: bool = False,
-) -> Iterator[tuple[str, np.ndarray, Detections]]:
-    """``(name, RGB image, Detections)`` for every image or video frame of ``source``,
-    predicted ``batch`` images at a time, in source order.
-
-    ``reduced_decode``: JPEG files are decoded at 1/2, 1/4 or 1/8 scale where the
-    model's input size allows (faster, see :func:`yolops.data.images.decode_for_model`);
-    the image yielded is then the reduced one, the boxes stay in original pixels."""
-    for name, image, _, dets in predict_sized(predictor, source, conf, iou, max_det, classes, agnostic,
-                                              batch, vid_stride, reduced_decode):
-        yield name, image, dets
-
-
 def predict_sized(
     predictor: Predictor,
     source: Source,
@@ -467,7 +444,12 @@ def predict_sized(
     vid_stride: int = 1,
     reduced_decode: bool = False,
 ) -> Iterator[tuple[str, np.ndarray, tuple[int, int], Detections]]:
-    """:func:`predict_source` with each image's original (width, height) as well."""
+    """``(name, RGB image, original (width, height), Detections)`` for every image or
+    video frame of ``source``, predicted ``batch`` images at a time, in source order.
+
+    ``reduced_decode``: JPEG files are decoded at 1/2, 1/4 or 1/8 scale where the
+    model's input size allows (faster, see :func:`yolops.data.images.decode_for_model`);
+    the image yielded is then the reduced one, the boxes stay in original pixels."""
     if batch < 1:
         raise ConfigError(f"batch must be >= 1, got {batch}")
     imgsz = int(predictor.imgsz) if reduced_decode else None
@@ -479,6 +461,12 @@ def predict_sized(
             chunk = []
     if chunk:
         yield from _predict_chunk(predictor, chunk, conf, iou, max_det, classes, agnostic)
+
+
+def predict_source(predictor: Predictor, source: Source, **options: Any) -> Iterator[tuple[str, np.ndarray, Detections]]:
+    """``(name, RGB image, Detections)``: :func:`predict_sized` (same options) without the sizes."""
+    for name, image, _, dets in predict_sized(predictor, source, **options):
+        yield name, image, dets
 
 
 def _predict_chunk(predictor: Predictor, chunk: list[tuple[str, np.ndarray, tuple[int, int]]], conf: float,
