@@ -61,8 +61,11 @@ def time_calls(fn: Callable[[], object], runs: int, warmup: int) -> list[float]:
 
 
 def summary(times: list[float]) -> dict[str, float]:
-    return {"median_ms": round(statistics.median(times), 3), "p90_ms": round(float(np.percentile(times, 90)), 3),
-            "min_ms": round(min(times), 3)}
+    return {
+        "median_ms": round(statistics.median(times), 3),
+        "p90_ms": round(float(np.percentile(times, 90)), 3),
+        "min_ms": round(min(times), 3),
+    }
 
 
 def load_model(weights: Path | None, classes: int) -> tuple[YOLO, tuple[str, ...], str]:
@@ -78,20 +81,25 @@ def load_model(weights: Path | None, classes: int) -> tuple[YOLO, tuple[str, ...
 def sample_jpeg() -> bytes:
     """A 640x480 generated scene, JPEG-encoded (quality 90)."""
     image = render_scene(np.random.default_rng(0), 640, 480, SynthConfig()).image
-    ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    ok, data = cv2.imencode(
+        ".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90]
+    )
     if not ok:
         raise RuntimeError("OpenCV could not encode the test image as JPEG")
     return data.tobytes()
 
 
-def bench_size(model: YOLO, names: tuple[str, ...], size: int, jpeg: bytes, args, workdir: Path) -> dict:
+def bench_size(
+    model: YOLO, names: tuple[str, ...], size: int, jpeg: bytes, args, workdir: Path
+) -> dict:
     path = export_onnx(model, workdir / f"yolops-n-{size}.onnx", imgsz=size, class_names=names)
     predictor = OnnxPredictor(path, threads=args.threads)
     x = np.random.default_rng(0).random((1, 3, size, size), np.float32)
     feed = {predictor.session.get_inputs()[0].name: x}
     model_times = time_calls(lambda: predictor.session.run(None, feed), args.runs, args.warmup)
-    predict_times = time_calls(lambda: predictor.predict([decode_image(jpeg)], conf=args.conf),
-                               args.runs, args.warmup)
+    predict_times = time_calls(
+        lambda: predictor.predict([decode_image(jpeg)], conf=args.conf), args.runs, args.warmup
+    )
 
     def predict_reduced():
         image, original = decode_for_model(jpeg, size)
@@ -114,21 +122,37 @@ def bench_size(model: YOLO, names: tuple[str, ...], size: int, jpeg: bytes, args
 
 
 def print_table(results: list[dict], console: Console) -> None:
-    table = Table(title="yolops-n, ONNX Runtime CPU, batch 1 (ms); predict: a whole call on the JPEG, "
-                        "decoded in full or reduced")
-    for col in ("imgsz", "model median", "p90", "target", "predict full median", "p90", "/ model",
-                "predict reduced median", "p90", "/ model"):
+    table = Table(
+        title="yolops-n, ONNX Runtime CPU, batch 1 (ms); predict: a whole call on the JPEG, "
+        "decoded in full or reduced"
+    )
+    for col in (
+        "imgsz",
+        "model median",
+        "p90",
+        "target",
+        "predict full median",
+        "p90",
+        "/ model",
+        "predict reduced median",
+        "p90",
+        "/ model",
+    ):
         table.add_column(col, justify="right")
     for r in results:
         target = r["target_model_ms"]
         ok = target is not None and r["model"]["median_ms"] <= target
         ratio_ok = r["predict_reduced_over_model"] <= PREDICT_OVER_MODEL_TARGET
         table.add_row(
-            str(r["imgsz"]), f"{r['model']['median_ms']:.2f}", f"{r['model']['p90_ms']:.2f}",
+            str(r["imgsz"]),
+            f"{r['model']['median_ms']:.2f}",
+            f"{r['model']['p90_ms']:.2f}",
             "-" if target is None else f"[{'green' if ok else 'red'}]<= {target}[/]",
-            f"{r['predict_640x480_jpeg']['median_ms']:.2f}", f"{r['predict_640x480_jpeg']['p90_ms']:.2f}",
+            f"{r['predict_640x480_jpeg']['median_ms']:.2f}",
+            f"{r['predict_640x480_jpeg']['p90_ms']:.2f}",
             f"{r['predict_over_model']:.2f}x",
-            f"{r['predict_reduced_decode']['median_ms']:.2f}", f"{r['predict_reduced_decode']['p90_ms']:.2f}",
+            f"{r['predict_reduced_decode']['median_ms']:.2f}",
+            f"{r['predict_reduced_decode']['p90_ms']:.2f}",
             f"[{'green' if ratio_ok else 'red'}]{r['predict_reduced_over_model']:.2f}x[/]",
         )
     console.print(table)
@@ -137,15 +161,23 @@ def print_table(results: list[dict], console: Console) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", type=Path, default=None, help="a trained yolops checkpoint (.pt)")
+    parser.add_argument(
+        "--weights", type=Path, default=None, help="a trained yolops checkpoint (.pt)"
+    )
     parser.add_argument("--classes", type=int, default=80, help="classes of the random model")
     parser.add_argument("--sizes", type=int, nargs="+", default=[320, 640])
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads; 0 = all cores")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="ONNX Runtime intra-op threads; 0 = all cores"
+    )
     parser.add_argument("--conf", type=float, default=0.25)
-    parser.add_argument("--image", type=Path, default=None,
-                        help="a JPEG to time whole predict calls on (default: a generated 640x480 scene)")
+    parser.add_argument(
+        "--image",
+        type=Path,
+        default=None,
+        help="a JPEG to time whole predict calls on (default: a generated 640x480 scene)",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results" / "infer.json")
     args = parser.parse_args()
     console = Console(width=max(Console().width, 140))
@@ -177,7 +209,9 @@ def main() -> int:
     print_table(results, console)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    console.print(f"load average before/after: {result['loadavg_before']} / {result['loadavg_after']}")
+    console.print(
+        f"load average before/after: {result['loadavg_before']} / {result['loadavg_after']}"
+    )
     console.print(f"saved {args.out}")
     return 0
 

@@ -24,7 +24,9 @@ from yolops.data.formats import load_dataset
 from yolops.quality import QualityConfig, validate_dataset, write_html
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_ROOT = Path(os.environ.get("YOLOPS_BCCD") or HERE.parents[1] / "shared" / "datasets" / "bccd")
+DEFAULT_ROOT = Path(
+    os.environ.get("YOLOPS_BCCD") or HERE.parents[1] / "shared" / "datasets" / "bccd"
+)
 
 
 def time_validation(root: Path, config: QualityConfig) -> tuple[float, dict]:
@@ -38,7 +40,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--cleanvision", action="store_true", help="also time cleanvision as the image checker")
+    parser.add_argument(
+        "--cleanvision", action="store_true", help="also time cleanvision as the image checker"
+    )
     args = parser.parse_args()
     if not (args.root / "Annotations").is_dir():
         print(f"BCCD not found at {args.root}; pass --root or set YOLOPS_BCCD", file=sys.stderr)
@@ -68,13 +72,17 @@ def main() -> int:
         "cpus": os.cpu_count(),
     }
     if args.cleanvision:
-        result["cleanvision_s"] = round(time_validation(args.root, QualityConfig(image_checker="cleanvision"))[0], 3)
+        result["cleanvision_s"] = round(
+            time_validation(args.root, QualityConfig(image_checker="cleanvision"))[0], 3
+        )
     out = HERE / "results" / "quality.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     stages = ", ".join(f"{k} {v:.2f} s" for k, v in report.seconds.items())
-    print(f"validate BCCD ({result['images']} images, {result['boxes']} boxes), load included: "
-          f"first {times[0]:.2f} s, min {min(times):.2f} s, median {statistics.median(times):.2f} s")
+    print(
+        f"validate BCCD ({result['images']} images, {result['boxes']} boxes), load included: "
+        f"first {times[0]:.2f} s, min {min(times):.2f} s, median {statistics.median(times):.2f} s"
+    )
     print(f"  last run by stage: {stages}")
     print(f"  HTML report: {html_s:.2f} s, {html_mb:.1f} MB")
     if args.cleanvision:

@@ -39,7 +39,9 @@ from yolops.train.trainer import TrainCallback, train
 from yolops.workspace import Workspace
 
 HERE = Path(__file__).resolve().parent
-LOCK = Path("/tmp/yolops-bench.lock")  # tells the others sharing this machine that timings are being taken
+LOCK = Path(
+    "/tmp/yolops-bench.lock"
+)  # tells the others sharing this machine that timings are being taken
 
 
 class TimedTracker(TrainCallback):
@@ -75,12 +77,22 @@ def epoch_seconds(history: list[dict]) -> list[float]:
 
 def run_once(tracked: bool, dataset, root: Path, args, index: int) -> dict:
     ws = Workspace.resolve(root / "ws", tracking_uri=None)
-    config = TrainConfig(model="n", imgsz=args.imgsz, epochs=args.epochs, batch=8, project=str(root / "runs"),
-                         name=f"{'tracked' if tracked else 'plain'}-{index}", warmup=0.1, close_mosaic=0.3,
-                         threads=args.threads)
+    config = TrainConfig(
+        model="n",
+        imgsz=args.imgsz,
+        epochs=args.epochs,
+        batch=8,
+        project=str(root / "runs"),
+        name=f"{'tracked' if tracked else 'plain'}-{index}",
+        warmup=0.1,
+        close_mosaic=0.3,
+        threads=args.threads,
+    )
     timer = TimedTracker(MLflowTracker(ws, console=Console(quiet=True))) if tracked else None
     start = time.perf_counter()
-    result = train(config, dataset=dataset, callbacks=[timer] if timer else [], console=Console(quiet=True))
+    result = train(
+        config, dataset=dataset, callbacks=[timer] if timer else [], console=Console(quiet=True)
+    )
     total = time.perf_counter() - start
     out = {"tracked": tracked, "total_s": total, "epoch_s": epoch_seconds(result.history)}
     if timer:
@@ -102,13 +114,26 @@ def main() -> int:
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        dataset = generate(root / "data", SynthConfig(num_images=args.images, image_size=(160, 120), max_objects=3,
-                                                      min_size=16, max_size=48,
-                                                      splits={"train": 0.75, "val": 0.25}, seed=0))
-        Workspace.resolve(root / "ws", tracking_uri=None).prepare()  # the store's one-off creation is not timed
+        dataset = generate(
+            root / "data",
+            SynthConfig(
+                num_images=args.images,
+                image_size=(160, 120),
+                max_objects=3,
+                min_size=16,
+                max_size=48,
+                splits={"train": 0.75, "val": 0.25},
+                seed=0,
+            ),
+        )
+        Workspace.resolve(
+            root / "ws", tracking_uri=None
+        ).prepare()  # the store's one-off creation is not timed
         for i in range(args.repeats):
-            for tracked in ((False, True) if i % 2 == 0 else (True, False)):
-                console.print(f"repeat {i + 1}/{args.repeats}: {'tracked' if tracked else 'untracked'} …")
+            for tracked in (False, True) if i % 2 == 0 else (True, False):
+                console.print(
+                    f"repeat {i + 1}/{args.repeats}: {'tracked' if tracked else 'untracked'} …"
+                )
                 runs.append(run_once(tracked, dataset, root, args, i))
     plain = [s for r in runs if not r["tracked"] for s in r["epoch_s"]]
     tracked = [s for r in runs if r["tracked"] for s in r["epoch_s"]]
@@ -124,16 +149,25 @@ def main() -> int:
         "total_ratio": statistics.median(r["total_s"] for r in runs if r["tracked"])
         / statistics.median(r["total_s"] for r in runs if not r["tracked"]),
     }
-    table = Table(title=f"Tracking overhead, embedded store ({args.epochs} epochs, {args.images} images, "
-                        f"imgsz {args.imgsz}, yolops-n, median of {args.repeats} repeats)", title_justify="left")
+    table = Table(
+        title=f"Tracking overhead, embedded store ({args.epochs} epochs, {args.images} images, "
+        f"imgsz {args.imgsz}, yolops-n, median of {args.repeats} repeats)",
+        title_justify="left",
+    )
     table.add_column("measure")
     table.add_column("value", justify="right")
     for k, v in summary.items():
         table.add_row(k, f"{v:.4f}" if "ratio" in k or "share" in k else f"{v:.3f} s")
     console.print(table)
-    result = {"yolops": __version__, "torch": torch.__version__, "machine": platform.machine(),
-              "cpu_threads": torch.get_num_threads(), "args": {k: str(v) for k, v in vars(args).items()},
-              "summary": summary, "runs": runs}
+    result = {
+        "yolops": __version__,
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "cpu_threads": torch.get_num_threads(),
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "summary": summary,
+        "runs": runs,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     console.print(f"saved {args.out}")

@@ -31,22 +31,47 @@ from rich.console import Console
 from rich.table import Table
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_ROOT = Path(os.environ.get("YOLOPS_BCCD") or HERE.parents[1] / "shared" / "datasets" / "bccd")
-PEERS = {"YOLOv8n (30 ep)": (425, 0.361, 0.578), "YOLO11n (30 ep)": (437, 0.350, 0.567),
-         "YOLO26n (30 ep)": (466, 0.420, 0.750), "YOLOv8n (100 ep)": (1453, 0.540, 0.877)}
+DEFAULT_ROOT = Path(
+    os.environ.get("YOLOPS_BCCD") or HERE.parents[1] / "shared" / "datasets" / "bccd"
+)
+PEERS = {
+    "YOLOv8n (30 ep)": (425, 0.361, 0.578),
+    "YOLO11n (30 ep)": (437, 0.350, 0.567),
+    "YOLO26n (30 ep)": (466, 0.420, 0.750),
+    "YOLOv8n (100 ep)": (1453, 0.540, 0.877),
+}
 
 
-def run_training(root: Path, seconds: float, imgsz: int, model: str, project: Path,
-                 extra: list[str]) -> tuple[float, str]:
+def run_training(
+    root: Path, seconds: float, imgsz: int, model: str, project: Path, extra: list[str]
+) -> tuple[float, str]:
     """Run `yolops train` to completion; returns (wall seconds, its stdout)."""
-    cmd = [sys.executable, "-m", "yolops.cli.main", "train", "--data", str(root), "--model", model,
-           "--imgsz", str(imgsz), "--time", str(seconds), "--project", str(project), "--name", "bench",
-           *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "yolops.cli.main",
+        "train",
+        "--data",
+        str(root),
+        "--model",
+        model,
+        "--imgsz",
+        str(imgsz),
+        "--time",
+        str(seconds),
+        "--project",
+        str(project),
+        "--name",
+        "bench",
+        *extra,
+    ]
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
     wall = time.perf_counter() - start
     if done.returncode != 0:
-        sys.exit(f"training failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        sys.exit(
+            f"training failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
     return wall, done.stdout
 
 
@@ -69,25 +94,41 @@ def main() -> None:
     epochs = sum(1 for _ in (run / "metrics.csv").open()) - 1
     speed = re.search(r"throughput ([\d.]+) train img/s, peak memory (\d+) MB", out)
     result = {
-        "budget_s": args.time, "wall_s": round(wall, 1), "imgsz": args.imgsz, "model": args.model,
-        "epochs": epochs, "test_map50_95": final.get("test/map50_95"), "test_map50": final.get("test/map50"),
-        "val_map50_95": final.get("val/map50_95"), "val_map50": final.get("val/map50"),
+        "budget_s": args.time,
+        "wall_s": round(wall, 1),
+        "imgsz": args.imgsz,
+        "model": args.model,
+        "epochs": epochs,
+        "test_map50_95": final.get("test/map50_95"),
+        "test_map50": final.get("test/map50"),
+        "val_map50_95": final.get("val/map50_95"),
+        "val_map50": final.get("val/map50"),
         "train_images_per_s": float(speed.group(1)) if speed else None,
         "peak_memory_mb": int(speed.group(2)) if speed else None,
-        "extra_flags": args.extra, "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(),
+        "extra_flags": args.extra,
+        "cpu_count": os.cpu_count(),
+        "machine": platform.processor() or platform.machine(),
         "run_dir": str(run),
     }
 
-    table = Table(title=f"yolops-{args.model} on BCCD, --time {args.time:.0f}, imgsz {args.imgsz}, test split",
-                  title_justify="left")
+    table = Table(
+        title=f"yolops-{args.model} on BCCD, --time {args.time:.0f}, imgsz {args.imgsz}, test split",
+        title_justify="left",
+    )
     for col in ("model", "wall s", "test mAP50-95", "test mAP50"):
         table.add_column(col, justify="left" if col == "model" else "right")
-    table.add_row(f"[bold]yolops-{args.model}", f"{wall:.0f}", f"[bold]{result['test_map50_95']:.3f}",
-                  f"{result['test_map50']:.3f}")
+    table.add_row(
+        f"[bold]yolops-{args.model}",
+        f"{wall:.0f}",
+        f"[bold]{result['test_map50_95']:.3f}",
+        f"{result['test_map50']:.3f}",
+    )
     for name, (secs, m, m50) in PEERS.items():
         table.add_row(name, str(secs), f"{m:.3f}", f"{m50:.3f}")
-    table.caption = (f"{epochs} epochs, {result['train_images_per_s']} train img/s, "
-                     f"peak memory {result['peak_memory_mb']} MB")
+    table.caption = (
+        f"{epochs} epochs, {result['train_images_per_s']} train img/s, "
+        f"peak memory {result['peak_memory_mb']} MB"
+    )
     Console().print(table)
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)

@@ -23,7 +23,9 @@ def main() -> int:
     benches = sorted(p for p in HERE.glob("bench_*.py"))
     names = [p.stem.removeprefix("bench_") for p in benches]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip", nargs="*", default=[], choices=names, help="benchmarks to leave out")
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=names, help="benchmarks to leave out"
+    )
     args = parser.parse_args()
     failed = []
     for path, name in zip(benches, names):
@@ -32,7 +34,10 @@ def main() -> int:
         print(f"\n=== {path.name}", flush=True)
         start = time.perf_counter()
         done = subprocess.run([sys.executable, str(path)])
-        print(f"=== {path.name}: exit {done.returncode} after {time.perf_counter() - start:.0f} s", flush=True)
+        print(
+            f"=== {path.name}: exit {done.returncode} after {time.perf_counter() - start:.0f} s",
+            flush=True,
+        )
         if done.returncode != 0:
             failed.append(path.name)
     if failed:

@@ -50,8 +50,15 @@ def shapes_yaml(tmp_path_factory) -> Path:
     from yolops.data.synth import SynthConfig, generate_to
 
     root = tmp_path_factory.mktemp("shapes")
-    config = SynthConfig(num_images=12, image_size=(96, 64), max_objects=2, min_size=16, max_size=32,
-                         splits={"train": 0.67, "val": 0.33}, seed=3)
+    config = SynthConfig(
+        num_images=12,
+        image_size=(96, 64),
+        max_objects=2,
+        min_size=16,
+        max_size=32,
+        splits={"train": 0.67, "val": 0.33},
+        seed=3,
+    )
     return generate_to(root / "data", "yolo", config)
 
 

@@ -19,8 +19,18 @@ def new_workspace(root: Path, template: Path) -> Workspace:
 
 
 def tiny_config(data: Path, project: Path, **changes) -> TrainConfig:
-    base = dict(data=str(data), model="n", imgsz=64, epochs=2, batch=4, project=str(project), name="run",
-                warmup=0.2, close_mosaic=0.5, seed=0)
+    base = dict(
+        data=str(data),
+        model="n",
+        imgsz=64,
+        epochs=2,
+        batch=4,
+        project=str(project),
+        name="run",
+        warmup=0.2,
+        close_mosaic=0.5,
+        seed=0,
+    )
     base.update(changes)
     return TrainConfig(**base)
 

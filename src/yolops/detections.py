@@ -41,5 +41,12 @@ class Detections:
         out = []
         for b, s, c in zip(self.boxes.tolist(), self.scores.tolist(), self.classes.tolist()):
             name = self.class_names[c] if 0 <= c < len(self.class_names) else str(c)
-            out.append({"box": [round(v, 2) for v in b], "score": round(s, 5), "class_id": c, "class_name": name})
+            out.append(
+                {
+                    "box": [round(v, 2) for v in b],
+                    "score": round(s, 5),
+                    "class_id": c,
+                    "class_name": name,
+                }
+            )
         return out

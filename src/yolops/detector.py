@@ -1,9 +1,9 @@
 """Detector: the one Python object a user needs to train, evaluate, predict and export.
 
-    det = Detector.train("data.yaml", model="n", imgsz=320, time=450)
-    det.val("data.yaml", split="test").map50_95
-    det.predict("images/")            # list of Detections in original pixels
-    det.export("model.onnx", end2end=True)
+det = Detector.train("data.yaml", model="n", imgsz=320, time=450)
+det.val("data.yaml", split="test").map50_95
+det.predict("images/")            # list of Detections in original pixels
+det.export("model.onnx", end2end=True)
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from yolops.train.evaluate import EvalResult, evaluate
 class Detector:
     """A loaded model (PyTorch checkpoint or ONNX graph) behind one interface."""
 
-    def __init__(self, model: str | Path, backend: str = "auto", device: str = "auto", workspace: Any = None):
+    def __init__(
+        self, model: str | Path, backend: str = "auto", device: str = "auto", workspace: Any = None
+    ):
         """``model``: a file (.pt, .onnx) or a reference the registry resolves
         (``NAME@ALIAS``, ``NAME/VERSION``, ``runs:/RUN_ID``; see
         :mod:`yolops.track.resolve`), looked up in ``workspace`` (a
@@ -39,8 +41,10 @@ class Detector:
         self.train_result = None
 
     def __repr__(self) -> str:
-        return (f"Detector({str(self.source)!r}, backend={type(self.predictor).__name__}, "
-                f"classes={list(self.class_names)}, imgsz={self.imgsz})")
+        return (
+            f"Detector({str(self.source)!r}, backend={type(self.predictor).__name__}, "
+            f"classes={list(self.class_names)}, imgsz={self.imgsz})"
+        )
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -92,22 +96,43 @@ class Detector:
         at 1/2, 1/4 or 1/8 scale (faster; boxes are still in original pixels)."""
         from yolops.infer.predictor import predict_source
 
-        return [d for _, _, d in predict_source(self.predictor, source, conf=conf, iou=iou, max_det=max_det,
-                                                 classes=classes, batch=batch, reduced_decode=reduced_decode)]
+        return [
+            d
+            for _, _, d in predict_source(
+                self.predictor,
+                source,
+                conf=conf,
+                iou=iou,
+                max_det=max_det,
+                classes=classes,
+                batch=batch,
+                reduced_decode=reduced_decode,
+            )
+        ]
 
-    def predict_dataset(self, dataset: Dataset, conf: float = 0.001, iou: float = 0.7,
-                        max_det: int = 300, batch: int = 8) -> dict[str, Detections]:
+    def predict_dataset(
+        self,
+        dataset: Dataset,
+        conf: float = 0.001,
+        iou: float = 0.7,
+        max_det: int = 300,
+        batch: int = 8,
+    ) -> dict[str, Detections]:
         """Detections for every record of ``dataset``, keyed by image id."""
         out: dict[str, Detections] = {}
         records = list(dataset)
         for start in range(0, len(records), batch):
-            chunk = records[start:start + batch]
+            chunk = records[start : start + batch]
             images = [read_image(r.path) for r in chunk]
-            for r, d in zip(chunk, self.predictor.predict(images, conf=conf, iou=iou, max_det=max_det)):
+            for r, d in zip(
+                chunk, self.predictor.predict(images, conf=conf, iou=iou, max_det=max_det)
+            ):
                 out[r.id] = d
         return out
 
-    def val(self, data: str | Path | Dataset, split: str | None = "val", batch: int = 8) -> EvalResult:
+    def val(
+        self, data: str | Path | Dataset, split: str | None = "val", batch: int = 8
+    ) -> EvalResult:
         """COCO metrics on one split of ``data`` (the whole dataset when split is None)."""
         ds = data if isinstance(data, Dataset) else load_dataset(data)
         if split is not None:
@@ -115,15 +140,23 @@ class Detector:
         self._check_classes(ds)
         return evaluate(ds, self.predict_dataset(ds, batch=batch))
 
-    def export(self, out: str | Path | None = None, end2end: bool = False, dynamic: bool = False,
-               opset: int = 17, **kwargs: Any) -> Path:
+    def export(
+        self,
+        out: str | Path | None = None,
+        end2end: bool = False,
+        dynamic: bool = False,
+        opset: int = 17,
+        **kwargs: Any,
+    ) -> Path:
         """Export the PyTorch checkpoint to ONNX (``end2end`` puts NMS inside the graph)."""
         from yolops.infer.export import export_onnx
 
         if self.source.suffix != ".pt":
             raise ModelError(f"{self.source}: only a PyTorch checkpoint (.pt) can be exported")
         out = Path(out) if out else self.source.with_suffix(".end2end.onnx" if end2end else ".onnx")
-        return export_onnx(self.source, out, opset=opset, dynamic_batch=dynamic, end2end=end2end, **kwargs)
+        return export_onnx(
+            self.source, out, opset=opset, dynamic_batch=dynamic, end2end=end2end, **kwargs
+        )
 
     def _check_classes(self, ds: Dataset) -> None:
         if tuple(ds.class_names) != self.class_names:

@@ -96,7 +96,9 @@ class IssueLog:
     def by_severity(self) -> Counter:
         return Counter(i.severity.value for i in self.issues)
 
-    def raise_if_any(self, severity: Severity | str = Severity.WARNING, what: str = "dataset") -> None:
+    def raise_if_any(
+        self, severity: Severity | str = Severity.WARNING, what: str = "dataset"
+    ) -> None:
         """Raise one :class:`DataLoadError` that lists every issue at or above ``severity``."""
         bad = self.at_least(severity)
         if not bad:

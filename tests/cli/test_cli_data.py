@@ -10,15 +10,23 @@ from yolops.data.synth import SynthConfig, generate_to
 
 
 def yolops(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "yolops.cli.main", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "yolops.cli.main", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
 
 
 @pytest.fixture(scope="module")
 def voc(tmp_path_factory):
     root = tmp_path_factory.mktemp("voc")
-    return generate_to(root / "shapes", "voc", SynthConfig(num_images=12, image_size=(96, 64), min_size=12,
-                                                           max_size=30, seed=11))
+    return generate_to(
+        root / "shapes",
+        "voc",
+        SynthConfig(num_images=12, image_size=(96, 64), min_size=12, max_size=30, seed=11),
+    )
 
 
 def test_convert_then_stats_json(voc, tmp_path):
@@ -47,7 +55,11 @@ def test_bad_input_is_one_clear_line_without_traceback(tmp_path):
     assert "no such file or folder" in done.stderr and "Traceback" not in done.stderr
     (tmp_path / "notes.txt").write_text("hello")
     done = yolops("data", "stats", str(tmp_path))
-    assert done.returncode == 1 and "holds no dataset" in done.stderr and "Traceback" not in done.stderr
+    assert (
+        done.returncode == 1
+        and "holds no dataset" in done.stderr
+        and "Traceback" not in done.stderr
+    )
 
 
 def test_strict_fails_listing_problems_and_default_reports_them(voc, tmp_path):
@@ -60,7 +72,9 @@ def test_strict_fails_listing_problems_and_default_reports_them(voc, tmp_path):
     assert default.returncode == 0, default.stderr
     assert "image_unreadable" in default.stdout and victim.name in default.stdout
     strict = yolops("data", "stats", str(broken), "--strict")
-    assert strict.returncode == 1 and victim.name in strict.stderr and "Traceback" not in strict.stderr
+    assert (
+        strict.returncode == 1 and victim.name in strict.stderr and "Traceback" not in strict.stderr
+    )
 
 
 def test_debug_shows_the_traceback(tmp_path):
@@ -76,7 +90,13 @@ def test_demo_runs_and_is_rerunnable(tmp_path):
     assert "Demo finished" in done.stdout
     out = " ".join(done.stdout.split())
     # The monitoring step: the same images pass, darkened ones alert and go back to labeling.
-    assert "15 ordinary images: ok" in out and "15 images at 35% brightness: alert (image brightness" in out
+    assert (
+        "15 ordinary images: ok" in out
+        and "15 images at 35% brightness: alert (image brightness" in out
+    )
     assert "15 of 15 flagged images written" in out
     exported = tmp_path / "ws" / "demo" / "monitoring" / "to-label"
-    assert len(list((exported / "images").rglob("*.png"))) == 15 and (exported / "selection.csv").is_file()
+    assert (
+        len(list((exported / "images").rglob("*.png"))) == 15
+        and (exported / "selection.csv").is_file()
+    )

@@ -12,17 +12,38 @@ from yolops.data.synth import SynthConfig, generate_to
 
 
 def yolops(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "yolops.cli.main", *args], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "COLUMNS": "200"})
+    return subprocess.run(
+        [sys.executable, "-m", "yolops.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200"},
+    )
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli-detector")
-    data = generate_to(root / "shapes", "coco", SynthConfig(num_images=12, image_size=(96, 64), min_size=12,
-                                                            max_size=30, seed=3))
-    done = yolops("train", "--data", str(data), "--imgsz", "64", "--epochs", "1", "--batch", "4",
-                  "--project", str(root / "runs"), "--name", "t")
+    data = generate_to(
+        root / "shapes",
+        "coco",
+        SynthConfig(num_images=12, image_size=(96, 64), min_size=12, max_size=30, seed=3),
+    )
+    done = yolops(
+        "train",
+        "--data",
+        str(data),
+        "--imgsz",
+        "64",
+        "--epochs",
+        "1",
+        "--batch",
+        "4",
+        "--project",
+        str(root / "runs"),
+        "--name",
+        "t",
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return root, data, root / "runs" / "t" / "weights" / "best.pt", done.stdout
 
@@ -48,11 +69,24 @@ def test_val_json_has_coco_metrics(trained):
 def test_predict_saves_drawn_images_and_json(trained, tmp_path):
     root, _, best, _ = trained
     images = root / "shapes" / "images"
-    done = yolops("predict", "--model", str(best), "--source", str(images), "--conf", "0.001", "--save",
-                  "--json", "--out", str(tmp_path / "p"))
+    done = yolops(
+        "predict",
+        "--model",
+        str(best),
+        "--source",
+        str(images),
+        "--conf",
+        "0.001",
+        "--save",
+        "--json",
+        "--out",
+        str(tmp_path / "p"),
+    )
     assert done.returncode == 0, done.stderr
     records = json.loads((tmp_path / "p" / "detections.json").read_text())
-    assert len(records) == 12 and all({"source", "width", "height", "detections"} <= set(r) for r in records)
+    assert len(records) == 12 and all(
+        {"source", "width", "height", "detections"} <= set(r) for r in records
+    )
     assert len(list((tmp_path / "p").glob("*.jpg"))) == 12
     assert "Detections" in done.stdout
 
@@ -66,12 +100,18 @@ def test_export_prints_the_parity_table(trained, tmp_path):
     assert "PyTorch vs ONNX Runtime" in done.stdout and "parity holds" in done.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (("predict", "--model", "missing.pt", "--source", "x.jpg"), "missing.pt: model file does not exist"),
-    (("val", "--model", "missing.onnx", "--data", "nowhere"), "missing.onnx"),
-    (("train", "--data", "nowhere.yaml", "--epochs", "1"), "nowhere.yaml"),
-    (("train", "--data", "x.yaml", "--imgsz", "100"), "multiple of 32"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ("predict", "--model", "missing.pt", "--source", "x.jpg"),
+            "missing.pt: model file does not exist",
+        ),
+        (("val", "--model", "missing.onnx", "--data", "nowhere"), "missing.onnx"),
+        (("train", "--data", "nowhere.yaml", "--epochs", "1"), "nowhere.yaml"),
+        (("train", "--data", "x.yaml", "--imgsz", "100"), "multiple of 32"),
+    ],
+)
 def test_bad_input_is_one_clear_message(args, message):
     done = yolops(*args)
     assert done.returncode != 0

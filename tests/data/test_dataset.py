@@ -40,8 +40,15 @@ def test_record_rejects_mismatched_lengths():
 
 
 def test_record_select_keeps_attributes_aligned():
-    r = ImageRecord("x", "x.png", 50, 50, [[0, 0, 1, 1], [1, 1, 5, 5], [2, 2, 9, 9]], [0, 1, 2],
-                    {"difficult": [False, True, False]})
+    r = ImageRecord(
+        "x",
+        "x.png",
+        50,
+        50,
+        [[0, 0, 1, 1], [1, 1, 5, 5], [2, 2, 9, 9]],
+        [0, 1, 2],
+        {"difficult": [False, True, False]},
+    )
     s = r.select(np.array([False, True, True]))
     assert s.classes.tolist() == [1, 2]
     assert s.attributes["difficult"].tolist() == [True, False]
@@ -101,7 +108,9 @@ def test_split_filter_subset_keep_class_names_and_splits():
 
 def test_merge_maps_classes_by_name():
     d1 = Dataset([rec("p1", [0, 1])], ["cat", "dog"], splits={"train": ["p1"]}, name="one")
-    d2 = Dataset([rec("q1", [0]), rec("q2", [1])], ["bird", "cat"], splits={"val": ["q2"]}, name="two")
+    d2 = Dataset(
+        [rec("q1", [0]), rec("q2", [1])], ["bird", "cat"], splits={"val": ["q2"]}, name="two"
+    )
     m = Dataset.merge([d1, d2])
     assert m.class_names == ("cat", "dog", "bird")
     assert [m.class_names[c] for c in m["p1"].classes] == ["cat", "dog"]
@@ -129,5 +138,9 @@ def test_issue_log_strict_lists_everything():
     assert len(log.at_least("warning")) == 2
     with pytest.raises(DataLoadError) as e:
         log.raise_if_any("warning", what="toy")
-    assert "a.xml (object 2)" in str(e.value) and "b.txt" in str(e.value) and "c.txt" not in str(e.value)
+    assert (
+        "a.xml (object 2)" in str(e.value)
+        and "b.txt" in str(e.value)
+        and "c.txt" not in str(e.value)
+    )
     assert len(e.value.issues) == 2

@@ -12,7 +12,13 @@ from torch import nn
 
 from yolops.data.synth import SynthConfig, generate, render_scene
 from yolops.errors import ConfigError, ModelError
-from yolops.infer.export import RawGraph, compare_detections, export_onnx, parity_report, read_metadata
+from yolops.infer.export import (
+    RawGraph,
+    compare_detections,
+    export_onnx,
+    parity_report,
+    read_metadata,
+)
 from yolops.infer.predictor import OnnxPredictor, TorchPredictor, prepare_batch
 from yolops.model.yolo import build_model
 from yolops.train.checkpoint import save_checkpoint
@@ -23,7 +29,10 @@ IMGSZ = 192
 
 def scenes(n: int, seed: int = 0) -> list[np.ndarray]:
     sizes = [(320, 240), (200, 300), (480, 160), (256, 256)]
-    return [render_scene(np.random.default_rng([seed, i]), *sizes[i % 4], SynthConfig()).image for i in range(n)]
+    return [
+        render_scene(np.random.default_rng([seed, i]), *sizes[i % 4], SynthConfig()).image
+        for i in range(n)
+    ]
 
 
 def emitting_model() -> nn.Module:
@@ -58,7 +67,10 @@ def model():
 @pytest.fixture(scope="module")
 def checkpoint(model, tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt") / "best.pt"
-    save_checkpoint(path, {"model": model.state_dict(), "scale": "n", "class_names": list(NAMES), "imgsz": IMGSZ})
+    save_checkpoint(
+        path,
+        {"model": model.state_dict(), "scale": "n", "class_names": list(NAMES), "imgsz": IMGSZ},
+    )
     return path
 
 
@@ -77,11 +89,18 @@ def test_fresh_model_raw_graph_matches_torch_and_carries_metadata(tmp_path):
     model = build_model("n", 80)
     path = export_onnx(model, tmp_path / "fresh.onnx", imgsz=256)
     meta = read_metadata(path)
-    assert meta["kind"] == "raw" and meta["imgsz"] == "256" and meta["scale"] == "n" and meta["stride"] == "32"
+    assert (
+        meta["kind"] == "raw"
+        and meta["imgsz"] == "256"
+        and meta["scale"] == "n"
+        and meta["stride"] == "32"
+    )
     assert json.loads(meta["names"]) == [str(i) for i in range(80)]  # a bare model: ids as names
     assert "yolops_version" in meta
     proto = onnx.load(str(path))
-    assert not any(n.op_type == "BatchNormalization" for n in proto.graph.node)  # fused before export
+    assert not any(
+        n.op_type == "BatchNormalization" for n in proto.graph.node
+    )  # fused before export
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     [inp], [out] = session.get_inputs(), session.get_outputs()
     assert (inp.name, inp.shape, out.name) == ("images", [1, 3, 256, 256], "predictions")
@@ -126,10 +145,22 @@ def test_dynamic_batch_gives_the_same_as_one_at_a_time(predictors, raw_onnx, che
 
 def test_end2end_graph_gives_raw_plus_our_nms(checkpoint, predictors, tmp_path):
     _, raw_p = predictors
-    path = export_onnx(checkpoint, tmp_path / "e2e.onnx", end2end=True, dynamic_batch=True,
-                       conf=0.25, iou=0.7, max_det=300)
+    path = export_onnx(
+        checkpoint,
+        tmp_path / "e2e.onnx",
+        end2end=True,
+        dynamic_batch=True,
+        conf=0.25,
+        iou=0.7,
+        max_det=300,
+    )
     meta = read_metadata(path)
-    assert (meta["kind"], float(meta["conf"]), float(meta["iou"]), meta["max_det"]) == ("end2end", 0.25, 0.7, "300")
+    assert (meta["kind"], float(meta["conf"]), float(meta["iou"]), meta["max_det"]) == (
+        "end2end",
+        0.25,
+        0.7,
+        "300",
+    )
     e2e = OnnxPredictor(path)
     assert e2e.kind == "end2end" and e2e.class_names == NAMES
     images = scenes(3)
@@ -141,7 +172,11 @@ def test_end2end_graph_gives_raw_plus_our_nms(checkpoint, predictors, tmp_path):
     # The padded layout: K = max_det rows, padding is box 0, score 0, class -1.
     x, _ = prepare_batch(images, IMGSZ)
     boxes, scores, classes, num = e2e.session.run(None, {"images": x})
-    assert boxes.shape == (3, 300, 4) and scores.shape == classes.shape == (3, 300) and num.shape == (3,)
+    assert (
+        boxes.shape == (3, 300, 4)
+        and scores.shape == classes.shape == (3, 300)
+        and num.shape == (3,)
+    )
     assert num.tolist() == [len(d) for d in want]
     n = num[0]
     assert (classes[0, n:] == -1).all() and (scores[0, n:] == 0).all() and (boxes[0, n:] == 0).all()
@@ -165,7 +200,9 @@ def test_end2end_max_det_keeps_the_best(checkpoint, predictors, tmp_path):
 
 def test_simplify_keeps_the_outputs(model, tmp_path):
     plain = export_onnx(model, tmp_path / "plain.onnx", imgsz=128, class_names=NAMES)
-    simple = export_onnx(model, tmp_path / "simple.onnx", imgsz=128, class_names=NAMES, simplify=True)
+    simple = export_onnx(
+        model, tmp_path / "simple.onnx", imgsz=128, class_names=NAMES, simplify=True
+    )
     x = {"images": np.random.default_rng(0).random((1, 3, 128, 128), np.float32)}
     a = ort.InferenceSession(str(plain), providers=["CPUExecutionProvider"]).run(None, x)[0]
     b = ort.InferenceSession(str(simple), providers=["CPUExecutionProvider"]).run(None, x)[0]
@@ -188,7 +225,9 @@ def test_parity_report_on_images_and_on_a_dataset(checkpoint, raw_onnx, tmp_path
     assert report["images"] == 2 and report["matched"] > 0 and report["unmatched"] == 0
     assert report["min_iou"] >= 0.99 and report["class_agreement"] == 1.0
     assert report["latency_ms"]["torch"] > 0 and report["latency_ms"]["onnx"] > 0
-    config = SynthConfig(num_images=4, image_size=(160, 120), splits={"train": 0.5, "val": 0.5}, seed=2)
+    config = SynthConfig(
+        num_images=4, image_size=(160, 120), splits={"train": 0.5, "val": 0.5}, seed=2
+    )
     dataset = generate(tmp_path / "shapes", config)
     report = parity_report(checkpoint, raw_onnx, dataset=dataset, runs=2)
     assert report["images"] == 2  # the val split

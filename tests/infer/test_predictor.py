@@ -49,8 +49,15 @@ class FakeUltralytics(nn.Module):
 def export_fake(path, metadata: dict[str, str]):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(FakeUltralytics(), (torch.zeros(1, 3, 64, 64),), str(path), dynamo=False,
-                          opset_version=17, input_names=["images"], output_names=["output0"])
+        torch.onnx.export(
+            FakeUltralytics(),
+            (torch.zeros(1, 3, 64, 64),),
+            str(path),
+            dynamo=False,
+            opset_version=17,
+            input_names=["images"],
+            output_names=["output0"],
+        )
     proto = onnx.load(str(path))
     onnx.helper.set_model_props(proto, metadata)
     onnx.save(proto, str(path))
@@ -60,8 +67,15 @@ def export_fake(path, metadata: dict[str, str]):
 @pytest.fixture
 def ultralytics_onnx(tmp_path):
     # The keys Ultralytics writes, with values as it writes them.
-    meta = {"description": "Ultralytics YOLOv8n model", "author": "Ultralytics", "stride": "32",
-            "task": "detect", "batch": "1", "imgsz": "[64, 64]", "names": ULTRALYTICS_NAMES}
+    meta = {
+        "description": "Ultralytics YOLOv8n model",
+        "author": "Ultralytics",
+        "stride": "32",
+        "task": "detect",
+        "batch": "1",
+        "imgsz": "[64, 64]",
+        "names": ULTRALYTICS_NAMES,
+    }
     return export_fake(tmp_path / "yolov8n.onnx", meta)
 
 
@@ -70,7 +84,9 @@ def checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("weights") / "best.pt"
     torch.manual_seed(0)
     model = build_model("n", 2)
-    save_checkpoint(path, {"model": model.state_dict(), "scale": "n", "class_names": ["a", "b"], "imgsz": 64})
+    save_checkpoint(
+        path, {"model": model.state_dict(), "scale": "n", "class_names": ["a", "b"], "imgsz": 64}
+    )
     return path
 
 
@@ -103,8 +119,11 @@ def test_graph_without_names_uses_class_ids(tmp_path):
 
 @pytest.mark.parametrize(
     "text, names",
-    [('["a", "b"]', ("a", "b")), ("{0: 'person', 1: 'bicycle'}", ("person", "bicycle")),
-     ("{1: 'b', 0: 'a'}", ("a", "b"))],
+    [
+        ('["a", "b"]', ("a", "b")),
+        ("{0: 'person', 1: 'bicycle'}", ("person", "bicycle")),
+        ("{1: 'b', 0: 'a'}", ("a", "b")),
+    ],
 )
 def test_parse_class_names(text, names):
     assert parse_class_names(text, "m.onnx") == names
@@ -138,15 +157,22 @@ def test_errors_name_the_file(tmp_path, ultralytics_onnx):
     with pytest.raises(ModelError, match="imgsz=128 was asked for"):
         OnnxPredictor(ultralytics_onnx, imgsz=128)
     with pytest.raises(YolopsError, match="image 1 of the batch: expected an RGB uint8 array"):
-        OnnxPredictor(ultralytics_onnx).predict([np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.uint8)])
+        OnnxPredictor(ultralytics_onnx).predict(
+            [np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.uint8)]
+        )
 
 
 def test_graph_that_is_not_a_detector(tmp_path):
     path = tmp_path / "classifier.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 5)), (torch.zeros(1, 3, 8, 8),),
-                          str(path), dynamo=False, input_names=["images"])
+        torch.onnx.export(
+            nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 5)),
+            (torch.zeros(1, 3, 8, 8),),
+            str(path),
+            dynamo=False,
+            input_names=["images"],
+        )
     with pytest.raises(ModelError, match="classifier.onnx: unsupported detection graph"):
         OnnxPredictor(path)
 
@@ -173,11 +199,17 @@ def test_checkpoint_on_cpu_uses_a_cached_onnx_export(checkpoint):
 def test_torch_predictor_returns_canonical_detections(checkpoint):
     p = TorchPredictor.from_checkpoint(checkpoint, device="cpu")
     assert p.class_names == ("a", "b") and p.imgsz == 64
-    dets = p.predict([np.zeros((50, 70, 3), np.uint8), np.full((30, 20, 3), 200, np.uint8)], conf=0.0, max_det=7)
+    dets = p.predict(
+        [np.zeros((50, 70, 3), np.uint8), np.full((30, 20, 3), 200, np.uint8)], conf=0.0, max_det=7
+    )
     assert len(dets) == 2
     for d in dets:
         assert len(d) == 7  # conf 0 lets every anchor through, max_det caps them
-        assert d.boxes.dtype == np.float32 and d.scores.dtype == np.float32 and d.classes.dtype == np.int64
+        assert (
+            d.boxes.dtype == np.float32
+            and d.scores.dtype == np.float32
+            and d.classes.dtype == np.int64
+        )
         assert d.class_names == ("a", "b")
     assert p.predict([]) == []
 

@@ -34,7 +34,9 @@ class ColourBlobs(nn.Module):
             cx, cy = (weight * xs).sum((1, 2)) / total, (weight * ys).sum((1, 2)) / total
             vx = (weight * (xs - cx[:, None, None]) ** 2).sum((1, 2)) / total
             vy = (weight * (ys - cy[:, None, None]) ** 2).sum((1, 2)) / total
-            rows.append(torch.stack([cx, cy, (12 * vx).sqrt(), (12 * vy).sqrt()], 1))  # uniform: w^2 / 12
+            rows.append(
+                torch.stack([cx, cy, (12 * vx).sqrt(), (12 * vy).sqrt()], 1)
+            )  # uniform: w^2 / 12
         boxes = torch.stack(rows, 2)  # (1, 4, 2)
         scores = torch.tensor([[[0.9, 0.0], [0.0, 0.9]]]).expand(images.shape[0], 2, 2)
         return torch.cat([boxes, scores], 1)
@@ -47,8 +49,15 @@ def blobs_onnx(tmp_path_factory):
     path = tmp_path_factory.mktemp("blobs") / "blobs.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(ColourBlobs(), (torch.zeros(1, 3, IMGSZ, IMGSZ),), str(path), dynamo=False,
-                          opset_version=17, input_names=["images"], output_names=["output0"])
+        torch.onnx.export(
+            ColourBlobs(),
+            (torch.zeros(1, 3, IMGSZ, IMGSZ),),
+            str(path),
+            dynamo=False,
+            opset_version=17,
+            input_names=["images"],
+            output_names=["output0"],
+        )
     proto = onnx.load(str(path))
     onnx.helper.set_model_props(proto, {"names": '["red", "blue"]'})
     onnx.save(proto, str(path))
@@ -61,8 +70,8 @@ BLUE_BOX = (700, 300, 1020, 760)
 
 def blob_scene(width=1100, height=800) -> np.ndarray:
     image = np.zeros((height, width, 3), np.uint8)
-    image[RED_BOX[1]:RED_BOX[3], RED_BOX[0]:RED_BOX[2]] = (230, 0, 0)
-    image[BLUE_BOX[1]:BLUE_BOX[3], BLUE_BOX[0]:BLUE_BOX[2]] = (0, 0, 230)
+    image[RED_BOX[1] : RED_BOX[3], RED_BOX[0] : RED_BOX[2]] = (230, 0, 0)
+    image[BLUE_BOX[1] : BLUE_BOX[3], BLUE_BOX[0] : BLUE_BOX[2]] = (0, 0, 230)
     return image
 
 
@@ -118,7 +127,10 @@ def test_exif_orientation_gives_the_oriented_size(orientation):
     assert jpeg_oriented_size(data) == (full.shape[1], full.shape[0])
     pixels, size = decode_for_model(data, 320)
     assert size == (full.shape[1], full.shape[0])
-    assert pixels.shape[:2] == (full.shape[0] // 2, full.shape[1] // 2)  # the reduced decode is oriented too
+    assert pixels.shape[:2] == (
+        full.shape[0] // 2,
+        full.shape[1] // 2,
+    )  # the reduced decode is oriented too
     small = cv2.resize(full, (pixels.shape[1], pixels.shape[0]), interpolation=cv2.INTER_AREA)
     assert np.abs(pixels.astype(int) - small.astype(int)).mean() < 3
 
@@ -150,7 +162,11 @@ def test_boxes_are_clipped_to_the_original_image(blobs_onnx):
     image = np.zeros((200, 300, 3), np.uint8)
     image[:, :150] = (230, 0, 0)  # the red blob touches the left, top and bottom edges
     dets = p.predict([image], conf=0.5, original_sizes=[(600, 400)])[0]
-    assert dets.boxes[:, [0, 1]].min() >= 0 and dets.boxes[:, 2].max() <= 600 and dets.boxes[:, 3].max() <= 400
+    assert (
+        dets.boxes[:, [0, 1]].min() >= 0
+        and dets.boxes[:, 2].max() <= 600
+        and dets.boxes[:, 3].max() <= 400
+    )
     np.testing.assert_allclose(dets.boxes[0], [0, 0, 300, 400], atol=2.0)
 
 
@@ -171,8 +187,14 @@ def test_predict_source_reduced_decode_keeps_original_pixels(blobs_onnx, tmp_pat
     assert [(n, s) for n, _, s, _ in full] == [(n, s) for n, _, s, _ in reduced]
     assert all(s == (1100, 800) for _, _, s, _ in reduced)
     (_, jpg_image, _, jpg_dets), (_, png_image, _, png_dets) = reduced
-    assert jpg_image.shape == (200, 275, 3) and png_image.shape == (800, 1100, 3)  # PNGs are never reduced
+    assert jpg_image.shape == (200, 275, 3) and png_image.shape == (
+        800,
+        1100,
+        3,
+    )  # PNGs are never reduced
     for (_, _, _, a), (_, _, _, b) in zip(full, reduced):
         np.testing.assert_allclose(a.boxes, b.boxes, atol=2.0)
-    streamed = [d for _, _, d in predict_source(p, tmp_path / "scene.jpg", conf=0.5, reduced_decode=True)]
+    streamed = [
+        d for _, _, d in predict_source(p, tmp_path / "scene.jpg", conf=0.5, reduced_decode=True)
+    ]
     np.testing.assert_allclose(streamed[0].boxes, jpg_dets.boxes)

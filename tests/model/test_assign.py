@@ -61,10 +61,22 @@ def test_no_ground_truth_means_all_background():
     anchors, _ = grid()
     scores = torch.rand(2, len(anchors), NC)
     pred = small_boxes_around(anchors).expand(2, -1, -1)
-    empty = assign_targets(scores, pred, anchors, torch.zeros(2, 0, dtype=torch.long),
-                           torch.zeros(2, 0, 4), torch.zeros(2, 0, dtype=torch.bool))
-    padded = assign(scores, pred, anchors, [[1], [0]], [[[8, 8, 40, 40]], [[0, 0, 30, 30]]],
-                    mask=[[False], [False]])
+    empty = assign_targets(
+        scores,
+        pred,
+        anchors,
+        torch.zeros(2, 0, dtype=torch.long),
+        torch.zeros(2, 0, 4),
+        torch.zeros(2, 0, dtype=torch.bool),
+    )
+    padded = assign(
+        scores,
+        pred,
+        anchors,
+        [[1], [0]],
+        [[[8, 8, 40, 40]], [[0, 0, 30, 30]]],
+        mask=[[False], [False]],
+    )
     for a in (empty, padded):
         assert not a.fg_mask.any()
         assert (a.target_labels == BACKGROUND).all()
@@ -114,12 +126,28 @@ def test_same_answer_alone_and_in_a_padded_batch():
     gt_boxes = torch.full((b, g, 4), 1e4)
     gt_mask = torch.zeros(b, g, dtype=torch.bool)
     for i, (_, _, labels, boxes) in enumerate(per_image):
-        gt_labels[i, : len(labels)], gt_boxes[i, : len(boxes)], gt_mask[i, : len(labels)] = labels, boxes, True
-    batch = assign_targets(torch.stack([p[0] for p in per_image]), torch.stack([p[1] for p in per_image]),
-                           anchors, gt_labels, gt_boxes, gt_mask)
+        gt_labels[i, : len(labels)], gt_boxes[i, : len(boxes)], gt_mask[i, : len(labels)] = (
+            labels,
+            boxes,
+            True,
+        )
+    batch = assign_targets(
+        torch.stack([p[0] for p in per_image]),
+        torch.stack([p[1] for p in per_image]),
+        anchors,
+        gt_labels,
+        gt_boxes,
+        gt_mask,
+    )
     for i, (scores, pred, labels, boxes) in enumerate(per_image):
-        alone = assign_targets(scores[None], pred[None], anchors, labels[None], boxes[None],
-                               torch.ones(1, len(labels), dtype=torch.bool))
+        alone = assign_targets(
+            scores[None],
+            pred[None],
+            anchors,
+            labels[None],
+            boxes[None],
+            torch.ones(1, len(labels), dtype=torch.bool),
+        )
         assert torch.equal(batch.fg_mask[i], alone.fg_mask[0])
         assert torch.equal(batch.target_labels[i], alone.target_labels[0])
         assert torch.equal(batch.target_boxes[i], alone.target_boxes[0])

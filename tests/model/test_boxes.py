@@ -39,8 +39,12 @@ size = st.floats(0.5, 300, allow_nan=False, width=32)
 @st.composite
 def xyxy_boxes(draw, min_size: int = 0, max_size: int = 12) -> torch.Tensor:
     n = draw(st.integers(min_size, max_size))
-    rows = [[x, y, x + w, y + h] for x, y, w, h in
-            draw(st.lists(st.tuples(coord, coord, size, size), min_size=n, max_size=n))]
+    rows = [
+        [x, y, x + w, y + h]
+        for x, y, w, h in draw(
+            st.lists(st.tuples(coord, coord, size, size), min_size=n, max_size=n)
+        )
+    ]
     return torch.tensor(rows, dtype=torch.float64).reshape(-1, 4)
 
 
@@ -56,20 +60,28 @@ def ref_iou_family(a: list[float], b: list[float]) -> dict[str, float]:
     giou = iou - (cw * ch - union) / (cw * ch)
     rho2 = ((ax1 + ax2) / 2 - (bx1 + bx2) / 2) ** 2 + ((ay1 + ay2) / 2 - (by1 + by2) / 2) ** 2
     diou = iou - rho2 / (cw**2 + ch**2)
-    v = 4 / math.pi**2 * (math.atan((bx2 - bx1) / (by2 - by1)) - math.atan((ax2 - ax1) / (ay2 - ay1))) ** 2
+    v = (
+        4
+        / math.pi**2
+        * (math.atan((bx2 - bx1) / (by2 - by1)) - math.atan((ax2 - ax1) / (ay2 - ay1))) ** 2
+    )
     alpha = v / (1 - iou + v) if v > 0 else 0.0
     return {"iou": iou, "giou": giou, "diou": diou, "ciou": diou - alpha * v}
 
 
-def ref_nms(boxes: torch.Tensor, scores: torch.Tensor, thr: float,
-            classes: torch.Tensor | None = None) -> list[int]:
+def ref_nms(
+    boxes: torch.Tensor, scores: torch.Tensor, thr: float, classes: torch.Tensor | None = None
+) -> list[int]:
     """Greedy NMS by the book: visit boxes by descending score (ties: lower index first),
     keep one unless a kept box of the same class overlaps it by IoU > thr."""
     order = sorted(range(len(scores)), key=lambda i: (-float(scores[i]), i))
     kept: list[int] = []
     for i in order:
-        if all(float(box_iou(boxes[i : i + 1], boxes[j : j + 1])) <= thr
-               for j in kept if classes is None or int(classes[i]) == int(classes[j])):
+        if all(
+            float(box_iou(boxes[i : i + 1], boxes[j : j + 1])) <= thr
+            for j in kept
+            if classes is None or int(classes[i]) == int(classes[j])
+        ):
             kept.append(i)
     return kept
 
@@ -92,7 +104,9 @@ def test_conversions_round_trip(boxes):
     torch.testing.assert_close(xywh_to_xyxy(xyxy_to_xywh(boxes)), boxes)
     torch.testing.assert_close(cxcywh_to_xyxy(xyxy_to_cxcywh(boxes)), boxes)
     # areas agree across formats, and (B, N, 4) batches convert row by row
-    torch.testing.assert_close(box_area(boxes), xyxy_to_xywh(boxes)[:, 2] * xyxy_to_xywh(boxes)[:, 3])
+    torch.testing.assert_close(
+        box_area(boxes), xyxy_to_xywh(boxes)[:, 2] * xyxy_to_xywh(boxes)[:, 3]
+    )
     batch = torch.stack([boxes, boxes + 1])
     torch.testing.assert_close(xyxy_to_cxcywh(batch)[1], xyxy_to_cxcywh(boxes + 1))
 
@@ -113,8 +127,10 @@ def test_iou_family_matches_the_definitions(a, b):
     for kind, fn in PAIRWISE.items():
         got = fn(a, b)
         assert got.shape == (len(a), len(b))
-        want = torch.tensor([[ref_iou_family(x.tolist(), y.tolist())[kind] for y in b] for x in a],
-                            dtype=torch.float64)
+        want = torch.tensor(
+            [[ref_iou_family(x.tolist(), y.tolist())[kind] for y in b] for x in a],
+            dtype=torch.float64,
+        )
         torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6, msg=kind)
 
 
@@ -123,8 +139,9 @@ def test_iou_family_matches_the_definitions(a, b):
 def test_elementwise_is_the_diagonal_of_pairwise(boxes):
     other = boxes.flip(0) + 3.0
     for kind in PAIRWISE:
-        torch.testing.assert_close(ELEMENTWISE[kind](boxes, other),
-                                   PAIRWISE[kind](boxes, other).diagonal(), msg=kind)
+        torch.testing.assert_close(
+            ELEMENTWISE[kind](boxes, other), PAIRWISE[kind](boxes, other).diagonal(), msg=kind
+        )
 
 
 @pytest.mark.parametrize(
@@ -133,8 +150,11 @@ def test_elementwise_is_the_diagonal_of_pairwise(boxes):
         # identical boxes: every variant is 1
         ([0, 0, 2, 2], [0, 0, 2, 2], {"iou": 1, "giou": 1, "diou": 1, "ciou": 1}),
         # half overlap: inter 2, union 6; hull = union; centres 1 apart, hull diagonal^2 = 13
-        ([0, 0, 2, 2], [1, 0, 3, 2], {"iou": 1 / 3, "giou": 1 / 3, "diou": 1 / 3 - 1 / 13,
-                                      "ciou": 1 / 3 - 1 / 13}),
+        (
+            [0, 0, 2, 2],
+            [1, 0, 3, 2],
+            {"iou": 1 / 3, "giou": 1 / 3, "diou": 1 / 3 - 1 / 13, "ciou": 1 / 3 - 1 / 13},
+        ),
         # disjoint: hull 3 x 1 with 1 empty; centres 2 apart, diagonal^2 = 10
         ([0, 0, 1, 1], [2, 0, 3, 1], {"iou": 0, "giou": -1 / 3, "diou": -0.4, "ciou": -0.4}),
         # nested, different aspect: 1x1 inside 2x4; CIoU < DIoU by the aspect term
@@ -157,8 +177,9 @@ def test_pairwise_iou_of_empty_sets_has_the_right_shape():
 
 
 def test_ciou_gradients_are_finite_for_degenerate_boxes():
-    pred = torch.tensor([[5.0, 5.0, 5.0, 5.0], [0.0, 0.0, 0.0, 4.0], [1.0, 1.0, 3.0, 3.0]],
-                        requires_grad=True)
+    pred = torch.tensor(
+        [[5.0, 5.0, 5.0, 5.0], [0.0, 0.0, 0.0, 4.0], [1.0, 1.0, 3.0, 3.0]], requires_grad=True
+    )
     target = torch.tensor([[4.0, 4.0, 6.0, 6.0], [0.0, 0.0, 2.0, 4.0], [1.0, 1.0, 3.0, 3.0]])
     loss = (1 - bbox_ciou(pred, target)).sum()
     loss.backward()
@@ -172,9 +193,14 @@ def test_ciou_gradients_are_finite_for_degenerate_boxes():
 @given(xyxy_boxes(max_size=25), st.data(), st.floats(0.0, 0.95))
 def test_nms_matches_greedy_reference(boxes, data, thr):
     # scores from a small set, so that exact ties happen often
-    scores = torch.tensor(data.draw(st.lists(st.sampled_from([0.1, 0.5, 0.5, 0.9, 0.3]),
-                                             min_size=len(boxes), max_size=len(boxes))),
-                          dtype=torch.float32)
+    scores = torch.tensor(
+        data.draw(
+            st.lists(
+                st.sampled_from([0.1, 0.5, 0.5, 0.9, 0.3]), min_size=len(boxes), max_size=len(boxes)
+            )
+        ),
+        dtype=torch.float32,
+    )
     keep = nms(boxes, scores, thr)
     assert keep.dtype == torch.int64
     assert keep.tolist() == ref_nms(boxes, scores, thr)
@@ -185,16 +211,21 @@ def test_nms_matches_greedy_reference(boxes, data, thr):
 def test_batched_nms_matches_per_class_reference(boxes, data, thr):
     n = len(boxes)
     scores = torch.tensor(data.draw(st.lists(st.floats(0, 1), min_size=n, max_size=n)))
-    classes = torch.tensor(data.draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)),
-                           dtype=torch.int64)
+    classes = torch.tensor(
+        data.draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)), dtype=torch.int64
+    )
     assert batched_nms(boxes, scores, classes, thr).tolist() == ref_nms(boxes, scores, thr, classes)
-    assert batched_nms(boxes, scores, classes, thr, agnostic=True).tolist() == ref_nms(boxes, scores, thr)
+    assert batched_nms(boxes, scores, classes, thr, agnostic=True).tolist() == ref_nms(
+        boxes, scores, thr
+    )
 
 
 def test_nms_of_no_boxes_is_empty():
     keep = nms(torch.zeros(0, 4), torch.zeros(0), 0.5)
     assert keep.shape == (0,) and keep.dtype == torch.int64
-    assert batched_nms(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long), 0.5).shape == (0,)
+    assert batched_nms(
+        torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long), 0.5
+    ).shape == (0,)
 
 
 def test_nms_keeps_a_single_box():

@@ -29,11 +29,13 @@ def head_output(batch: int = 2, size: int = 64, seed: int = 0) -> HeadOutput:
     )
 
 
-TARGETS = torch.tensor([
-    [0, 1, 8.0, 10.0, 40.0, 38.0],
-    [0, 0, 30.0, 30.0, 60.0, 62.0],
-    [1, 2, 12.0, 4.0, 28.0, 30.0],
-])
+TARGETS = torch.tensor(
+    [
+        [0, 1, 8.0, 10.0, 40.0, 38.0],
+        [0, 0, 30.0, 30.0, 60.0, 62.0],
+        [1, 2, 12.0, 4.0, 28.0, 30.0],
+    ]
+)
 
 
 def test_empty_targets_give_a_finite_loss_with_zero_box_and_dfl():
@@ -113,11 +115,13 @@ def test_dfl_is_lowest_at_the_two_bin_mix_of_the_target():
 
 
 def test_pad_targets_groups_rows_by_image_in_order():
-    targets = torch.tensor([
-        [2, 1, 1.0, 1.0, 2.0, 2.0],
-        [0, 0, 3.0, 3.0, 4.0, 4.0],
-        [2, 2, 5.0, 5.0, 6.0, 6.0],
-    ])
+    targets = torch.tensor(
+        [
+            [2, 1, 1.0, 1.0, 2.0, 2.0],
+            [0, 0, 3.0, 3.0, 4.0, 4.0],
+            [2, 2, 5.0, 5.0, 6.0, 6.0],
+        ]
+    )
     labels, boxes, mask = pad_targets(targets, batch=3, num_classes=NC)
     assert labels.shape == (3, 2) and boxes.shape == (3, 2, 4) and mask.shape == (3, 2)
     assert mask.tolist() == [[True, False], [False, False], [True, True]]
@@ -127,11 +131,14 @@ def test_pad_targets_groups_rows_by_image_in_order():
     assert [t.shape for t in empty] == [(2, 0), (2, 0, 4), (2, 0)]
 
 
-@pytest.mark.parametrize("row, what", [
-    ([0, 3, 1, 1, 2, 2], "class id 3 outside 0..2"),
-    ([0, -1, 1, 1, 2, 2], "class id -1"),
-    ([5, 0, 1, 1, 2, 2], "batch index 5 outside 0..1"),
-])
+@pytest.mark.parametrize(
+    "row, what",
+    [
+        ([0, 3, 1, 1, 2, 2], "class id 3 outside 0..2"),
+        ([0, -1, 1, 1, 2, 2], "class id -1"),
+        ([5, 0, 1, 1, 2, 2], "batch index 5 outside 0..1"),
+    ],
+)
 def test_bad_targets_are_refused_with_a_clear_error(row, what):
     with pytest.raises(ConfigError, match=what):
         DetectionLoss(NC)(head_output(batch=2), torch.tensor([row], dtype=torch.float32))

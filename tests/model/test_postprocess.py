@@ -11,20 +11,28 @@ from yolops.model.postprocess import postprocess
 def scene() -> tuple[torch.Tensor, torch.Tensor]:
     """One image, 5 anchors, 3 classes: anchors 0/1 overlap (IoU 0.82), 2 stands apart,
     3 overlaps 0 but its best class differs, 4 is below any useful confidence."""
-    boxes = torch.tensor([[
-        [10.0, 10.0, 50.0, 50.0],
-        [12.0, 12.0, 52.0, 52.0],
-        [100.0, 100.0, 140.0, 150.0],
-        [11.0, 10.0, 51.0, 50.0],
-        [200.0, 200.0, 220.0, 220.0],
-    ]])
-    scores = torch.tensor([[
-        [0.90, 0.10, 0.05],
-        [0.80, 0.20, 0.30],
-        [0.10, 0.70, 0.60],
-        [0.20, 0.05, 0.85],
-        [0.01, 0.02, 0.03],
-    ]])
+    boxes = torch.tensor(
+        [
+            [
+                [10.0, 10.0, 50.0, 50.0],
+                [12.0, 12.0, 52.0, 52.0],
+                [100.0, 100.0, 140.0, 150.0],
+                [11.0, 10.0, 51.0, 50.0],
+                [200.0, 200.0, 220.0, 220.0],
+            ]
+        ]
+    )
+    scores = torch.tensor(
+        [
+            [
+                [0.90, 0.10, 0.05],
+                [0.80, 0.20, 0.30],
+                [0.10, 0.70, 0.60],
+                [0.20, 0.05, 0.85],
+                [0.01, 0.02, 0.03],
+            ]
+        ]
+    )
     return boxes, scores
 
 
@@ -57,7 +65,11 @@ def test_multi_label_gives_every_class_above_conf():
     # anchor 2 gives class 1 (0.7) and class 2 (0.6); class 2 at 0.6 overlaps nothing
     # of its class except anchor 3 (0.85), which is far from it
     assert sorted(zip(c.tolist(), [round(v, 2) for v in s.tolist()])) == [
-        (0, 0.9), (1, 0.7), (2, 0.6), (2, 0.85)]
+        (0, 0.9),
+        (1, 0.7),
+        (2, 0.6),
+        (2, 0.85),
+    ]
 
 
 def test_class_filter_keeps_only_those_classes():

@@ -14,8 +14,13 @@ from yolops.workspace import Workspace
 
 @pytest.fixture(autouse=True)
 def _no_outside_tracking(monkeypatch):
-    for var in ("MLFLOW_TRACKING_URI", "YOLOPS_HOME", "MLFLOW_REGISTRY_URI", "YOLOPS_DATABASE_URL",
-                "YOLOPS_ALERT_WEBHOOK"):
+    for var in (
+        "MLFLOW_TRACKING_URI",
+        "YOLOPS_HOME",
+        "MLFLOW_REGISTRY_URI",
+        "YOLOPS_DATABASE_URL",
+        "YOLOPS_ALERT_WEBHOOK",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -35,11 +40,33 @@ def registered(tmp_path_factory) -> Registered:
     from yolops.train.trainer import train
 
     root = tmp_path_factory.mktemp("monitor")
-    data = generate_to(root / "data", "yolo", SynthConfig(
-        num_images=40, image_size=(96, 64), max_objects=3, min_size=16, max_size=32,
-        splits={"train": 0.6, "val": 0.4}, seed=5))
-    run = train(TrainConfig(data=str(data), model="n", imgsz=64, epochs=2, batch=8, project=str(root / "runs"),
-                            name="run", warmup=0.2, close_mosaic=0.5, seed=0))
+    data = generate_to(
+        root / "data",
+        "yolo",
+        SynthConfig(
+            num_images=40,
+            image_size=(96, 64),
+            max_objects=3,
+            min_size=16,
+            max_size=32,
+            splits={"train": 0.6, "val": 0.4},
+            seed=5,
+        ),
+    )
+    run = train(
+        TrainConfig(
+            data=str(data),
+            model="n",
+            imgsz=64,
+            epochs=2,
+            batch=8,
+            project=str(root / "runs"),
+            name="run",
+            warmup=0.2,
+            close_mosaic=0.5,
+            seed=0,
+        )
+    )
     ws = Workspace.resolve(root / "ws", tracking_uri=None)
     ws.prepare()
     run_id = log_run_folder(ws, run.run_dir)

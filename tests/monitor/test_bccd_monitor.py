@@ -34,16 +34,29 @@ class NoBoxes:
 
 
 def logged(images: list[np.ndarray]) -> list[dict]:
-    return [{"time": END - timedelta(seconds=i + 1), "request_id": str(i), "image_name": f"{i}.jpg",
-             "model_version": "1", "width": 640, "height": 480, **image_statistics(img),
-             "classes": [], "scores": []} for i, img in enumerate(images)]
+    return [
+        {
+            "time": END - timedelta(seconds=i + 1),
+            "request_id": str(i),
+            "image_name": f"{i}.jpg",
+            "model_version": "1",
+            "width": 640,
+            "height": 480,
+            **image_statistics(img),
+            "classes": [],
+            "scores": [],
+        }
+        for i, img in enumerate(images)
+    ]
 
 
 @pytest.fixture(scope="module")
 def bccd_case(bccd_root):
     ds = Dataset.load(bccd_root)
     reference = build_reference(NoBoxes(ds.class_names), ds)
-    test = [read_image_for_model(r.path, NoBoxes.imgsz)[0] for r in ds.split("test")]  # as the server decodes
+    test = [
+        read_image_for_model(r.path, NoBoxes.imgsz)[0] for r in ds.split("test")
+    ]  # as the server decodes
     return reference, test
 
 
@@ -61,4 +74,6 @@ def test_the_test_split_does_not_drift(bccd_case):
 def test_darkened_and_blurred_images_drift(bccd_case):
     reference, test = bccd_case
     assert "image brightness" in drifted(reference, [(img * 0.6).astype(np.uint8) for img in test])
-    assert drifted(reference, [cv2.GaussianBlur(img, (0, 0), 2.0) for img in test]) == {"image sharpness"}
+    assert drifted(reference, [cv2.GaussianBlur(img, (0, 0), 2.0) for img in test]) == {
+        "image sharpness"
+    }

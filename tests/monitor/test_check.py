@@ -34,10 +34,14 @@ def test_darker_images_drift_the_inputs_only():
     report = check(rows(brightness=60))
     assert report.status == ALERT and report.exit_code() == 1
     assert drifted(report) == {"image brightness"}
-    assert report.alerts[0].startswith("image brightness drifted: PSI") and "-> 60" in report.alerts[0]
+    assert (
+        report.alerts[0].startswith("image brightness drifted: PSI") and "-> 60" in report.alerts[0]
+    )
     # Every image is darker than the reference's darkest 0.5%: each one is flagged, and says why.
     assert len(report.flagged) >= 190
-    assert all(any(r.startswith("brightness") and "below" in r for r in f.reasons) for f in report.flagged)
+    assert all(
+        any(r.startswith("brightness") and "below" in r for r in f.reasons) for f in report.flagged
+    )
 
 
 def test_a_new_image_size_drifts_and_flags():
@@ -76,7 +80,9 @@ def test_too_little_traffic_gives_no_verdict():
 def test_both_sides_are_compared_at_the_servers_threshold():
     ref = reference()
     at_25 = sum(len(d) for d in ref.detections_at(0.25))
-    assert at_25 < sum(len(d) for d in ref.detections)  # the reference keeps boxes down to its floor
+    assert at_25 < sum(
+        len(d) for d in ref.detections
+    )  # the reference keeps boxes down to its floor
     assert all(s >= 0.5 for d in ref.detections_at(0.5) for _, s in d)
     with pytest.raises(ReferenceError, match="lower threshold"):
         ref.detections_at(0.01)
@@ -85,7 +91,11 @@ def test_both_sides_are_compared_at_the_servers_threshold():
 def test_report_json_and_reference_round_trip(tmp_path):
     report = check(rows(brightness=60))
     d = report.to_dict()
-    assert d["status"] == "alert" and d["window"]["images"] == 200 and len(d["flagged"]) == len(report.flagged)
+    assert (
+        d["status"] == "alert"
+        and d["window"]["images"] == 200
+        and len(d["flagged"]) == len(report.flagged)
+    )
     assert {f["feature"] for f in d["features"] if f["drifted"]} == {"image brightness"}
     ref = reference()
     again = Reference.load(ref.save(tmp_path / "ref.json"))

@@ -36,8 +36,20 @@ def serve_like(registered, url: str, samples, images: list[np.ndarray], version:
     for image in images:
         (found,) = predictor.predict([image], conf=0.25)
         ok, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-        plog.record(LogEntry(uuid.uuid4().hex, "shapes", version, 3.0, "upload.png", image.shape[1], image.shape[0],
-                             image_statistics(image), found, png.tobytes()))
+        plog.record(
+            LogEntry(
+                uuid.uuid4().hex,
+                "shapes",
+                version,
+                3.0,
+                "upload.png",
+                image.shape[1],
+                image.shape[0],
+                image_statistics(image),
+                found,
+                png.tobytes(),
+            )
+        )
     plog.close()
     assert plog.written == len(images) and plog.dropped == 0
 
@@ -80,17 +92,30 @@ def test_registration_stores_reference_statistics(registered):
     assert ref.class_names == ds.class_names and ref.dataset_hash == ds.content_hash()
     first = read_image(ds.records[0].path)
     assert ref.inputs["width"][0] == 96 and ref.inputs["height"][0] == 64
-    assert image_statistics(first)["brightness"] in ref.inputs["brightness"]  # the server's own statistic
+    assert (
+        image_statistics(first)["brightness"] in ref.inputs["brightness"]
+    )  # the server's own statistic
     shown = describe(registered.ws, "shapes@production")
     assert shown["reference"] == f"runs:/{registered.run_id}/monitoring/shapes-v1.json"
 
 
 def test_reference_errors_name_the_version_and_the_way_out(registered, tmp_path, capsys):
-    with pytest.raises(ReferenceError, match=r"shapes version 1: cannot read its dataset .*nowhere.*"
-                                             r"yolops models reference shapes/1 --data DATA"):
+    with pytest.raises(
+        ReferenceError,
+        match=r"shapes version 1: cannot read its dataset .*nowhere.*"
+        r"yolops models reference shapes/1 --data DATA",
+    ):
         attach_reference(registered.ws, "shapes/1", data=tmp_path / "nowhere")
-    code, out = run_cli(capsys, "models", "reference", "shapes/1", "--data", str(registered.data),
-                        "--workspace", str(registered.ws.root))
+    code, out = run_cli(
+        capsys,
+        "models",
+        "reference",
+        "shapes/1",
+        "--data",
+        str(registered.data),
+        "--workspace",
+        str(registered.ws.root),
+    )
     assert code == 0 and "Reference statistics of shapes/1: 40 images' inputs" in out
 
 
@@ -98,8 +123,22 @@ def test_quiet_traffic_passes(registered, tmp_path, capsys, webhook):
     url, received = webhook
     db = f"sqlite:///{tmp_path / 'log.db'}"
     serve_like(registered, db, tmp_path / "samples", dataset_images(registered))
-    code, out = run_cli(capsys, "monitor", "--model", "shapes@production", "--window", "1h", "--database-url", db,
-                        "--workspace", str(registered.ws.root), "--webhook", url, "--html", str(tmp_path / "r.html"))
+    code, out = run_cli(
+        capsys,
+        "monitor",
+        "--model",
+        "shapes@production",
+        "--window",
+        "1h",
+        "--database-url",
+        db,
+        "--workspace",
+        str(registered.ws.root),
+        "--webhook",
+        url,
+        "--html",
+        str(tmp_path / "r.html"),
+    )
     assert code == 0, out
     assert "shapes version 1: 40 images" in out and "no drift" in out
     assert received == []  # no alert, no POST
@@ -111,17 +150,37 @@ def test_darkened_traffic_alerts_reports_and_exports(registered, tmp_path, capsy
     db = f"sqlite:///{tmp_path / 'log.db'}"
     dark = [(img * 0.3).astype(np.uint8) for img in dataset_images(registered)]
     serve_like(registered, db, tmp_path / "samples", dark)
-    serve_like(registered, db, tmp_path / "samples", dark[:5], version="0")  # an older version: left out
+    serve_like(
+        registered, db, tmp_path / "samples", dark[:5], version="0"
+    )  # an older version: left out
     out_dir, html, js = tmp_path / "to-label", tmp_path / "monitor.html", tmp_path / "monitor.json"
-    code, out = run_cli(capsys, "monitor", "--model", "shapes@production", "--database-url", db,
-                        "--workspace", str(registered.ws.root), "--webhook", url, "--export-batch", str(out_dir),
-                        "--html", str(html), "--json", str(js))
+    code, out = run_cli(
+        capsys,
+        "monitor",
+        "--model",
+        "shapes@production",
+        "--database-url",
+        db,
+        "--workspace",
+        str(registered.ws.root),
+        "--webhook",
+        url,
+        "--export-batch",
+        str(out_dir),
+        "--html",
+        str(html),
+        "--json",
+        str(js),
+    )
     assert code == 1, out
     assert "image brightness" in out and "drifted" in out and "alert" in out
 
     report = json.loads(js.read_text())
-    assert report["status"] == "alert" and report["window"] == {**report["window"], "images": 40,
-                                                                 "other_versions": 5}
+    assert report["status"] == "alert" and report["window"] == {
+        **report["window"],
+        "images": 40,
+        "other_versions": 5,
+    }
     assert "image brightness" in {f["feature"] for f in report["features"] if f["drifted"]}
     assert len(report["flagged"]) == 40  # every image darker than the reference's darkest
 
@@ -132,20 +191,32 @@ def test_darkened_traffic_alerts_reports_and_exports(registered, tmp_path, capsy
     assert alert["model"] == {"name": "shapes", "version": "1"} and alert["alerts"]
 
     page = html.read_text()
-    assert "<b>ALERT</b>" in page and page.count("data:image/png;base64,") >= 3  # timeline + 2 drift plots
+    assert (
+        "<b>ALERT</b>" in page and page.count("data:image/png;base64,") >= 3
+    )  # timeline + 2 drift plots
     assert page.count("data:image/jpeg;base64,") == 24  # thumbnails of flagged images, capped
 
     exported = Dataset.load(out_dir)
-    assert len(exported) == 40 and exported.class_names == load_reference(registered.ws, "shapes/1").class_names
+    assert (
+        len(exported) == 40
+        and exported.class_names == load_reference(registered.ws, "shapes/1").class_names
+    )
     with open(out_dir / "selection.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 40 and all("brightness" in r["reasons"] and "below" in r["reasons"] for r in rows)
+    assert len(rows) == 40 and all(
+        "brightness" in r["reasons"] and "below" in r["reasons"] for r in rows
+    )
     logged = {r["request_id"] for r in read_predictions(db)}
     assert {r["request_id"] for r in rows} <= logged
 
 
 def test_monitor_errors_are_one_clear_line(registered, tmp_path, capsys):
-    w = ["--workspace", str(registered.ws.root), "--database-url", f"sqlite:///{tmp_path / 'log.db'}"]
+    w = [
+        "--workspace",
+        str(registered.ws.root),
+        "--database-url",
+        f"sqlite:///{tmp_path / 'log.db'}",
+    ]
     code, out = run_cli(capsys, "monitor", "--model", "shapes@staging", *w)
     assert code == 1 and "model 'shapes' has no alias 'staging'" in out and "Traceback" not in out
     code, out = run_cli(capsys, "monitor", "--model", "shapes@production", "--window", "soon", *w)
@@ -154,15 +225,34 @@ def test_monitor_errors_are_one_clear_line(registered, tmp_path, capsys):
     assert code == 0 and "not enough traffic" in out  # an empty log: no verdict, no failure
 
 
-def test_a_failing_webhook_is_an_error_but_the_export_still_happens(registered, tmp_path, capsys, webhook):
+def test_a_failing_webhook_is_an_error_but_the_export_still_happens(
+    registered, tmp_path, capsys, webhook
+):
     url, received = webhook
     Receiver.status = 500
     db = f"sqlite:///{tmp_path / 'log.db'}"
-    serve_like(registered, db, tmp_path / "samples", [(img * 0.3).astype(np.uint8)
-                                                      for img in dataset_images(registered)])
-    code, out = run_cli(capsys, "monitor", "--model", "shapes@production", "--database-url", db,
-                        "--workspace", str(registered.ws.root), "--webhook", url, "--export-batch",
-                        str(tmp_path / "batch"), "--html", str(tmp_path / "r.html"))
+    serve_like(
+        registered,
+        db,
+        tmp_path / "samples",
+        [(img * 0.3).astype(np.uint8) for img in dataset_images(registered)],
+    )
+    code, out = run_cli(
+        capsys,
+        "monitor",
+        "--model",
+        "shapes@production",
+        "--database-url",
+        db,
+        "--workspace",
+        str(registered.ws.root),
+        "--webhook",
+        url,
+        "--export-batch",
+        str(tmp_path / "batch"),
+        "--html",
+        str(tmp_path / "r.html"),
+    )
     assert code == 1 and f"webhook {url} did not take the alert (HTTP 500" in out
     assert len(received) == 2  # a server error is tried twice
     assert len(Dataset.load(tmp_path / "batch")) == 40
@@ -172,8 +262,21 @@ def test_json_on_stdout_is_only_json(registered, tmp_path, capfd):
     db = f"sqlite:///{tmp_path / 'log.db'}"
     serve_like(registered, db, tmp_path / "samples", dataset_images(registered))
     try:
-        main(["monitor", "--model", "shapes/1", "--database-url", db, "--workspace", str(registered.ws.root),
-              "--json", "-", "--html", str(tmp_path / "r.html")])
+        main(
+            [
+                "monitor",
+                "--model",
+                "shapes/1",
+                "--database-url",
+                db,
+                "--workspace",
+                str(registered.ws.root),
+                "--json",
+                "-",
+                "--html",
+                str(tmp_path / "r.html"),
+            ]
+        )
     except SystemExit as e:
         assert e.code == 0
     captured = capfd.readouterr()

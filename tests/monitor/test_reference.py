@@ -29,12 +29,19 @@ def test_reference_statistics_are_what_the_server_logs_for_the_same_jpegs(tmp_pa
     for i in range(6):
         image = render_scene(np.random.default_rng(i), 640, 480, SynthConfig()).image
         path = tmp_path / f"{i}.jpg"
-        cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        cv2.imwrite(
+            str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90]
+        )
         records.append(ImageRecord(str(i), path, 640, 480))
     ds = Dataset(records, ("thing",), splits={"train": ["0", "1", "2"], "val": ["3", "4", "5"]})
     ref = build_reference(NoBoxes(), ds)
-    served = [decode_upload(Upload(r.path.name, r.path.read_bytes()), 40_000_000, imgsz=320) for r in records]
-    assert all(d.reduced and d.size == (640, 480) for d in served)  # the server decodes these at 1/2 scale
+    served = [
+        decode_upload(Upload(r.path.name, r.path.read_bytes()), 40_000_000, imgsz=320)
+        for r in records
+    ]
+    assert all(
+        d.reduced and d.size == (640, 480) for d in served
+    )  # the server decodes these at 1/2 scale
     logged = [image_statistics(d.image) for d in served]
     for k in ("brightness", "contrast", "sharpness"):
         assert ref.inputs[k] == [s[k] for s in logged]

@@ -22,7 +22,9 @@ def shapes(tmp_path_factory) -> Dataset:
 @pytest.fixture(scope="session")
 def planted(shapes, tmp_path_factory) -> tuple[Dataset, list[PlantedDefect]]:
     """``shapes`` with 3 defects of every kind the checks can find, and the truth."""
-    return plant_defects(shapes, tmp_path_factory.mktemp("planted"), seed=0, per_kind=3, kinds=CHECK_KINDS)
+    return plant_defects(
+        shapes, tmp_path_factory.mktemp("planted"), seed=0, per_kind=3, kinds=CHECK_KINDS
+    )
 
 
 @pytest.fixture
@@ -31,13 +33,24 @@ def annotations() -> Callable[..., Dataset]:
     made-up paths (annotation checks never read them), classes a/b/c, and splits
     given as ``{split: [ids]}``."""
 
-    def make(boxes: dict[str, Sequence[tuple]], splits: dict | None = None,
-             class_names: Sequence[str] = ("a", "b", "c"), size: tuple[int, int] = (100, 80)) -> Dataset:
+    def make(
+        boxes: dict[str, Sequence[tuple]],
+        splits: dict | None = None,
+        class_names: Sequence[str] = ("a", "b", "c"),
+        size: tuple[int, int] = (100, 80),
+    ) -> Dataset:
         records = []
         for image_id, rows in boxes.items():
             rows = np.array(rows, np.float32).reshape(-1, 5)
-            records.append(ImageRecord(image_id, f"/nowhere/{image_id}.png", *size, rows[:, :4],
-                                       rows[:, 4].astype(np.int64)))
+            records.append(
+                ImageRecord(
+                    image_id,
+                    f"/nowhere/{image_id}.png",
+                    *size,
+                    rows[:, :4],
+                    rows[:, 4].astype(np.int64),
+                )
+            )
         return Dataset(records, class_names, splits=splits, name="hand", root="/nowhere")
 
     return make

@@ -35,7 +35,9 @@ def degenerate_in_xml(root) -> set[tuple[str, str]]:
     """(annotation file, ``object N``) of every box with no width or height, read from the XML."""
     found = set()
     for xml in sorted((root / "Annotations").glob("*.xml")):
-        for n, obj in enumerate(ET.parse(xml).getroot().iter("object"), start=1):  # VOC objects count from 1
+        for n, obj in enumerate(
+            ET.parse(xml).getroot().iter("object"), start=1
+        ):  # VOC objects count from 1
             b = obj.find("bndbox")
             x1, y1, x2, y2 = (float(b.find(k).text) for k in ("xmin", "ymin", "xmax", "ymax"))
             if x2 <= x1 or y2 <= y1:
@@ -64,8 +66,11 @@ def test_every_degenerate_box_is_reported_by_file(bccd_root, timed_report):
     report, _ = timed_report
     expected = degenerate_in_xml(bccd_root)
     assert len(expected) == 2
-    reported = {(i.path, i.location) for i in report.issues
-                if i.code in ("box_zero_area", "box_inverted", "box_degenerate")}
+    reported = {
+        (i.path, i.location)
+        for i in report.issues
+        if i.code in ("box_zero_area", "box_inverted", "box_degenerate")
+    }
     assert reported == expected
     assert all(i.severity.value == "error" for i in report.issues if i.code == "box_zero_area")
 
@@ -86,8 +91,12 @@ def test_every_near_duplicate_box_is_reported_by_file(bccd, timed_report):
 def test_class_imbalance_and_the_leakage_check(bccd, timed_report):
     report, _ = timed_report
     imbalance = [i for i in report.issues if i.code == "class_imbalance"]
-    assert len(imbalance) == 1 and "'RBC' has 4153 boxes and 'Platelets' 361" in imbalance[0].message
-    assert len(report.image_stats) == len(bccd) == 364  # every image read and hashed for the duplicate check
+    assert (
+        len(imbalance) == 1 and "'RBC' has 4153 boxes and 'Platelets' 361" in imbalance[0].message
+    )
+    assert (
+        len(report.image_stats) == len(bccd) == 364
+    )  # every image read and hashed for the duplicate check
     leaks = {(i.image_id, i.location) for i in report.issues if i.code == "split_leakage"}
     assert ("BloodImage_00038", "duplicate of BloodImage_00037") in leaks
 

@@ -19,8 +19,12 @@ from yolops.quality.plant import plant_defects
 
 
 def yolops(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "yolops.cli.main", *map(str, args)], capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "yolops.cli.main", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture
@@ -44,11 +48,16 @@ def data(tmp_path_factory):
     """Three YOLO datasets of generated shapes: clean, with only warnings (darkened
     images), and with errors (an image copied into another split)."""
     root = tmp_path_factory.mktemp("cli")
-    ds = generate(root / "gen", SynthConfig(num_images=30, image_size=(128, 96), min_size=12, max_size=40, seed=4))
+    ds = generate(
+        root / "gen",
+        SynthConfig(num_images=30, image_size=(128, 96), min_size=12, max_size=40, seed=4),
+    )
     dark, _ = plant_defects(ds, root / "dark-src", per_kind=2, kinds=("dark",))
     leaky, _ = plant_defects(ds, root / "leaky-src", per_kind=1, kinds=("duplicate_across_splits",))
-    return {name: save_dataset(d, root / name, "yolo") for name, d in
-            (("clean", ds), ("dark", dark), ("leaky", leaky))}
+    return {
+        name: save_dataset(d, root / name, "yolo")
+        for name, d in (("clean", ds), ("dark", dark), ("leaky", leaky))
+    }
 
 
 def test_exit_codes_follow_fail_on(data, tmp_path):
@@ -62,16 +71,32 @@ def test_exit_codes_follow_fail_on(data, tmp_path):
     assert "Traceback" not in leaky.stderr
     assert yolops("data", "validate", data["leaky"], "--fail-on", "never").returncode == 0
 
-    dark = [yolops("data", "validate", data["dark"], "--fail-on", level).returncode for level in ("error", "warning")]
+    dark = [
+        yolops("data", "validate", data["dark"], "--fail-on", level).returncode
+        for level in ("error", "warning")
+    ]
     assert dark == [0, 1]
 
 
 def test_reports_are_written(cli, data, tmp_path):
-    done = cli("data", "validate", data["leaky"], "--html", tmp_path / "r" / "report.html",
-                  "--json", tmp_path / "r" / "report.json", "--fail-on", "never")
+    done = cli(
+        "data",
+        "validate",
+        data["leaky"],
+        "--html",
+        tmp_path / "r" / "report.html",
+        "--json",
+        tmp_path / "r" / "report.json",
+        "--fail-on",
+        "never",
+    )
     assert done.returncode == 0, done.stderr
     page = (tmp_path / "r" / "report.html").read_text()
-    assert page.startswith("<!DOCTYPE html>") and "data:image/jpeg;base64," in page and "PASSED" in page
+    assert (
+        page.startswith("<!DOCTYPE html>")
+        and "data:image/jpeg;base64," in page
+        and "PASSED" in page
+    )
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["counts_by_code"]["split_leakage"] == 1 and report["images"] == 31
 
@@ -90,12 +115,22 @@ def test_schema_then_validate_against_it(cli, data, tmp_path):
     done = cli("data", "validate", data["clean"], "--schema", schema, "--json", tmp_path / "r.json")
     assert done.returncode == 1 and "class_unknown" in done.stdout
     bad = cli("data", "validate", data["clean"], "--schema", tmp_path / "missing.yaml")
-    assert bad.returncode == 1 and "cannot read schema" in bad.stderr and "Traceback" not in bad.stderr
+    assert (
+        bad.returncode == 1 and "cannot read schema" in bad.stderr and "Traceback" not in bad.stderr
+    )
 
 
 def test_against_a_reference_reports_drift(cli, data, tmp_path):
-    done = cli("data", "validate", data["dark"], "--against", data["clean"], "--json", tmp_path / "d.json",
-                  "--no-images")
+    done = cli(
+        "data",
+        "validate",
+        data["dark"],
+        "--against",
+        data["clean"],
+        "--json",
+        tmp_path / "d.json",
+        "--no-images",
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "d.json").read_text())
     assert report["schema_source"] == "reference" and report["drift"]["features"]
@@ -108,14 +143,27 @@ def model(data, tmp_path_factory):
     from yolops.detector import Detector
 
     runs = tmp_path_factory.mktemp("runs")
-    det = Detector.train(data["clean"], model="n", imgsz=64, epochs=1, batch=8, project=str(runs), name="m")
+    det = Detector.train(
+        data["clean"], model="n", imgsz=64, epochs=1, batch=8, project=str(runs), name="m"
+    )
     return det.train_result.best
 
 
 @pytest.mark.slow
 def test_label_errors_from_a_model(cli, data, model, tmp_path):
-    done = cli("data", "validate", data["clean"], "--labels", model, "--json", tmp_path / "l.json",
-                  "--html", tmp_path / "l.html", "--fail-on", "never")
+    done = cli(
+        "data",
+        "validate",
+        data["clean"],
+        "--labels",
+        model,
+        "--json",
+        tmp_path / "l.json",
+        "--html",
+        tmp_path / "l.html",
+        "--fail-on",
+        "never",
+    )
     assert done.returncode == 0, done.stderr
     issues = json.loads((tmp_path / "l.json").read_text())["issues"]
     # one epoch teaches a model nothing: the check says so rather than flag every label
@@ -126,8 +174,17 @@ def test_label_errors_from_a_model(cli, data, model, tmp_path):
 
 
 def test_cleanvision_as_the_image_checker(cli, data, tmp_path):
-    done = cli("data", "validate", data["dark"], "--image-checker", "cleanvision", "--json", tmp_path / "c.json",
-                  "--fail-on", "never")
+    done = cli(
+        "data",
+        "validate",
+        data["dark"],
+        "--image-checker",
+        "cleanvision",
+        "--json",
+        tmp_path / "c.json",
+        "--fail-on",
+        "never",
+    )
     assert done.returncode == 0, done.stderr
     issues = json.loads((tmp_path / "c.json").read_text())["issues"]
     assert any(i["message"].startswith("cleanvision: dark") for i in issues)

@@ -21,7 +21,9 @@ def test_psi_is_near_zero_for_one_distribution_and_grows_with_the_shift():
     assert psi(ref, same) < 0.02
     shifts = [psi(ref, RNG.normal(mu, 1, 5000)) for mu in (0.25, 0.5, 1.0)]
     assert shifts == sorted(shifts) and shifts[0] > 0.04 and shifts[-1] > 0.8
-    assert math.isfinite(psi(ref, ref + 100))  # every current value past the last bin: large, finite
+    assert math.isfinite(
+        psi(ref, ref + 100)
+    )  # every current value past the last bin: large, finite
 
 
 def test_psi_bins_few_distinct_values_by_value():
@@ -35,15 +37,26 @@ def test_a_feature_drifts_only_when_the_change_is_both_large_and_significant():
     ref = RNG.normal(100, 10, 2000)
     moved = numeric_drift("box width", ref, RNG.normal(130, 10, 2000))
     assert moved.drifted and moved.p_value < 1e-10 and moved.value > 0.2
-    assert moved.change.startswith("median 99") and moved.change.endswith(" px") and "drifted" in moved.describe()
+    assert (
+        moved.change.startswith("median 99")
+        and moved.change.endswith(" px")
+        and "drifted" in moved.describe()
+    )
     still = numeric_drift("box width", ref, RNG.normal(100, 10, 2000))
     assert not still.drifted
     # 12 values of the same distribution: PSI alone would cry drift, the test does not
-    small = numeric_drift("box width", np.random.default_rng(1).normal(100, 10, 2000),
-                          np.random.default_rng(2).normal(100, 10, 12))
+    small = numeric_drift(
+        "box width",
+        np.random.default_rng(1).normal(100, 10, 2000),
+        np.random.default_rng(2).normal(100, 10, 12),
+    )
     assert small.value > 0.2 and small.p_value >= 0.01 and not small.drifted
     empty = numeric_drift("box width", ref, np.zeros(0))
-    assert not empty.drifted and "not compared" in empty.describe() and empty.to_dict()["value"] is None
+    assert (
+        not empty.drifted
+        and "not compared" in empty.describe()
+        and empty.to_dict()["value"] is None
+    )
 
 
 def test_class_mix_drift():

@@ -54,16 +54,24 @@ def test_sharpness_is_measured_at_one_working_size():
     scene = np.zeros((480, 640, 3), np.uint8)
     for k in range(12):
         cv2.circle(scene, (40 + 50 * k, 100 + 20 * (k % 5)), 30, (255, 200 - 15 * k, 40), -1)
-        cv2.rectangle(scene, (30 + 50 * k, 300), (60 + 50 * k, 330 + 10 * (k % 4)), (60, 255, 20 * k), -1)
+        cv2.rectangle(
+            scene, (30 + 50 * k, 300), (60 + 50 * k, 330 + 10 * (k % 4)), (60, 255, 20 * k), -1
+        )
     small = cv2.resize(scene, (320, 240), interpolation=cv2.INTER_AREA)
-    assert image_stats(scene)["sharpness"] == pytest.approx(image_stats(small)["sharpness"], rel=0.15)
+    assert image_stats(scene)["sharpness"] == pytest.approx(
+        image_stats(small)["sharpness"], rel=0.15
+    )
 
 
 def test_perceptual_hash_tolerates_re_encoding_but_tells_pictures_apart():
     image = textured(240, 320)
     h = np.uint64(perceptual_hash(image))
     resized = cv2.resize(image, (288, 216), interpolation=cv2.INTER_AREA)
-    ok, jpeg = cv2.imencode(".jpg", np.clip(resized.astype(int) + 12, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 75])
+    ok, jpeg = cv2.imencode(
+        ".jpg",
+        np.clip(resized.astype(int) + 12, 0, 255).astype(np.uint8),
+        [cv2.IMWRITE_JPEG_QUALITY, 75],
+    )
     again = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
     assert hamming(h, np.uint64(perceptual_hash(again))) <= 6
     others = np.array([perceptual_hash(textured(240, 320)) for _ in range(8)], np.uint64)
@@ -76,13 +84,16 @@ def test_scan_reports_unreadable_files(tmp_path, make_tiny_dataset, break_image)
     ds[2].path.unlink()
     scans = scan_images(ds)
     assert list(scans) == ds.ids
-    assert scans[ds[0].id].ok and len(scans[ds[0].id].sha256) == 64 and scans[ds[0].id].format == "PNG"
+    assert (
+        scans[ds[0].id].ok and len(scans[ds[0].id].sha256) == 64 and scans[ds[0].id].format == "PNG"
+    )
     assert scans[ds[1].id].error[0] == "image_truncated"
     assert scans[ds[2].id].error[0] == "image_missing"
     found = {(i.code, i.image_id) for i in check_images(ds, scans)}
     assert {("image_corrupt", ds[1].id), ("image_corrupt", ds[2].id)} <= found
     assert scan_images(ds, workers=1) == scans or all(
-        scan_images(ds, workers=1)[k].error == v.error for k, v in scans.items())
+        scan_images(ds, workers=1)[k].error == v.error for k, v in scans.items()
+    )
 
 
 def test_size_mismatch_between_file_and_annotation(tmp_path, make_tiny_dataset):
@@ -96,7 +107,9 @@ def test_size_mismatch_between_file_and_annotation(tmp_path, make_tiny_dataset):
 def test_our_checks_find_every_planted_look_and_nothing_else(planted):
     ds, truth = planted
     found = check_images(ds, scan_images(ds))
-    assert {k: v for k, v in recall(truth, found).items() if k in LOOKS} == {k: (3, 3) for k in LOOKS}
+    assert {k: v for k, v in recall(truth, found).items() if k in LOOKS} == {
+        k: (3, 3) for k in LOOKS
+    }
     looks = {c for k in LOOKS for c in DETECTED_BY[k]}
     # No false alarms on untouched images. (A near-duplicate copy, JPEG at quality 75,
     # loses the generated noise and may rightly read as blurry: not counted here.)
@@ -119,7 +132,9 @@ def test_grey_images_are_noted_only_in_a_colour_dataset(tmp_path):
     grey = cv2.cvtColor(cv2.imread(str(ds[0].path)), cv2.COLOR_BGR2GRAY)
     cv2.imwrite(str(ds[0].path), cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
     found = [i for i in check_images(ds, scan_images(ds))]
-    assert [(i.code, i.image_id, i.severity) for i in found] == [("image_grayscale", "t0", Severity.INFO)]
+    assert [(i.code, i.image_id, i.severity) for i in found] == [
+        ("image_grayscale", "t0", Severity.INFO)
+    ]
     for r in ds.records[1:4]:  # now most images are grey: grey is the norm, not a problem
         cv2.imwrite(str(r.path), cv2.cvtColor(cv2.imread(str(r.path)), cv2.COLOR_BGR2GRAY))
     assert check_images(ds, scan_images(ds)) == []

@@ -60,7 +60,9 @@ def good_model(truth: Dataset, images: Dataset, seed: int = 0) -> dict[str, Dete
 @pytest.fixture(scope="module")
 def mislabelled(shapes, tmp_path_factory):
     """``shapes`` with 5 of each label error, the truth, and good-model predictions."""
-    ds, truth = plant_defects(shapes, tmp_path_factory.mktemp("mislabelled"), seed=2, per_kind=5, kinds=LABEL_KINDS)
+    ds, truth = plant_defects(
+        shapes, tmp_path_factory.mktemp("mislabelled"), seed=2, per_kind=5, kinds=LABEL_KINDS
+    )
     return ds, truth, good_model(shapes, ds)
 
 
@@ -90,7 +92,9 @@ def test_planted_errors_top_the_ranking(mislabelled, found):
     top = issues[:k]
     assert sum(any(matches(i, d) for d in truth) for i in top) / k >= 0.8
     ranked = [image_id for image_id, _ in scores.ranked()]
-    assert precision_at_k(ranked, truth, kinds=("dropped_box", "flipped_class", "shifted_box")) >= 0.7
+    assert (
+        precision_at_k(ranked, truth, kinds=("dropped_box", "flipped_class", "shifted_box")) >= 0.7
+    )
 
 
 def test_a_clean_dataset_with_a_good_model_has_few_label_issues(shapes):
@@ -115,15 +119,23 @@ def test_scores_are_cleanlabs_own(mislabelled):
     cleanlab computes itself."""
     ds, _, predictions = mislabelled
     ds = ds.subset(ds.ids[:25])
-    config = LabelCheckConfig(low_probability_threshold=0.5, high_probability_threshold=0.95, covered_iou=0.0,
-                              min_prediction_score=0.0)
+    config = LabelCheckConfig(
+        low_probability_threshold=0.5,
+        high_probability_threshold=0.95,
+        covered_iou=0.0,
+        min_prediction_score=0.0,
+    )
     ours = label_scores(ds, predictions, config)
     by_class = {i: d.select(np.argsort(d.classes, kind="stable")) for i, d in predictions.items()}
     labels, preds = _cleanlab_format(ds, by_class)
-    np.testing.assert_allclose(ours.image_scores, rank.get_label_quality_scores(labels, preds, verbose=False))
-    for mine, theirs in [(ours.badloc, rank.compute_badloc_box_scores(labels=labels, predictions=preds)),
-                         (ours.swap, rank.compute_swap_box_scores(labels=labels, predictions=preds)),
-                         (ours.overlooked, rank.compute_overlooked_box_scores(labels=labels, predictions=preds))]:
+    np.testing.assert_allclose(
+        ours.image_scores, rank.get_label_quality_scores(labels, preds, verbose=False)
+    )
+    for mine, theirs in [
+        (ours.badloc, rank.compute_badloc_box_scores(labels=labels, predictions=preds)),
+        (ours.swap, rank.compute_swap_box_scores(labels=labels, predictions=preds)),
+        (ours.overlooked, rank.compute_overlooked_box_scores(labels=labels, predictions=preds)),
+    ]:
         for a, b in zip(mine, theirs):
             np.testing.assert_allclose(a, b, equal_nan=True)
 
@@ -135,7 +147,9 @@ def test_issues_carry_the_models_side(mislabelled, found):
     keys = [labels_module.severity_key(i) for i in issues]
     assert keys == sorted(keys) and all(0 <= k <= 1 for k in keys)
     flipped = next(d for d in truth if d.kind == "flipped_class")
-    wrong = next(i for i in issues if i.image_id == flipped.image_id and i.code == "label_wrong_class")
+    wrong = next(
+        i for i in issues if i.image_id == flipped.image_id and i.code == "label_wrong_class"
+    )
     true_class = ds.class_names[wrong.predicted_class]
     assert wrong.location == f"box {flipped.box}" and wrong.box == flipped.box
     assert f"the model sees a {true_class} here" in wrong.message and wrong.predicted_score > 0.8
@@ -145,13 +159,19 @@ def test_issues_carry_the_models_side(mislabelled, found):
     spurious = next(i for i in issues if i.code == "label_spurious_box")
     assert spurious.predicted_box is None and "sees nothing here" in spurious.message
     row = json.loads(json.dumps(wrong.to_dict()))
-    assert row["severity"] == "warning" and row["score"] == wrong.score and len(row["predicted_box"]) == 4
+    assert (
+        row["severity"] == "warning"
+        and row["score"] == wrong.score
+        and len(row["predicted_box"]) == 4
+    )
 
 
 def test_a_model_that_finds_little_is_not_asked_about_labels(mislabelled):
     ds, _, predictions = mislabelled
-    half_blind = {k: (d if n % 3 == 0 else Detections(class_names=d.class_names))
-                  for n, (k, d) in enumerate(predictions.items())}
+    half_blind = {
+        k: (d if n % 3 == 0 else Detections(class_names=d.class_names))
+        for n, (k, d) in enumerate(predictions.items())
+    }
     scores = label_scores(ds, half_blind)
     assert 0.2 < scores.model_recall < 0.5
     issues = label_issues(ds, scores)
@@ -169,7 +189,12 @@ def test_thresholds_are_validated():
 
 
 def test_model_classes_are_matched_by_name():
-    d = Detections([[0, 0, 5, 5], [1, 1, 6, 6], [2, 2, 7, 7]], [0.9, 0.8, 0.7], [0, 1, 2], ("dog", "cat", "car"))
+    d = Detections(
+        [[0, 0, 5, 5], [1, 1, 6, 6], [2, 2, 7, 7]],
+        [0.9, 0.8, 0.7],
+        [0, 1, 2],
+        ("dog", "cat", "car"),
+    )
     out = labels_module._remap({"x": d}, ("dog", "cat", "car"), ("cat", "dog"), "m.pt")["x"]
     assert out.classes.tolist() == [1, 0] and out.scores.tolist() == pytest.approx([0.9, 0.8])
     with pytest.raises(ConfigError, match=r"does not know classes \['bird'\]"):
@@ -178,10 +203,16 @@ def test_model_classes_are_matched_by_name():
 
 def test_the_check_plugs_into_validation_and_the_report_shows_both_boxes(mislabelled, monkeypatch):
     ds, truth, predictions = mislabelled
-    monkeypatch.setattr(labels_module, "model_predictions", lambda dataset, source, conf: predictions)
-    report = validate_dataset(ds, config=QualityConfig(read_images=False), extra_checks=[LabelErrorCheck("m.pt")])
+    monkeypatch.setattr(
+        labels_module, "model_predictions", lambda dataset, source, conf: predictions
+    )
+    report = validate_dataset(
+        ds, config=QualityConfig(read_images=False), extra_checks=[LabelErrorCheck("m.pt")]
+    )
     label_found = [i for i in report.issues if i.code.startswith("label_")]
-    assert recall(truth, label_found) == recall(truth, label_issues(ds, label_scores(ds, predictions)))
+    assert recall(truth, label_found) == recall(
+        truth, label_issues(ds, label_scores(ds, predictions))
+    )
     wrong = [i for i in report.issues if i.code == "label_wrong_class"]
     assert [i.score for i in wrong] == sorted(i.score for i in wrong)  # surest first within a code
     page = render_html(report, thumbnails=2)
@@ -193,7 +224,10 @@ def test_kfold_predictions_end_to_end(tmp_path, monkeypatch):
     """Two folds, one epoch at 64 px: proves the path runs and stays out of sample."""
     from yolops.detector import Detector
 
-    ds = generate(tmp_path / "gen", SynthConfig(num_images=12, image_size=(96, 64), min_size=12, max_size=30, seed=5))
+    ds = generate(
+        tmp_path / "gen",
+        SynthConfig(num_images=12, image_size=(96, 64), min_size=12, max_size=30, seed=5),
+    )
     trained_on = []
     real_train = Detector.train.__func__
 
@@ -202,8 +236,11 @@ def test_kfold_predictions_end_to_end(tmp_path, monkeypatch):
         return real_train(cls, data, config=config, **kw)
 
     monkeypatch.setattr(Detector, "train", classmethod(spy))
-    config = KFoldConfig(folds=2, workdir=str(tmp_path / "runs"),
-                         train=TrainConfig(model="n", imgsz=64, epochs=1, batch=8))
+    config = KFoldConfig(
+        folds=2,
+        workdir=str(tmp_path / "runs"),
+        train=TrainConfig(model="n", imgsz=64, epochs=1, batch=8),
+    )
     predictions = kfold_predictions(ds, config)
     assert set(predictions) == set(ds.ids)
     assert len(trained_on) == 2
@@ -220,10 +257,19 @@ def test_one_object_labelled_with_two_classes(annotations):
     """cleanlab gives both boxes of a two-class label its lowest swap score (the least
     similarity in the dataset: image y supplies a far one); with no confident
     prediction to point at, the issue says what the labels say."""
-    ds = annotations({"x": [(10, 10, 50, 50, 0), (10, 10, 50, 50, 1)], "y": [(0, 0, 10, 10, 0)]},
-                     class_names=("a", "b"))
-    predictions = {"x": Detections([[11, 10, 50, 51]], [0.6], [0], ("a", "b")),
-                   "y": Detections([[1, 0, 10, 11], [80, 60, 100, 80]], [0.9, 0.3], [0, 0], ("a", "b"))}
+    ds = annotations(
+        {"x": [(10, 10, 50, 50, 0), (10, 10, 50, 50, 1)], "y": [(0, 0, 10, 10, 0)]},
+        class_names=("a", "b"),
+    )
+    predictions = {
+        "x": Detections([[11, 10, 50, 51]], [0.6], [0], ("a", "b")),
+        "y": Detections([[1, 0, 10, 11], [80, 60, 100, 80]], [0.9, 0.3], [0, 0], ("a", "b")),
+    }
     issues = label_issues(ds, label_scores(ds, predictions))
-    assert [(i.image_id, i.code, i.box) for i in issues] == [("x", "label_wrong_class", 0), ("x", "label_wrong_class", 1)]
-    assert all("also labelled as another class" in i.message and i.predicted_box is None for i in issues)
+    assert [(i.image_id, i.code, i.box) for i in issues] == [
+        ("x", "label_wrong_class", 0),
+        ("x", "label_wrong_class", 1),
+    ]
+    assert all(
+        "also labelled as another class" in i.message and i.predicted_box is None for i in issues
+    )

@@ -8,7 +8,14 @@ import pytest
 from yolops.errors import YolopsError
 from yolops.issues import Issue, Severity
 from yolops.quality.labels import LabelIssue
-from yolops.quality.plant import KINDS, LABEL_KINDS, PlantedDefect, plant_defects, precision_at_k, recall
+from yolops.quality.plant import (
+    KINDS,
+    LABEL_KINDS,
+    PlantedDefect,
+    plant_defects,
+    precision_at_k,
+    recall,
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,14 +42,23 @@ def test_box_defects_are_what_they_say(shapes, everything):
             assert len(after) == len(before) - 1 and d.box is None
             assert not any(np.allclose(b, d.xyxy) for b in after.boxes)
         elif d.kind == "flipped_class":
-            assert after.classes[d.box] != before.classes[d.box] and np.array_equal(after.boxes, before.boxes)
+            assert after.classes[d.box] != before.classes[d.box] and np.array_equal(
+                after.boxes, before.boxes
+            )
         elif d.kind == "shifted_box":
-            assert not np.allclose(after.boxes[d.box], before.boxes[d.box]) and np.allclose(after.boxes[d.box], d.xyxy)
+            assert not np.allclose(after.boxes[d.box], before.boxes[d.box]) and np.allclose(
+                after.boxes[d.box], d.xyxy
+            )
         elif d.kind == "spurious_box":
             x1, y1, x2, y2 = d.xyxy
             others = before.boxes
             assert 0 <= x1 < x2 <= after.width and 0 <= y1 < y2 <= after.height
-            assert np.all((others[:, 2] <= x1) | (others[:, 0] >= x2) | (others[:, 3] <= y1) | (others[:, 1] >= y2))
+            assert np.all(
+                (others[:, 2] <= x1)
+                | (others[:, 0] >= x2)
+                | (others[:, 3] <= y1)
+                | (others[:, 1] >= y2)
+            )
         elif d.kind == "degenerate_box":
             b = after.boxes[d.box]
             assert b[2] == b[0]
@@ -82,20 +98,35 @@ def test_recall_needs_the_right_code_image_and_box():
     issues = [
         Issue("box_degenerate", Severity.ERROR, "x", image_id="a", location="box 2"),  # another box
         Issue("image_blurry", Severity.WARNING, "x", image_id="b"),  # another code
-        LabelIssue("label_missing_box", Severity.WARNING, "x", image_id="c", predicted_box=(12, 11, 52, 50)),
-        LabelIssue("label_wrong_class", Severity.WARNING, "x", image_id="d", location="box 0", box=0),
+        LabelIssue(
+            "label_missing_box", Severity.WARNING, "x", image_id="c", predicted_box=(12, 11, 52, 50)
+        ),
+        LabelIssue(
+            "label_wrong_class", Severity.WARNING, "x", image_id="d", location="box 0", box=0
+        ),
     ]
-    assert recall(truth, issues) == {"degenerate_box": (0, 1), "dark": (0, 1), "dropped_box": (1, 1),
-                                     "flipped_class": (1, 1)}
+    assert recall(truth, issues) == {
+        "degenerate_box": (0, 1),
+        "dark": (0, 1),
+        "dropped_box": (1, 1),
+        "flipped_class": (1, 1),
+    }
     issues[0] = Issue("box_degenerate", Severity.ERROR, "x", image_id="a", location="boxes 1 and 3")
-    issues[2] = LabelIssue("label_missing_box", Severity.WARNING, "x", image_id="c", predicted_box=(60, 60, 90, 90))
+    issues[2] = LabelIssue(
+        "label_missing_box", Severity.WARNING, "x", image_id="c", predicted_box=(60, 60, 90, 90)
+    )
     assert recall(truth, issues, kinds=("degenerate_box", "dropped_box")) == {
-        "degenerate_box": (1, 1), "dropped_box": (0, 1)}
+        "degenerate_box": (1, 1),
+        "dropped_box": (0, 1),
+    }
 
 
 def test_precision_at_k():
-    truth = [PlantedDefect("flipped_class", "x", 0), PlantedDefect("dropped_box", "y"),
-             PlantedDefect("dark", "z")]  # not a label kind
+    truth = [
+        PlantedDefect("flipped_class", "x", 0),
+        PlantedDefect("dropped_box", "y"),
+        PlantedDefect("dark", "z"),
+    ]  # not a label kind
     assert precision_at_k(["x", "y", "z", "w"], truth) == 1.0  # k = 2 label-error images
     assert precision_at_k(["x", "w", "y"], truth) == 0.5
     assert precision_at_k(["w", "x", "y"], truth, k=3) == pytest.approx(2 / 3)

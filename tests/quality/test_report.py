@@ -53,7 +53,11 @@ def test_the_page_is_self_contained_and_every_picture_is_embedded(report, tmp_pa
     path = write_html(report, tmp_path / "sub" / "report.html", thumbnails=3, fail_on="error")
     page = Page(path.read_text(encoding="utf-8"))
     assert not [t for t, _ in page.tags if t in ("script", "link", "iframe")]
-    assert not [a for _, a in page.tags if any(str(v).startswith(("http:", "https:", "//")) for v in a.values())]
+    assert not [
+        a
+        for _, a in page.tags
+        if any(str(v).startswith(("http:", "https:", "//")) for v in a.values())
+    ]
     images = page.images()
     plots = [a for a in images if a.get("class") == "plot"]
     assert len(plots) == 2  # box and image statistics (no drift without a reference)
@@ -92,7 +96,12 @@ def test_thumbnails_draw_the_offending_box_in_red(report):
 
 def test_names_are_escaped_and_drift_is_plotted(shapes, tmp_path):
     r = shapes[0]
-    odd = Dataset([r.replace(id="<b>odd</b>")], shapes.class_names, name="<script>x</script>", root=shapes.root)
+    odd = Dataset(
+        [r.replace(id="<b>odd</b>")],
+        shapes.class_names,
+        name="<script>x</script>",
+        root=shapes.root,
+    )
     report = validate_dataset(odd, against=shapes.split("train"), config=QualityConfig())
     html = render_html(report)
     assert "<script>x</script>" not in html and "&lt;script&gt;x&lt;/script&gt;" in html
@@ -110,19 +119,35 @@ def test_a_clean_report_says_so(tmp_path):
     assert "No issues found." in render_html(report)
 
 
-@pytest.mark.skipif(not (shutil.which("chromium") or shutil.which("chromium-browser")),
-                    reason="headless Chromium is not installed (Debian: apt-get install chromium)")
+@pytest.mark.skipif(
+    not (shutil.which("chromium") or shutil.which("chromium-browser")),
+    reason="headless Chromium is not installed (Debian: apt-get install chromium)",
+)
 def test_chromium_renders_the_pictures(report, tmp_path):
     """Chromium loads the page offline and reports every image decoded (naturalWidth > 0)."""
     path = write_html(report, tmp_path / "report.html", thumbnails=2)
     page = path.read_text(encoding="utf-8")
-    probe = ("<script>window.onload=()=>{const i=[...document.images];"
-             "document.title='images '+i.length+' broken '+i.filter(x=>!x.complete||x.naturalWidth==0).length}"
-             "</script></body>")
+    probe = (
+        "<script>window.onload=()=>{const i=[...document.images];"
+        "document.title='images '+i.length+' broken '+i.filter(x=>!x.complete||x.naturalWidth==0).length}"
+        "</script></body>"
+    )
     path.write_text(page.replace("</body>", probe), encoding="utf-8")
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    done = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
-                           "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            path.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     title = Page(done.stdout)
     text = " ".join(title.text)
     n = len(Page(page).images())

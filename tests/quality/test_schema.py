@@ -37,7 +37,9 @@ def test_infer_schema_ranges_cover_the_data_and_are_widened():
     assert schema.class_names == ("cat", "dog")
     assert schema.image_formats == ("PNG",) and schema.image_modes == ("RGB",)
     assert schema.image_width == Range(256.0, 400.0)  # 320 / 1.25, 320 x 1.25
-    assert schema.boxes_per_image.low == 0 and schema.boxes_per_image.high == 5  # floor(1/1.25), ceil(4 x 1.25)
+    assert (
+        schema.boxes_per_image.low == 0 and schema.boxes_per_image.high == 5
+    )  # floor(1/1.25), ceil(4 x 1.25)
     cat, dog = schema.classes["cat"], schema.classes["dog"]
     assert cat.share + dog.share == pytest.approx(1.0)
     # widths: cats 20..40, dogs 60..100; the range holds p1..p99 and reaches past them

@@ -28,23 +28,39 @@ def test_every_planted_defect_is_found(planted, report):
 
 def test_no_errors_or_warnings_on_untouched_images(planted, report):
     _, truth = planted
-    touched = {d.image_id for d in truth} | {d.detail.split("'")[1] for d in truth if d.detail.startswith("copy of")}
-    stray = [i for i in report.at_least("warning") if i.image_id is not None and i.image_id not in touched]
+    touched = {d.image_id for d in truth} | {
+        d.detail.split("'")[1] for d in truth if d.detail.startswith("copy of")
+    }
+    stray = [
+        i
+        for i in report.at_least("warning")
+        if i.image_id is not None and i.image_id not in touched
+    ]
     assert stray == []
 
 
 def test_the_gate_exit_codes(report, annotations):
     assert report.counts_by_severity()["error"] > 0
-    assert report.exit_code("error") == 1 and report.exit_code("warning") == 1 and report.exit_code() == 1
+    assert (
+        report.exit_code("error") == 1
+        and report.exit_code("warning") == 1
+        and report.exit_code() == 1
+    )
     assert report.exit_code("never") == 0
     with pytest.raises(ValueError, match="fail_on"):
         report.exit_code("sometimes")
-    clean = validate_dataset(annotations({"a": [(10, 10, 40, 40, 0)], "b": [(20, 20, 50, 60, 1)]}, class_names=("a", "b")),
-                             config=QualityConfig(read_images=False))
+    clean = validate_dataset(
+        annotations(
+            {"a": [(10, 10, 40, 40, 0)], "b": [(20, 20, 50, 60, 1)]}, class_names=("a", "b")
+        ),
+        config=QualityConfig(read_images=False),
+    )
     assert clean.counts_by_severity() == {"error": 0, "warning": 0, "info": 0}
     assert clean.exit_code("info") == 0
-    noted = validate_dataset(annotations({"a": [(10, 10, 40, 40, 0)], "b": []}, class_names=("a",)),
-                             config=QualityConfig(read_images=False))
+    noted = validate_dataset(
+        annotations({"a": [(10, 10, 40, 40, 0)], "b": []}, class_names=("a",)),
+        config=QualityConfig(read_images=False),
+    )
     assert noted.exit_code("error") == 0 and noted.exit_code("warning") == 1  # image_no_boxes
 
 
@@ -77,7 +93,9 @@ def test_against_a_reference_infers_its_schema_and_measures_drift(shapes):
     given = validate_dataset(val, schema=infer_schema(train))
     assert given.schema_source == "given" and given.drift is None
     # against a schema a person gave, outliers are warnings; against its own, notes
-    assert {i.severity for i in given.issues if i.code.endswith("_outside_schema")} <= {Severity.WARNING}
+    assert {i.severity for i in given.issues if i.code.endswith("_outside_schema")} <= {
+        Severity.WARNING
+    }
     own = validate_dataset(val)
     assert {i.severity for i in own.issues if i.code.endswith("_outside_schema")} <= {Severity.INFO}
 
@@ -88,7 +106,15 @@ def test_extra_checks_run_last_and_join_the_report(annotations):
 
     def opinion(dataset):
         seen.append(dataset)
-        return [Issue("label_wrong_class", Severity.WARNING, "a model disagrees", image_id="a", location="box 0")]
+        return [
+            Issue(
+                "label_wrong_class",
+                Severity.WARNING,
+                "a model disagrees",
+                image_id="a",
+                location="box 0",
+            )
+        ]
 
     report = validate_dataset(ds, config=QualityConfig(read_images=False), extra_checks=[opinion])
     assert seen == [ds] and [i.code for i in report.issues] == ["label_wrong_class"]
@@ -97,11 +123,20 @@ def test_extra_checks_run_last_and_join_the_report(annotations):
 def test_what_the_loader_reported_is_listed_once(annotations):
     ds = annotations({"a": [(90, 10, 110, 30, 0)], "b": [(90, 10, 110, 30, 0)]})
     log = IssueLog()
-    log.add("box_out_of_bounds", "warning", "loader: box crosses the border", path="a.xml", image_id="a")
+    log.add(
+        "box_out_of_bounds", "warning", "loader: box crosses the border", path="a.xml", image_id="a"
+    )
     ds.issues = log
     report = validate_dataset(ds, config=QualityConfig(read_images=False))
-    out = [(i.image_id, i.message.split(":")[0]) for i in report.issues if i.code == "box_out_of_bounds"]
-    assert sorted(out) == [("a", "loader"), ("b", "a box [90, 10, 110, 30] crosses the border of the 100x80 image")]
+    out = [
+        (i.image_id, i.message.split(":")[0])
+        for i in report.issues
+        if i.code == "box_out_of_bounds"
+    ]
+    assert sorted(out) == [
+        ("a", "loader"),
+        ("b", "a box [90, 10, 110, 30] crosses the border of the 100x80 image"),
+    ]
 
 
 def test_an_unknown_image_checker_is_a_config_error():

@@ -33,6 +33,8 @@ def model_path(models_dir, tmp_path) -> Path:
 @pytest.fixture
 def png() -> bytes:
     return encode(scene())
+
+
 @pytest.fixture
 def db_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'ws' / 'yolops.db'}"
@@ -50,8 +52,13 @@ def serve(model_path, db_url, tmp_path):
 
     @contextmanager
     def start(**overrides):
-        cfg = dict(model=str(model_path), port=0, database_url=db_url, workspace=str(tmp_path / "ws"),
-                   reload_interval=0)
+        cfg = dict(
+            model=str(model_path),
+            port=0,
+            database_url=db_url,
+            workspace=str(tmp_path / "ws"),
+            reload_interval=0,
+        )
         cfg.update(overrides)
         with background_server(ServeConfig(**cfg)) as server:
             yield server

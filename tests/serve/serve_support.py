@@ -51,7 +51,9 @@ def export_tiny(path: Path, names: tuple[str, ...], seed: int) -> Path:
 
 def scene(width: int = 160, height: int = 120, seed: int = 0) -> np.ndarray:
     small = min(width, height)
-    config = SynthConfig(min_size=min(16, small // 4), max_size=max(small // 4 + 1, min(96, small // 2)))
+    config = SynthConfig(
+        min_size=min(16, small // 4), max_size=max(small // 4 + 1, min(96, small // 2))
+    )
     return render_scene(np.random.default_rng(seed), width, height, config).image
 
 

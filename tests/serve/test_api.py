@@ -22,19 +22,29 @@ from serve_support import encode, files, scene
 def test_predict_multipart_matches_the_predictor(serve, keys, model_path):
     images = [scene(160, 120, 0), scene(200, 90, 1)]
     with serve() as server:
-        r = httpx.post(f"{server.url}/v1/predict", files=files(*(encode(i) for i in images)),
-                       headers={"X-API-Key": keys["predict"]}, params={"conf": 0.01})
+        r = httpx.post(
+            f"{server.url}/v1/predict",
+            files=files(*(encode(i) for i in images)),
+            headers={"X-API-Key": keys["predict"]},
+            params={"conf": 0.01},
+        )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["model"]["name"] == "model" and len(body["model"]["version"]) == 12
-    assert [(x["name"], x["width"], x["height"]) for x in body["results"]] == [("img0.png", 160, 120),
-                                                                               ("img1.png", 200, 90)]
+    assert [(x["name"], x["width"], x["height"]) for x in body["results"]] == [
+        ("img0.png", 160, 120),
+        ("img1.png", 200, 90),
+    ]
     expected = OnnxPredictor(model_path).predict(images, conf=0.01)
     for result, dets in zip(body["results"], expected):
-        assert len(result["detections"]) == len(dets) > 0  # a random model at conf 0.01 sees something
+        assert (
+            len(result["detections"]) == len(dets) > 0
+        )  # a random model at conf 0.01 sees something
         got = np.array([d["box"] for d in result["detections"]])
         np.testing.assert_allclose(got, dets.boxes, atol=0.02)
-        assert [d["class_name"] for d in result["detections"]] == [dets.class_names[c] for c in dets.classes]
+        assert [d["class_name"] for d in result["detections"]] == [
+            dets.class_names[c] for c in dets.classes
+        ]
         assert all(b[0] <= b[2] and b[1] <= b[3] for b in got)
 
 
@@ -49,8 +59,12 @@ def test_large_jpegs_are_decoded_reduced_and_answered_in_original_pixels(serve, 
     Image.fromarray(scene(640, 480, 3)).save(buf, "JPEG", quality=95, exif=exif.tobytes())
     blobs = [encode(scene(640, 480, 2), "JPEG"), buf.getvalue()]
     with serve() as server:
-        r = httpx.post(f"{server.url}/v1/predict", files=files(*blobs), headers={"X-API-Key": keys["predict"]},
-                       params={"conf": 0.01})
+        r = httpx.post(
+            f"{server.url}/v1/predict",
+            files=files(*blobs),
+            headers={"X-API-Key": keys["predict"]},
+            params={"conf": 0.01},
+        )
     assert r.status_code == 200, r.text
     results = r.json()["results"]
     assert [(x["width"], x["height"]) for x in results] == [(640, 480), (480, 640)]
@@ -60,18 +74,32 @@ def test_large_jpegs_are_decoded_reduced_and_answered_in_original_pixels(serve, 
         im.draft("RGB", (im.width // 4, im.height // 4))  # imgsz 128: a 1/4 decode keeps 160 px
         reduced = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
         assert reduced.shape[:2] == (result["height"] // 4, result["width"] // 4)
-        [dets] = predictor.predict([reduced], conf=0.01, original_sizes=[(result["width"], result["height"])])
+        [dets] = predictor.predict(
+            [reduced], conf=0.01, original_sizes=[(result["width"], result["height"])]
+        )
         got = np.array([d["box"] for d in result["detections"]])
         assert len(got) == len(dets) > 0
         np.testing.assert_allclose(got, dets.boxes, atol=0.02)
-        assert got[:, [0, 1]].min() >= 0 and got[:, 2].max() <= result["width"] and got[:, 3].max() <= result["height"]
+        assert (
+            got[:, [0, 1]].min() >= 0
+            and got[:, 2].max() <= result["width"]
+            and got[:, 3].max() <= result["height"]
+        )
 
 
 def test_predict_json_base64_and_data_url(serve, keys, png):
-    payload = {"images": [{"data": base64.b64encode(png).decode(), "name": "first"},
-                          {"data": "data:image/png;base64," + base64.b64encode(png).decode()}]}
+    payload = {
+        "images": [
+            {"data": base64.b64encode(png).decode(), "name": "first"},
+            {"data": "data:image/png;base64," + base64.b64encode(png).decode()},
+        ]
+    }
     with serve() as server:
-        r = httpx.post(f"{server.url}/v1/predict", json=payload, headers={"Authorization": f"Bearer {keys['predict']}"})
+        r = httpx.post(
+            f"{server.url}/v1/predict",
+            json=payload,
+            headers={"Authorization": f"Bearer {keys['predict']}"},
+        )
     assert r.status_code == 200, r.text
     assert [x["name"] for x in r.json()["results"]] == ["first", "images[1]"]
     assert r.json()["results"][0]["detections"] == r.json()["results"][1]["detections"]
@@ -81,21 +109,50 @@ def test_auth_no_key_wrong_key_wrong_role_revoked(serve, keys, db_url, png):
     with serve() as server:
         url = server.url
         assert httpx.post(f"{url}/v1/predict", files=files(png)).status_code == 401
-        bad = httpx.post(f"{url}/v1/predict", files=files(png), headers={"X-API-Key": keys["predict"][:-2] + "zz"})
+        bad = httpx.post(
+            f"{url}/v1/predict",
+            files=files(png),
+            headers={"X-API-Key": keys["predict"][:-2] + "zz"},
+        )
         assert bad.status_code == 401 and bad.json()["error"]["code"] == "unauthenticated"
         assert httpx.get(f"{url}/v1/models", headers={"X-API-Key": "nonsense"}).status_code == 401
         forbidden = httpx.post(f"{url}/v1/models/reload", headers={"X-API-Key": keys["predict"]})
         assert forbidden.status_code == 403 and "admin" in forbidden.json()["error"]["message"]
-        assert httpx.post(f"{url}/v1/models/reload", headers={"X-API-Key": keys["admin"]}).status_code == 200
-        assert httpx.post(f"{url}/v1/predict", files=files(png), headers={"X-API-Key": keys["admin"]}).status_code == 200
-        ok = httpx.post(f"{url}/v1/predict", files=files(png), headers={"X-API-Key": keys["predict"]})
+        assert (
+            httpx.post(f"{url}/v1/models/reload", headers={"X-API-Key": keys["admin"]}).status_code
+            == 200
+        )
+        assert (
+            httpx.post(
+                f"{url}/v1/predict", files=files(png), headers={"X-API-Key": keys["admin"]}
+            ).status_code
+            == 200
+        )
+        ok = httpx.post(
+            f"{url}/v1/predict", files=files(png), headers={"X-API-Key": keys["predict"]}
+        )
         assert ok.status_code == 200
         # Revoked from another process (the CLI): refused on the very next request.
         key_id = keys["predict"][3:11]
-        done = subprocess.run([sys.executable, "-m", "yolops.cli.main", "keys", "revoke", key_id,
-                               "--database-url", db_url], capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "yolops.cli.main",
+                "keys",
+                "revoke",
+                key_id,
+                "--database-url",
+                db_url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
-        revoked = httpx.post(f"{url}/v1/predict", files=files(png), headers={"X-API-Key": keys["predict"]})
+        revoked = httpx.post(
+            f"{url}/v1/predict", files=files(png), headers={"X-API-Key": keys["predict"]}
+        )
         assert revoked.status_code == 401 and "revoked" in revoked.json()["error"]["message"]
 
 
@@ -115,10 +172,15 @@ def test_models_health_ready_docs(serve, keys):
         assert models["models"][0]["version"] == server.model.ref.version
         assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
         ready = httpx.get(f"{server.url}/readyz")
-        assert ready.status_code == 200 and ready.json()["checks"] == {"model": "ok", "batcher": "ok",
-                                                                       "database": "ok"}
+        assert ready.status_code == 200 and ready.json()["checks"] == {
+            "model": "ok",
+            "batcher": "ok",
+            "database": "ok",
+        }
         spec = httpx.get(f"{server.url}/openapi.json").json()
-        assert {"/v1/predict", "/v1/models", "/healthz", "/readyz", "/metrics"} <= set(spec["paths"])
+        assert {"/v1/predict", "/v1/models", "/healthz", "/readyz", "/metrics"} <= set(
+            spec["paths"]
+        )
         body = spec["paths"]["/v1/predict"]["post"]["requestBody"]["content"]
         assert set(body) == {"multipart/form-data", "application/json"}
         assert httpx.get(f"{server.url}/docs").status_code == 200
@@ -136,7 +198,10 @@ def test_metrics_count_requests_batches_and_model(serve, keys, png):
     assert 'yolops_http_requests_total{method="POST",route="/v1/predict",status="200"} 3.0' in text
     assert 'yolops_http_requests_total{method="POST",route="/v1/predict",status="415"} 1.0' in text
     assert 'route="<unmatched>",status="404"' in text
-    assert 'yolops_http_request_duration_seconds_count{method="POST",route="/v1/predict",status="200"} 3.0' in text
+    assert (
+        'yolops_http_request_duration_seconds_count{method="POST",route="/v1/predict",status="200"} 3.0'
+        in text
+    )
     assert "yolops_batch_size_sum 6.0" in text and "yolops_images_total 6.0" in text
     assert f'yolops_model_info{{name="model",version="{version}"}} 1.0' in text
     assert "yolops_queue_depth 0.0" in text
@@ -177,8 +242,13 @@ def test_key_database_down_is_503_not_500(model_path, db_url, keys, png):
     from yolops.serve.config import ServeConfig
     from yolops.serve.database import DatabaseError
 
-    app = build_app(ServeConfig(model=str(model_path), database_url=db_url, reload_interval=0, prediction_log=False))
+    app = build_app(
+        ServeConfig(
+            model=str(model_path), database_url=db_url, reload_interval=0, prediction_log=False
+        )
+    )
     with TestClient(app) as client:
+
         def down(*_):
             raise DatabaseError("cannot check an API key in sqlite:///x: disk I/O error")
 

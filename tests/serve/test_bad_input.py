@@ -18,11 +18,22 @@ from serve_support import encode, files, scene
 def png_header_only(width: int, height: int) -> bytes:
     """A valid PNG signature and IHDR claiming ``width`` x ``height``, then a tiny
     compressed stream of zeros: the shape of a decompression bomb."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 1000))
+        + chunk(b"IEND", b"")
+    )
 
 
 def jpeg() -> bytes:
@@ -38,36 +49,75 @@ def gif() -> bytes:
 CASES = {
     # name: (request kwargs, expected status, expected error code)
     "no body": (dict(headers={"content-type": "application/json"}), 400, "empty_body"),
-    "wrong content type": (dict(content=b"hello", headers={"content-type": "text/plain"}), 415,
-                           "unsupported_media_type"),
+    "wrong content type": (
+        dict(content=b"hello", headers={"content-type": "text/plain"}),
+        415,
+        "unsupported_media_type",
+    ),
     "no content type": (dict(content=b"hello"), 415, "unsupported_media_type"),
-    "malformed json": (dict(content=b'{"images": [', headers={"content-type": "application/json"}), 400,
-                       "malformed_json"),
+    "malformed json": (
+        dict(content=b'{"images": [', headers={"content-type": "application/json"}),
+        400,
+        "malformed_json",
+    ),
     "json of the wrong shape": (dict(json={"pictures": []}), 422, "invalid_request"),
     "json with no images": (dict(json={"images": []}), 422, "invalid_request"),
     "bad base64": (dict(json={"images": [{"data": "not base64!!"}]}), 400, "bad_base64"),
     "too many images": (dict(files=files(*[b"x"] * 5)), 413, "too_many_images"),
-    "too many images (json)": (dict(json={"images": [{"data": "AA=="}] * 5}), 413, "too_many_images"),
+    "too many images (json)": (
+        dict(json={"images": [{"data": "AA=="}] * 5}),
+        413,
+        "too_many_images",
+    ),
     "body too large": (dict(files=files(b"\0" * 300_000)), 413, "body_too_large"),
-    "multipart without files": (dict(data={"note": "hi"}, files=[("dummy", ("", b"", "text/plain"))]), 400,
-                                "no_images"),
-    "multipart without boundary": (dict(content=b"--x\r\n", headers={"content-type": "multipart/form-data"}),
-                                   400, "malformed_multipart"),
-    "broken multipart": (dict(content=b"garbage without parts",
-                              headers={"content-type": "multipart/form-data; boundary=abc"}), 400,
-                         "malformed_multipart"),
+    "multipart without files": (
+        dict(data={"note": "hi"}, files=[("dummy", ("", b"", "text/plain"))]),
+        400,
+        "no_images",
+    ),
+    "multipart without boundary": (
+        dict(content=b"--x\r\n", headers={"content-type": "multipart/form-data"}),
+        400,
+        "malformed_multipart",
+    ),
+    "broken multipart": (
+        dict(
+            content=b"garbage without parts",
+            headers={"content-type": "multipart/form-data; boundary=abc"},
+        ),
+        400,
+        "malformed_multipart",
+    ),
     "empty file": (dict(files=files(b"")), 400, "empty_image"),
     "not an image": (dict(files=files(b"this is text, not a picture")), 400, "not_an_image"),
-    "garbage after a PNG signature": (dict(files=files(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)), 400,
-                                      "not_an_image"),
+    "garbage after a PNG signature": (
+        dict(files=files(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)),
+        400,
+        "not_an_image",
+    ),
     "truncated JPEG": (dict(files=files(jpeg()[:-600])), 400, "corrupt_image"),
     "truncated PNG": (dict(files=files(encode(scene())[:-300])), 400, "corrupt_image"),
-    "decompression bomb": (dict(files=files(png_header_only(30_000, 30_000))), 413, "too_many_pixels"),
-    "over the pixel limit": (dict(files=files(png_header_only(1100, 1000))), 413, "too_many_pixels"),
+    "decompression bomb": (
+        dict(files=files(png_header_only(30_000, 30_000))),
+        413,
+        "too_many_pixels",
+    ),
+    "over the pixel limit": (
+        dict(files=files(png_header_only(1100, 1000))),
+        413,
+        "too_many_pixels",
+    ),
     "GIF": (dict(files=files(gif())), 415, "unsupported_image_format"),
-    "conf out of range": (dict(files=files(encode(scene())), params={"conf": 3}), 422, "invalid_request"),
-    "max_det not a number": (dict(files=files(encode(scene())), params={"max_det": "many"}), 422,
-                             "invalid_request"),
+    "conf out of range": (
+        dict(files=files(encode(scene())), params={"conf": 3}),
+        422,
+        "invalid_request",
+    ),
+    "max_det not a number": (
+        dict(files=files(encode(scene())), params={"max_det": "many"}),
+        422,
+        "invalid_request",
+    ),
 }
 
 
@@ -77,9 +127,17 @@ def server(tmp_path_factory, models_dir):
     from yolops.serve.server import background_server
 
     root = tmp_path_factory.mktemp("bad-input")
-    config = ServeConfig(model=str(models_dir / "a.onnx"), port=0, auth=False, workspace=str(root),
-                         database_url=f"sqlite:///{root / 'yolops.db'}", reload_interval=0,
-                         max_upload_bytes=200_000, max_pixels=1_000_000, max_images=4)
+    config = ServeConfig(
+        model=str(models_dir / "a.onnx"),
+        port=0,
+        auth=False,
+        workspace=str(root),
+        database_url=f"sqlite:///{root / 'yolops.db'}",
+        reload_interval=0,
+        max_upload_bytes=200_000,
+        max_pixels=1_000_000,
+        max_images=4,
+    )
     with background_server(config) as running:
         yield running
 
@@ -101,18 +159,31 @@ def test_oversized_body_without_content_length_is_refused_while_streaming(server
         for _ in range(30):
             yield b"\0" * 10_000  # 300 kB in all, no Content-Length (chunked)
 
-    r = httpx.post(f"{server.url}/v1/predict", content=chunks(),
-                   headers={"content-type": "multipart/form-data; boundary=abc"})
+    r = httpx.post(
+        f"{server.url}/v1/predict",
+        content=chunks(),
+        headers={"content-type": "multipart/form-data; boundary=abc"},
+    )
     assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large"
 
 
 def test_odd_but_valid_images_are_served(server):
     grey = np.full((50, 70), 128, np.uint8)
     rgba = np.dstack([scene(64, 48), np.full((48, 64), 200, np.uint8)])
-    blobs = [encode(grey), encode(rgba), encode(scene(33, 17), "BMP"), encode(scene(64, 48), "WEBP")]
+    blobs = [
+        encode(grey),
+        encode(rgba),
+        encode(scene(33, 17), "BMP"),
+        encode(scene(64, 48), "WEBP"),
+    ]
     r = httpx.post(f"{server.url}/v1/predict", files=files(*blobs))
     assert r.status_code == 200, r.text
-    assert [(x["width"], x["height"]) for x in r.json()["results"]] == [(70, 50), (64, 48), (33, 17), (64, 48)]
+    assert [(x["width"], x["height"]) for x in r.json()["results"]] == [
+        (70, 50),
+        (64, 48),
+        (33, 17),
+        (64, 48),
+    ]
     payload = {"images": [{"data": base64.b64encode(blobs[0]).decode()}]}
     assert httpx.post(f"{server.url}/v1/predict", json=payload).status_code == 200
 

@@ -36,7 +36,9 @@ class FakePredictor:
         time.sleep(self.delay)
         if self.fail_on is not None and any(int(i[0, 0, 0]) == self.fail_on for i in images):
             raise RuntimeError("model failure")
-        return [Detections([[0, 0, 1, 1]], [i[0, 0, 0] / 255], [0], self.class_names) for i in images]
+        return [
+            Detections([[0, 0, 1, 1]], [i[0, 0, 0] / 255], [0], self.class_names) for i in images
+        ]
 
 
 def model(predictor):
@@ -50,7 +52,9 @@ def image(value: int) -> np.ndarray:
 async def _run(batcher, requests):
     await batcher.start()
     try:
-        return await asyncio.gather(*(batcher.predict(r, PARAMS) for r in requests), return_exceptions=True)
+        return await asyncio.gather(
+            *(batcher.predict(r, PARAMS) for r in requests), return_exceptions=True
+        )
     finally:
         await batcher.stop()
 
@@ -62,7 +66,9 @@ def test_concurrent_requests_share_batches_and_get_their_own_results():
     requests = [[image(v)] for v in range(20)] + [[image(100), image(101), image(102)]]
     results = asyncio.run(_run(batcher, requests))
     for req, res in zip(requests, results):
-        assert [round(float(d.scores[0]) * 255) for d in res.detections] == [int(i[0, 0, 0]) for i in req]
+        assert [round(float(d.scores[0]) * 255) for d in res.detections] == [
+            int(i[0, 0, 0]) for i in req
+        ]
     assert sum(fake.batches) == 23
     assert max(fake.batches) <= 8 and max(fake.batches) > 1  # batched, never over the limit
     assert len(fake.batches) < 21
@@ -119,9 +125,11 @@ def test_mixed_parameters_run_separately_in_one_batch():
 
     async def go():
         await batcher.start()
-        out = await asyncio.gather(batcher.predict([image(1)], PARAMS),
-                                   batcher.predict([image(2)], PredictParams(0.5, 0.7, 300)),
-                                   batcher.predict([image(3)], PARAMS))
+        out = await asyncio.gather(
+            batcher.predict([image(1)], PARAMS),
+            batcher.predict([image(2)], PredictParams(0.5, 0.7, 300)),
+            batcher.predict([image(3)], PARAMS),
+        )
         await batcher.stop()
         return out
 

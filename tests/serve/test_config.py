@@ -15,13 +15,16 @@ def test_yaml_then_overrides(tmp_path):
     assert (cfg.model, cfg.max_batch, cfg.port, cfg.host) == ("m.onnx", 4, 9100, "127.0.0.1")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("max_bach: 4\n", "unknown serve settings"),
-    ("- a\n- b\n", "expected a mapping"),
-    ("max_batch: [\n", "not valid YAML"),
-    ("max_batch: 0\n", "max_batch must be >= 1"),
-    ("log_sample_rate: 2\n", "log_sample_rate"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("max_bach: 4\n", "unknown serve settings"),
+        ("- a\n- b\n", "expected a mapping"),
+        ("max_batch: [\n", "not valid YAML"),
+        ("max_batch: 0\n", "max_batch must be >= 1"),
+        ("log_sample_rate: 2\n", "log_sample_rate"),
+    ],
+)
 def test_bad_yaml_is_named(tmp_path, text, message):
     path = tmp_path / "serve.yaml"
     path.write_text(text)

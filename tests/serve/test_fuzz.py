@@ -12,10 +12,18 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
-                                               status_code_conformance)
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 EXAMPLES = 12
 
 
@@ -28,8 +36,15 @@ def server(tmp_path_factory, models_dir):
     root = tmp_path_factory.mktemp("fuzz")
     url = f"sqlite:///{root / 'yolops.db'}"
     key, _ = KeyStore(url).create("fuzz", "admin")
-    config = ServeConfig(model=str(models_dir / "a.onnx"), port=0, database_url=url, workspace=str(root),
-                         reload_interval=0, max_upload_bytes=100_000, max_images=4)
+    config = ServeConfig(
+        model=str(models_dir / "a.onnx"),
+        port=0,
+        database_url=url,
+        workspace=str(root),
+        reload_interval=0,
+        max_upload_bytes=100_000,
+        max_images=4,
+    )
     with background_server(config) as running:
         yield running, key
 
@@ -46,9 +61,15 @@ def test_no_request_from_the_spec_gets_a_server_error(server, mode):
     for operation in operations:
         if mode == GenerationMode.NEGATIVE and not (len(operation.query) or len(operation.body)):
             continue  # nothing to make invalid
+
         @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
         def fuzz(case):
             # Half the cases authenticate, so that fuzzing reaches past the key check.
             headers = {"X-API-Key": key} if next(calls) % 2 == 0 else None
@@ -59,5 +80,7 @@ def test_no_request_from_the_spec_gets_a_server_error(server, mode):
         fuzz()
     assert seen["/v1/predict"] and max(max(s) for s in seen.values()) < 500
     if mode == GenerationMode.POSITIVE:
-        assert 200 in seen["/v1/models"] and 401 in seen["/v1/models"]  # both sides of the key check
+        assert (
+            200 in seen["/v1/models"] and 401 in seen["/v1/models"]
+        )  # both sides of the key check
     assert httpx.get(f"{running.url}/healthz").status_code == 200  # still up

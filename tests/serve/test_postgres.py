@@ -21,7 +21,9 @@ pytest.importorskip("pg8000")
 def postgres_url(tmp_path_factory):
     try:
         server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
-    except Exception as e:  # the machine cannot run PostgreSQL (shared memory, permissions): not our code
+    except (
+        Exception
+    ) as e:  # the machine cannot run PostgreSQL (shared memory, permissions): not our code
         pytest.skip(f"PostgreSQL from pgserver does not start here: {type(e).__name__}: {e}")
     socket_dir = server.get_uri().split("host=")[-1]
     server.psql("CREATE DATABASE yolops_test;")
@@ -36,10 +38,16 @@ def test_keys_and_prediction_log_on_postgresql(serve, postgres_url):
     with serve(database_url=postgres_url) as server:
         with httpx.Client(base_url=server.url, timeout=30) as c:
             assert c.post("/v1/predict", files=files(png)).status_code == 401
-            ok = [c.post("/v1/predict", files=files(png), headers={"X-API-Key": key}) for _ in range(3)]
+            ok = [
+                c.post("/v1/predict", files=files(png), headers={"X-API-Key": key})
+                for _ in range(3)
+            ]
             assert [r.status_code for r in ok] == [200, 200, 200]
             store.revoke(record.id)
-            assert c.post("/v1/predict", files=files(png), headers={"X-API-Key": key}).status_code == 401
+            assert (
+                c.post("/v1/predict", files=files(png), headers={"X-API-Key": key}).status_code
+                == 401
+            )
     deadline = time.monotonic() + 10
     while len(rows := read_predictions(postgres_url)) < 3 and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -76,7 +76,7 @@ def test_moving_the_alias_swaps_under_load(serve, keys, production, db_url):
     assert set(load.statuses) == {200}, load.statuses
     assert "1" in load.versions and "2" in load.versions
     first_new = load.versions.index("2")
-    assert all(v == "2" for v in load.versions[first_new + 8:])  # no flip-flopping after the swap
+    assert all(v == "2" for v in load.versions[first_new + 8 :])  # no flip-flopping after the swap
     assert 'yolops_model_reloads_total{result="ok"} 1.0' in metrics
     assert 'yolops_model_reloads_total{result="failed"}' not in metrics
     assert f'yolops_model_info{{name="{NAME}",version="2"}} 1.0' in metrics
@@ -104,7 +104,10 @@ def test_a_registry_that_fails_keeps_the_old_version(serve, keys, production, ca
         r = c.post("/v1/predict", files=files(encode(scene(96, 64))))
         assert r.status_code == 200 and r.json()["model"]["version"] == "1"
         forced = c.post("/v1/models/reload", headers={"X-API-Key": keys["admin"]})
-        assert forced.status_code == 422 and "version 1 keeps serving" in forced.json()["error"]["message"]
+        assert (
+            forced.status_code == 422
+            and "version 1 keeps serving" in forced.json()["error"]["message"]
+        )
         assert 'yolops_model_reloads_total{result="failed"} 1.0' in c.get("/metrics").text
         promote(ws, NAME, 1, "production", force=True)
         while served(c)["last_reload_error"] is not None and time.monotonic() < deadline:
@@ -115,7 +118,9 @@ def test_a_registry_that_fails_keeps_the_old_version(serve, keys, production, ca
 
 
 def test_unknown_alias_or_model_is_a_clear_error_at_start(serve, production):
-    with pytest.raises(TrackingError, match=r"model 'shapes' has no alias 'nope' \(its aliases: production -> 1"):
+    with pytest.raises(
+        TrackingError, match=r"model 'shapes' has no alias 'nope' \(its aliases: production -> 1"
+    ):
         with serve_alias(serve, production, f"{NAME}@nope"):
             pass
     with pytest.raises(TrackingError, match="no registered model 'missing'"):
@@ -126,9 +131,24 @@ def test_unknown_alias_or_model_is_a_clear_error_at_start(serve, production):
 def test_cli_serves_an_alias_and_names_a_missing_one(production):
     """`yolops serve --model NAME@alias` is no longer refused: an unknown alias is
     resolved, and named, before the server starts."""
-    bad = subprocess.run([sys.executable, "-m", "yolops.cli.main", "serve", "--model", f"{NAME}@nope",
-                          "--workspace", str(production.root), "--port", "0", "--no-prediction-log"],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "yolops.cli.main",
+            "serve",
+            "--model",
+            f"{NAME}@nope",
+            "--workspace",
+            str(production.root),
+            "--port",
+            "0",
+            "--no-prediction-log",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 1, bad.stderr
     assert "no alias 'nope'" in bad.stderr and "Traceback" not in bad.stderr
 
@@ -140,10 +160,16 @@ def test_fixed_references_and_an_unreachable_server(registry, monkeypatch, tmp_p
     assert (pinned.resolve().name, pinned.resolve().version) == (NAME, "2")
     run = RegistryModelSource(f"runs:/{run_id}", ws)
     ref = run.resolve()
-    assert run.fingerprint() == f"runs:/{run_id}" and ref.version == run_id and ref.path.suffix == ".onnx"
+    assert (
+        run.fingerprint() == f"runs:/{run_id}"
+        and ref.version == run_id
+        and ref.path.suffix == ".onnx"
+    )
     latest = RegistryModelSource(f"models:/{NAME}", ws)
     assert latest.fingerprint() == "2" and latest.resolve().version == "2"
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    down = RegistryModelSource(f"{NAME}@production", Workspace(tmp_path, f"http://127.0.0.1:{free_port()}"))
+    down = RegistryModelSource(
+        f"{NAME}@production", Workspace(tmp_path, f"http://127.0.0.1:{free_port()}")
+    )
     with pytest.raises(TrackingError, match="cannot use the tracking store http://127.0.0.1"):
         down.fingerprint()

@@ -25,7 +25,10 @@ def test_swap_under_load_fails_no_request(serve, keys, model_path, models_dir):
             time.sleep(0.7)
             replace_atomically(model_path, (models_dir / "b.onnx").read_bytes())
             deadline = time.monotonic() + 20
-            while c.get("/v1/models").json()["models"][0]["version"] == old and time.monotonic() < deadline:
+            while (
+                c.get("/v1/models").json()["models"][0]["version"] == old
+                and time.monotonic() < deadline
+            ):
                 time.sleep(0.05)
             time.sleep(0.7)  # keep the load on after the swap
         info = c.get("/v1/models").json()["models"][0]
@@ -34,7 +37,9 @@ def test_swap_under_load_fails_no_request(serve, keys, model_path, models_dir):
     assert set(load.statuses) == {200}, load.statuses
     assert old in load.versions and info["version"] in load.versions
     first_new = load.versions.index(info["version"])
-    assert all(v == info["version"] for v in load.versions[first_new + 8:])  # no flip-flopping after the swap
+    assert all(
+        v == info["version"] for v in load.versions[first_new + 8 :]
+    )  # no flip-flopping after the swap
     assert 'yolops_model_reloads_total{result="ok"} 1.0' in metrics
     assert f'yolops_model_info{{name="model",version="{info["version"]}"}} 1.0' in metrics
     assert f'version="{old}"' not in metrics
@@ -53,8 +58,14 @@ def test_a_broken_file_keeps_the_old_model(serve, keys, model_path):
         assert models["models"][0]["version"] == old and "ONNX" in models["last_reload_error"]
         ok = httpx.post(f"{server.url}/v1/predict", files=files(png), headers=admin)
         assert ok.status_code == 200 and ok.json()["model"]["version"] == old
-        assert 'yolops_model_reloads_total{result="failed"} 1.0' in httpx.get(f"{server.url}/metrics").text
+        assert (
+            'yolops_model_reloads_total{result="failed"} 1.0'
+            in httpx.get(f"{server.url}/metrics").text
+        )
         # The source still offers the broken file: still refused, still the old model.
         r = httpx.post(f"{server.url}/v1/models/reload", headers=admin)
         assert r.status_code == 422
-        assert httpx.get(f"{server.url}/v1/models", headers=admin).json()["models"][0]["version"] == old
+        assert (
+            httpx.get(f"{server.url}/v1/models", headers=admin).json()["models"][0]["version"]
+            == old
+        )

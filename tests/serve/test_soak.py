@@ -20,8 +20,19 @@ def test_soak_serves_every_request_with_flat_memory(models_dir, tmp_path):
     image = encode(scene(160, 120, 4))
     with ServerProcess(models_dir / "a.onnx", db_url, tmp_path, max_batch=8) as server:
         warm = asyncio.run(load(server.url, key, image, 100, 8, 120, content_type="image/png"))
-        soak = asyncio.run(load(server.url, key, image, 800, 8, 240, pid=server.pid, sample_every=0.05,
-                                content_type="image/png"))
+        soak = asyncio.run(
+            load(
+                server.url,
+                key,
+                image,
+                800,
+                8,
+                240,
+                pid=server.pid,
+                sample_every=0.05,
+                content_type="image/png",
+            )
+        )
     assert warm["errors"] == 0 and soak["errors"] == 0, (warm["error_kinds"], soak["error_kinds"])
     assert soak["requests"] == 800
     memory = soak["memory"]

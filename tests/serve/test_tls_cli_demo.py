@@ -21,8 +21,13 @@ from yolops.serve.demo import serve_and_ask
 
 
 def yolops(*args: str, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "yolops.cli.main", *args], capture_output=True, text=True,
-                          timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "yolops.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
 @pytest.fixture
@@ -30,9 +35,29 @@ def certificate(tmp_path):
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
-                    str(cert), "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     return cert, key
 
 
@@ -40,8 +65,12 @@ def test_https_with_certificate(serve, keys, certificate, png):
     cert, key = certificate
     with serve(tls_cert=str(cert), tls_key=str(key)) as server:
         assert server.url.startswith("https://")
-        r = httpx.post(f"{server.url}/v1/predict", files=files(png), headers={"X-API-Key": keys["predict"]},
-                       verify=ssl.create_default_context(cafile=str(cert)))
+        r = httpx.post(
+            f"{server.url}/v1/predict",
+            files=files(png),
+            headers={"X-API-Key": keys["predict"]},
+            verify=ssl.create_default_context(cafile=str(cert)),
+        )
         assert r.status_code == 200
         with pytest.raises(httpx.HTTPError):  # plain HTTP on the TLS port gets nowhere
             httpx.get(server.url.replace("https://", "http://") + "/healthz", timeout=5)
@@ -64,7 +93,9 @@ def test_keys_cli_create_list_revoke(db_url):
     assert [(k["id"], k["role"], k["revoked_at"]) for k in listed] == [(key["id"], "admin", None)]
     assert key["key"] not in yolops("keys", "list", "--database-url", db_url).stdout
     assert yolops("keys", "revoke", key["id"], "--database-url", db_url).returncode == 0
-    assert json.loads(yolops("keys", "list", "--database-url", db_url, "--json").stdout)[0]["revoked_at"]
+    assert json.loads(yolops("keys", "list", "--database-url", db_url, "--json").stdout)[0][
+        "revoked_at"
+    ]
     bad = yolops("keys", "create", "x", "--role", "root", "--database-url", db_url)
     assert bad.returncode == 1 and "unknown role" in bad.stderr and "Traceback" not in bad.stderr
 
@@ -78,9 +109,23 @@ def free_port() -> int:
 def test_serve_cli_no_auth_is_loud_and_serves(model_path, tmp_path):
     port = free_port()
     env = {**os.environ, "YOLOPS_HOME": str(tmp_path / "ws")}
-    proc = subprocess.Popen([sys.executable, "-m", "yolops.cli.main", "serve", "--model", str(model_path),
-                             "--port", str(port), "--no-auth"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "yolops.cli.main",
+            "serve",
+            "--model",
+            str(model_path),
+            "--port",
+            str(port),
+            "--no-auth",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -100,7 +145,11 @@ def test_serve_cli_no_auth_is_loud_and_serves(model_path, tmp_path):
 
 def test_serve_cli_errors_are_clear(tmp_path):
     missing = yolops("serve", "--model", str(tmp_path / "nope.onnx"))
-    assert missing.returncode == 1 and "nope.onnx" in missing.stderr and "Traceback" not in missing.stderr
+    assert (
+        missing.returncode == 1
+        and "nope.onnx" in missing.stderr
+        and "Traceback" not in missing.stderr
+    )
     bad = yolops("serve", "--model", str(tmp_path / "x.onnx"), "--max-batch", "0")
     assert bad.returncode == 1 and "max_batch" in bad.stderr
 

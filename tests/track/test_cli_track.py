@@ -19,8 +19,9 @@ def flow_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cli-flow")
 
 
-def test_train_register_promote_predict_compare_report(capsys, tmp_path, shapes_yaml, mlflow_template,
-                                                       monkeypatch):
+def test_train_register_promote_predict_compare_report(
+    capsys, tmp_path, shapes_yaml, mlflow_template, monkeypatch
+):
     from track_support import new_workspace
 
     ws = new_workspace(tmp_path / "ws", mlflow_template)
@@ -54,9 +55,20 @@ def test_train_register_promote_predict_compare_report(capsys, tmp_path, shapes_
     assert code == 0 and run_a in out and "dataset.hash" in out and "best/val/map50_95" in out, out
 
     images = shapes_yaml.parent / "images" / "val"
-    monkeypatch.setenv("YOLOPS_HOME", str(ws.root))  # predict finds the workspace as a user's shell would
-    code, out = run_cli(capsys, "predict", "--model", "shapes@production", "--source", str(images),
-                        "--out", str(tmp_path / "pred"), "--json")
+    monkeypatch.setenv(
+        "YOLOPS_HOME", str(ws.root)
+    )  # predict finds the workspace as a user's shell would
+    code, out = run_cli(
+        capsys,
+        "predict",
+        "--model",
+        "shapes@production",
+        "--source",
+        str(images),
+        "--out",
+        str(tmp_path / "pred"),
+        "--json",
+    )
     assert code == 0 and "Detections" in out, out
     assert (tmp_path / "pred" / "detections.json").is_file()
     code, out = run_cli(capsys, "val", "--model", "shapes/2", "--data", str(shapes_yaml), *w)
@@ -73,9 +85,18 @@ def test_train_register_promote_predict_compare_report(capsys, tmp_path, shapes_
     code, out = run_cli(capsys, "runs", "report", run_a, "--out", str(report), *w)
     assert code == 0 and report.is_file(), out
     html = report.read_text()
-    assert html.count('src="data:image/png;base64,') >= 4  # curves, PR curves, confusion matrix, predictions
+    assert (
+        html.count('src="data:image/png;base64,') >= 4
+    )  # curves, PR curves, confusion matrix, predictions
     assert not re.search(r'(src|href)="(http|//)', html) and "<script" not in html
-    for needed in (run_a, "Config", "imgsz", "pr curves val", "confusion matrix val", "predictions val"):
+    for needed in (
+        run_a,
+        "Config",
+        "imgsz",
+        "pr curves val",
+        "confusion matrix val",
+        "predictions val",
+    ):
         assert needed in html, needed
 
 
@@ -88,7 +109,10 @@ def test_cli_errors_are_one_clear_message(capsys, workspace, tmp_path, monkeypat
         (("runs", "report", "0123abcd", *w), "no run '0123abcd'"),
         (("runs", "compare", "0123abcd", *w), "at least two run ids"),
         (("runs", "sync", str(tmp_path), *w), "not a finished training run folder"),
-        (("predict", "--model", "nope@production", "--source", str(tmp_path)), "no registered model 'nope'"),
+        (
+            ("predict", "--model", "nope@production", "--source", str(tmp_path)),
+            "no registered model 'nope'",
+        ),
         (("val", "--model", "nope/3", "--data", str(tmp_path), *w), "no registered model 'nope'"),
     ]:
         code, out = run_cli(capsys, *args)
@@ -102,20 +126,55 @@ def test_runs_sync_logs_an_untracked_training(capsys, workspace, trained_run, tm
     assert code == 0, out
     run_id = re.search(r"as run (\w+)", out).group(1)
     run = workspace.client().get_run(run_id)
-    assert run.data.tags["yolops.synced_from"] == str(copy) and "best/val/map50_95" in run.data.metrics
+    assert (
+        run.data.tags["yolops.synced_from"] == str(copy) and "best/val/map50_95" in run.data.metrics
+    )
 
 
-def test_sweep_command_prints_a_summary_and_registers_the_best(capsys, workspace, shapes_yaml, tmp_path):
+def test_sweep_command_prints_a_summary_and_registers_the_best(
+    capsys, workspace, shapes_yaml, tmp_path
+):
     space = tmp_path / "space.yaml"
     space.write_text("lr0: {type: float, low: 0.001, high: 0.003, log: true}\n")
-    code, out = run_cli(capsys, "sweep", "--data", str(shapes_yaml), "--trials", "1", "--epochs", "1", "--imgsz",
-                        "64", "--batch", "4", "--space", str(space), "--name", "cli", "--register", "swept",
-                        "--workspace", str(workspace.root))
+    code, out = run_cli(
+        capsys,
+        "sweep",
+        "--data",
+        str(shapes_yaml),
+        "--trials",
+        "1",
+        "--epochs",
+        "1",
+        "--imgsz",
+        "64",
+        "--batch",
+        "4",
+        "--space",
+        str(space),
+        "--name",
+        "cli",
+        "--register",
+        "swept",
+        "--workspace",
+        str(workspace.root),
+    )
     assert code == 0, out
-    assert "Sweep cli" in out and "Best: trial 0" in out and "Registered the best model as swept/1" in out, out
+    assert (
+        "Sweep cli" in out
+        and "Best: trial 0" in out
+        and "Registered the best model as swept/1" in out
+    ), out
     assert (workspace.sweeps_dir / "cli" / "best.yaml").is_file()
     bad = tmp_path / "bad.yaml"
     bad.write_text("learning_rate: {type: float, low: 0.1, high: 1}\n")
-    code, out = run_cli(capsys, "sweep", "--data", str(shapes_yaml), "--space", str(bad),
-                        "--workspace", str(workspace.root))
+    code, out = run_cli(
+        capsys,
+        "sweep",
+        "--data",
+        str(shapes_yaml),
+        "--space",
+        str(bad),
+        "--workspace",
+        str(workspace.root),
+    )
     assert code == 1 and "'learning_rate' is not a training option" in out, out

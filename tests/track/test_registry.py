@@ -98,7 +98,11 @@ def test_resolver_loads_aliases_versions_runs_and_paths(registry, trained_run):
     assert torch_det.source.name == "best.pt"
     path = trained_run / "weights" / "best.pt"
     assert resolve_model(path, ws) == path and not is_reference(path)
-    assert is_reference("shapes@production") and is_reference("shapes/3") and is_reference(f"runs:/{run_a}")
+    assert (
+        is_reference("shapes@production")
+        and is_reference("shapes/3")
+        and is_reference(f"runs:/{run_a}")
+    )
 
 
 def test_unknown_run_model_version_and_alias_are_named(registry):
@@ -124,7 +128,9 @@ def test_alias_that_points_nowhere(registry, trained_run, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(trained_run, copy)
     run_id = log_run_folder(ws, copy)
-    mv = register_model(ws, run_id, "fragile", reference=False)  # a reference would fetch the graph into the cache
+    mv = register_model(
+        ws, run_id, "fragile", reference=False
+    )  # a reference would fetch the graph into the cache
     promote(ws, "fragile", mv.version, "staging")
     doomed = register_model(ws, run_id, "fragile")
     promote(ws, "fragile", doomed.version, "canary")
@@ -132,9 +138,13 @@ def test_alias_that_points_nowhere(registry, trained_run, tmp_path):
     with pytest.raises(TrackingError, match="no alias 'canary'"):
         Detector("fragile@canary", workspace=ws)
     model_id = ws.client().get_run(run_id).data.tags["yolops.model_id"]
-    model_dir = Path(ws.client().get_logged_model(model_id).artifact_location.removeprefix("file://"))
+    model_dir = Path(
+        ws.client().get_logged_model(model_id).artifact_location.removeprefix("file://")
+    )
     shutil.rmtree(model_dir)
-    with pytest.raises(ModelError, match=r"model fragile version 1 \(fragile@staging\).*can be read"):
+    with pytest.raises(
+        ModelError, match=r"model fragile version 1 \(fragile@staging\).*can be read"
+    ):
         Detector("fragile@staging", workspace=ws)
     assert not (ws.model_cache / "fragile" / "1" / "model").exists()  # nothing half-downloaded kept
 

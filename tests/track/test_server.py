@@ -28,7 +28,9 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> N
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"mlflow server exited with {proc.returncode}: {proc.stdout.read()[-2000:]}")
+            raise RuntimeError(
+                f"mlflow server exited with {proc.returncode}: {proc.stdout.read()[-2000:]}"
+            )
         try:
             with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
                 if r.status == 200:
@@ -57,10 +59,29 @@ def mlflow_server(tmp_path):
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
     env.pop("MLFLOW_TRACKING_URI", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}", "--artifacts-destination",
-         str(store / "artifacts")],
-        cwd=store, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{store / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(store / "artifacts"),
+        ],
+        cwd=store,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, proc)
@@ -87,7 +108,9 @@ def test_flow_against_a_real_tracking_server(mlflow_server, tmp_path, shapes_yam
     assert tracker.failure is None, tracker.failure
     run = ws.client().get_run(tracker.run_id)
     assert run.info.status == "FINISHED" and GATE_METRIC in run.data.metrics
-    assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # stored by the server, not locally
+    assert run.info.artifact_uri.startswith(
+        "mlflow-artifacts:"
+    )  # stored by the server, not locally
     mv = register_model(ws, tracker.run_id, "served")
     assert promote(ws, "served", mv.version).previous is None
     assert describe(ws, "served@production")["run_id"] == tracker.run_id
@@ -96,18 +119,24 @@ def test_flow_against_a_real_tracking_server(mlflow_server, tmp_path, shapes_yam
     import mlflow
 
     with ws.active():
-        frame = mlflow.pyfunc.load_model("models:/served@production").predict(np.zeros((1, 64, 64, 3), np.uint8))
+        frame = mlflow.pyfunc.load_model("models:/served@production").predict(
+            np.zeros((1, 64, 64, 3), np.uint8)
+        )
     assert "class_name" in frame.columns
 
     # The server goes away after the first of two epochs.
     buf = io.StringIO()
     tracker = MLflowTracker(ws, console=Console(file=buf, width=200))
     start = time.perf_counter()
-    result = train(tiny_config(shapes_yaml, tmp_path / "runs", name="gone", epochs=2),
-                   callbacks=[tracker, _StopServerAfter(proc, 1)])
+    result = train(
+        tiny_config(shapes_yaml, tmp_path / "runs", name="gone", epochs=2),
+        callbacks=[tracker, _StopServerAfter(proc, 1)],
+    )
     assert time.perf_counter() - start < 180
     assert result.epochs == 2 and result.best.is_file() and result.last.is_file()
-    assert len((result.run_dir / "metrics.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs
+    assert (
+        len((result.run_dir / "metrics.csv").read_text().strip().splitlines()) == 3
+    )  # header + 2 epochs
     text = " ".join(buf.getvalue().split())
     assert f"tracking to {url} stopped while logging epoch 2" in text and "Nothing is lost" in text
     state = read_state(result.run_dir)

@@ -12,8 +12,10 @@ from yolops.errors import ConfigError
 from yolops.track.sweep import apply_params, load_space, run_sweep, validate_space
 from yolops.train.trainer import TrainCallback
 
-SPACE = {"lr0": {"type": "float", "low": 0.001, "high": 0.004, "log": True},
-         "augment.mosaic": {"type": "categorical", "choices": [0.0, 1.0]}}
+SPACE = {
+    "lr0": {"type": "float", "low": 0.001, "high": 0.004, "log": True},
+    "augment.mosaic": {"type": "categorical", "choices": [0.0, 1.0]},
+}
 
 
 class PruneSecondTrial(optuna.pruners.BasePruner):
@@ -44,17 +46,29 @@ def _runs(ws, parent_id):
 
 def test_sweep_prunes_nests_trials_and_registers_the_best(workspace, shapes_yaml):
     base = tiny_config(shapes_yaml, workspace.root, epochs=2)
-    result = run_sweep(workspace, base, trials=2, space=SPACE, name="s1", pruner=PruneSecondTrial(),
-                       register="swept")
+    result = run_sweep(
+        workspace,
+        base,
+        trials=2,
+        space=SPACE,
+        name="s1",
+        pruner=PruneSecondTrial(),
+        register="swept",
+    )
     states = [t["state"] for t in result.trials]
     assert states == ["COMPLETE", "PRUNED"]
     assert result.best_trial == 0 and result.registered == "swept/1"
     children = {r.data.tags["optuna.trial"]: r for r in _runs(workspace, result.run_id)}
     assert children["0"].info.status == "FINISHED" and children["1"].info.status == "KILLED"
     assert children["1"].data.tags["yolops.stopped"] == "pruned"
-    assert (workspace.sweeps_dir / "s1" / "trial-1" / "weights" / "last.pt").is_file()  # kept locally
+    assert (
+        workspace.sweeps_dir / "s1" / "trial-1" / "weights" / "last.pt"
+    ).is_file()  # kept locally
     parent = workspace.client().get_run(result.run_id)
-    assert parent.data.tags["yolops.kind"] == "sweep" and parent.data.tags["best_run_id"] == result.best_run_id
+    assert (
+        parent.data.tags["yolops.kind"] == "sweep"
+        and parent.data.tags["best_run_id"] == result.best_run_id
+    )
     best = yaml.safe_load(result.best_config_path.read_text())
     assert best["lr0"] == pytest.approx(result.best_params["lr0"])
     assert best["augment"]["mosaic"] == result.best_params["augment.mosaic"]
@@ -64,8 +78,15 @@ def test_interrupted_sweep_resumes_where_it_stopped(workspace, shapes_yaml):
     base = tiny_config(shapes_yaml, workspace.root, epochs=1)
     seen: list = []
     with pytest.raises(KeyboardInterrupt):
-        run_sweep(workspace, base, trials=2, space=SPACE, name="s2", pruner="none",
-                  callbacks=[InterruptTrial(seen)])
+        run_sweep(
+            workspace,
+            base,
+            trials=2,
+            space=SPACE,
+            name="s2",
+            pruner="none",
+            callbacks=[InterruptTrial(seen)],
+        )
     study = optuna.load_study(study_name="s2", storage=workspace.optuna_storage)
     parent_id = study.user_attrs["mlflow_run_id"]
     study.ask()  # a trial a killed process left RUNNING
@@ -84,7 +105,10 @@ def test_interrupted_sweep_resumes_where_it_stopped(workspace, shapes_yaml):
 def test_bad_search_spaces_are_named(tmp_path):
     for space, message in [
         ({"lr00": {"type": "float", "low": 0.1, "high": 1}}, "'lr00' is not a training option"),
-        ({"project": {"type": "categorical", "choices": ["a"]}}, "'project' is not a training option"),
+        (
+            {"project": {"type": "categorical", "choices": ["a"]}},
+            "'project' is not a training option",
+        ),
         ({"lr0": {"type": "normal"}}, "give type float, int or categorical"),
         ({"lr0": {"type": "float", "low": 0.1, "high": 0.01}}, "needs low < high"),
         ({"lr0": {"type": "float", "low": 0.0, "high": 0.01, "log": True}}, "low > 0 with log"),

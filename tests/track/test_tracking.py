@@ -48,8 +48,16 @@ def test_training_run_has_params_metrics_lineage_and_artifacts(tracked):
     assert params["augment.mosaic"] == "1.0" and params["resolved.optimizer"] == "adamw"
     history = client.get_metric_history(tracker.run_id, "train/box_loss")
     assert sorted(m.step for m in history) == [1, 2]
-    for key in ("lr", "val/map50_95", "val/map50", "val/precision", "val/recall", "val/ap50_95/circle",
-                GATE_METRIC, "best/val/map50"):
+    for key in (
+        "lr",
+        "val/map50_95",
+        "val/map50",
+        "val/precision",
+        "val/recall",
+        "val/ap50_95/circle",
+        GATE_METRIC,
+        "best/val/map50",
+    ):
         assert key in run.data.metrics, key
     tags = run.data.tags
     from yolops.train.checkpoint import load_checkpoint
@@ -60,15 +68,32 @@ def test_training_run_has_params_metrics_lineage_and_artifacts(tracked):
     assert tags["sys.device"] == "cpu" and tags["sys.torch"].startswith("2.") and tags["sys.yolops"]
     if (Path.cwd() / ".git").exists():
         assert len(tags["git.commit"]) == 40
-    paths = {a.path for folder in ("", "plots", "weights", "data") for a in client.list_artifacts(tracker.run_id,
-                                                                                                   folder or None)}
-    for expected in ("config.yaml", "metrics.csv", "metrics_final.yaml", "plots/pr_curves_val.png",
-                     "plots/confusion_matrix_val.png", "plots/predictions_val.png", "plots/training_curves.png",
-                     "weights/best.pt", "weights/last.pt", "weights/best.onnx", "data/data.yaml",
-                     "data/dataset.yaml"):
+    paths = {
+        a.path
+        for folder in ("", "plots", "weights", "data")
+        for a in client.list_artifacts(tracker.run_id, folder or None)
+    }
+    for expected in (
+        "config.yaml",
+        "metrics.csv",
+        "metrics_final.yaml",
+        "plots/pr_curves_val.png",
+        "plots/confusion_matrix_val.png",
+        "plots/predictions_val.png",
+        "plots/training_curves.png",
+        "weights/best.pt",
+        "weights/last.pt",
+        "weights/best.onnx",
+        "data/data.yaml",
+        "data/dataset.yaml",
+    ):
         assert expected in paths, expected
     state = read_state(result.run_dir)
-    assert state["run_id"] == tracker.run_id and state["completed"] is True and state["failure"] is None
+    assert (
+        state["run_id"] == tracker.run_id
+        and state["completed"] is True
+        and state["failure"] is None
+    )
 
 
 def test_logged_model_is_a_pyfunc_with_signature_and_input_example(tracked):
@@ -83,7 +108,16 @@ def test_logged_model_is_a_pyfunc_with_signature_and_input_example(tracked):
     assert info.saved_input_example_info is not None
     batch = np.random.default_rng(0).integers(0, 255, (2, 80, 96, 3), dtype=np.uint8)
     frame = model.predict(batch, params={"conf": 0.0001, "max_det": 5})
-    assert list(frame.columns) == ["image", "x1", "y1", "x2", "y2", "score", "class_id", "class_name"]
+    assert list(frame.columns) == [
+        "image",
+        "x1",
+        "y1",
+        "x2",
+        "y2",
+        "score",
+        "class_id",
+        "class_name",
+    ]
     assert set(frame["image"].unique()) <= {0, 1} and (frame.groupby("image").size() <= 5).all()
     assert (frame["x2"] >= frame["x1"]).all() and (frame["score"] > 0).all()
     assert set(frame["class_name"]) <= {"circle", "square", "triangle"}
@@ -100,11 +134,19 @@ def test_tracking_server_down_warns_and_training_completes(tmp_path, shapes_yaml
     assert time.perf_counter() - start < 120  # no minutes of retries
     text = " ".join(out.getvalue().split())
     assert "warning" in text and down.tracking_uri in text and "runs sync" in text
-    for name in ("config.yaml", "metrics.csv", "weights/best.pt", "weights/last.pt", "pr_curves_val.png"):
+    for name in (
+        "config.yaml",
+        "metrics.csv",
+        "weights/best.pt",
+        "weights/last.pt",
+        "pr_curves_val.png",
+    ):
         assert (result.run_dir / name).is_file(), name
     state = read_state(result.run_dir)
     assert state["completed"] is False and "starting the run" in state["failure"]
-    assert "Max retries exceeded" in state["failure"] or "Connection" in state["failure"], state["failure"]
+    assert "Max retries exceeded" in state["failure"] or "Connection" in state["failure"], state[
+        "failure"
+    ]
     run_id = log_run_folder(workspace, result.run_dir, console=console)
     run = workspace.client().get_run(run_id)
     assert run.info.status == "FINISHED" and GATE_METRIC in run.data.metrics
@@ -119,6 +161,7 @@ class _BreakStoreAfter(TrainCallback):
 
     def on_epoch_end(self, epoch, metrics):
         if epoch == self.epoch:
+
             def refuse(*args, **kwargs):
                 raise ConnectionError("connection refused")
 
@@ -126,10 +169,15 @@ class _BreakStoreAfter(TrainCallback):
                 setattr(self.tracker.client, method, refuse)
 
 
-def test_store_failing_mid_training_keeps_the_training_and_its_files(tmp_path, shapes_yaml, workspace):
+def test_store_failing_mid_training_keeps_the_training_and_its_files(
+    tmp_path, shapes_yaml, workspace
+):
     console, out = _console()
     tracker = MLflowTracker(workspace, console=console)
-    result = train(tiny_config(shapes_yaml, tmp_path, epochs=2), callbacks=[tracker, _BreakStoreAfter(tracker, 1)])
+    result = train(
+        tiny_config(shapes_yaml, tmp_path, epochs=2),
+        callbacks=[tracker, _BreakStoreAfter(tracker, 1)],
+    )
     assert result.epochs == 2
     text = " ".join(out.getvalue().split())
     assert text.count("stopped while logging epoch 2") == 1 and "not (fully) tracked" in text
@@ -151,11 +199,27 @@ def test_two_trainings_at_once_in_one_fresh_workspace(tmp_path, shapes_yaml):
     """Two processes train into one workspace that does not exist yet: one creates
     the store while the other waits, each gets its own run folder and MLflow run."""
     root = tmp_path / "shared-ws"
-    cmd = [sys.executable, "-m", "yolops.cli.main", "train", "--data", str(shapes_yaml), "--imgsz", "64",
-           "--epochs", "1", "--batch", "4", "--workspace", str(root)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "yolops.cli.main",
+        "train",
+        "--data",
+        str(shapes_yaml),
+        "--imgsz",
+        "64",
+        "--epochs",
+        "1",
+        "--batch",
+        "4",
+        "--workspace",
+        str(root),
+    ]
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "YOLOPS_HOME")}
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     for p, out in zip(procs, outputs):
         assert p.returncode == 0, out

@@ -15,7 +15,9 @@ err_console = Console(stderr=True)
 _STYLE = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
 
 
-def print_issues(issues: IssueLog, title: str = "Load report", examples: int = 3, out: Console = console) -> None:
+def print_issues(
+    issues: IssueLog, title: str = "Load report", examples: int = 3, out: Console = console
+) -> None:
     """A summary of what loading set aside or warned about: one row per code,
     with a few examples naming the file. Prints nothing when there is nothing."""
     if not issues:

@@ -36,8 +36,12 @@ def convert(
     src: Path = typer.Argument(..., help="A dataset: YOLO data YAML, COCO JSON, or VOC folder."),
     out: Path = typer.Argument(..., help="Folder to write the converted dataset into."),
     to: Format = typer.Option(..., "--to", help="Target format."),
-    from_: Format | None = typer.Option(None, "--from", help="Source format (detected when omitted)."),
-    strict: bool = typer.Option(False, "--strict", help="Fail, listing every problem, instead of setting bad records aside."),
+    from_: Format | None = typer.Option(
+        None, "--from", help="Source format (detected when omitted)."
+    ),
+    strict: bool = typer.Option(
+        False, "--strict", help="Fail, listing every problem, instead of setting bad records aside."
+    ),
 ) -> None:
     """Convert a dataset between YOLO, COCO and Pascal VOC, keeping splits and classes."""
     ds = _load(src, from_, strict)
@@ -52,8 +56,12 @@ def convert(
 @app.command()
 def stats(
     src: Path = typer.Argument(..., help="A dataset: YOLO data YAML, COCO JSON, or VOC folder."),
-    fmt: Format | None = typer.Option(None, "--format", help="Source format (detected when omitted)."),
-    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables."),
+    fmt: Format | None = typer.Option(
+        None, "--format", help="Source format (detected when omitted)."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print machine-readable JSON instead of tables."
+    ),
     strict: bool = typer.Option(False, "--strict", help="Fail on any load problem."),
 ) -> None:
     """Describe a dataset: images, boxes per class and split, box sizes and shapes, image sizes."""

@@ -9,12 +9,24 @@ from rich.table import Table
 
 from yolops.cli.console import console, err_console
 
-app = typer.Typer(help="API keys of `yolops serve` (stored hashed in the workspace database).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="API keys of `yolops serve` (stored hashed in the workspace database).",
+    no_args_is_help=True,
+)
 
-_DB = typer.Option(None, "--database-url", envvar="YOLOPS_DATABASE_URL",
-                   help="SQLAlchemy URL [default: SQLite in the workspace].")
-_WS = typer.Option(None, "--workspace", "-w", envvar="YOLOPS_HOME", help="Workspace folder [default: ./yolops-workspace].")
+_DB = typer.Option(
+    None,
+    "--database-url",
+    envvar="YOLOPS_DATABASE_URL",
+    help="SQLAlchemy URL [default: SQLite in the workspace].",
+)
+_WS = typer.Option(
+    None,
+    "--workspace",
+    "-w",
+    envvar="YOLOPS_HOME",
+    help="Workspace folder [default: ./yolops-workspace].",
+)
 
 
 def _store(database_url: str | None, workspace: str | None):
@@ -51,14 +63,28 @@ def list_keys(
     """List keys (ids, names, roles, status; never the keys themselves)."""
     infos = _store(database_url, workspace).list()
     if as_json:
-        print(json.dumps([{"id": i.id, "name": i.name, "role": i.role, "created_at": i.created_at.isoformat(),
-                           "revoked_at": i.revoked_at.isoformat() if i.revoked_at else None} for i in infos]))
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": i.id,
+                        "name": i.name,
+                        "role": i.role,
+                        "created_at": i.created_at.isoformat(),
+                        "revoked_at": i.revoked_at.isoformat() if i.revoked_at else None,
+                    }
+                    for i in infos
+                ]
+            )
+        )
         return
     table = Table(title="API keys", title_justify="left")
     for col in ("id", "name", "role", "created (UTC)", "status"):
         table.add_column(col)
     for i in infos:
-        status = "[green]active[/]" if i.active else f"[red]revoked {i.revoked_at:%Y-%m-%d %H:%M}[/]"
+        status = (
+            "[green]active[/]" if i.active else f"[red]revoked {i.revoked_at:%Y-%m-%d %H:%M}[/]"
+        )
         table.add_row(i.id, i.name, i.role, f"{i.created_at:%Y-%m-%d %H:%M}", status)
     if not infos:
         table.caption = "no keys yet: `yolops keys create NAME`"

@@ -61,8 +61,13 @@ def _root(
 
 @app.command()
 def demo(
-    workspace: str = typer.Option("yolops-workspace", "--workspace", "-w", envvar="YOLOPS_HOME",
-                                  help="Folder the demo writes into."),
+    workspace: str = typer.Option(
+        "yolops-workspace",
+        "--workspace",
+        "-w",
+        envvar="YOLOPS_HOME",
+        help="Folder the demo writes into.",
+    ),
     fast: bool = typer.Option(False, "--fast", help="A smaller, quicker run (used by the tests)."),
 ) -> None:
     """Run the whole loop on generated data: generate, load, describe, train, evaluate, predict."""

@@ -9,8 +9,10 @@ from rich.table import Table
 from yolops.cli.console import console, err_console
 from yolops.cli.tracking_options import TRACKING_URI, WORKSPACE, workspace_from
 
-app = typer.Typer(help="The model registry: versions, aliases (production, staging, ...), lineage.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="The model registry: versions, aliases (production, staging, ...), lineage.",
+    no_args_is_help=True,
+)
 
 
 @app.command()
@@ -28,20 +30,28 @@ def register(
 
     ws = workspace_from(workspace, tracking_uri)
     mv = register_model(ws, run_id, name, description, reference=False)
-    console.print(f"[green]Registered[/] [bold]{mv.name}/{mv.version}[/] from run {run_id}; promote it with "
-                  f"`yolops models promote {mv.name} {mv.version} --alias production`")
+    console.print(
+        f"[green]Registered[/] [bold]{mv.name}/{mv.version}[/] from run {run_id}; promote it with "
+        f"`yolops models promote {mv.name} {mv.version} --alias production`"
+    )
     try:
         _attach(ws, f"{mv.name}/{mv.version}", None)
     except YolopsError as e:
-        err_console.print(f"[yellow]warning:[/] no reference statistics for monitoring: {escape(str(e))}",
-                          soft_wrap=True)
+        err_console.print(
+            f"[yellow]warning:[/] no reference statistics for monitoring: {escape(str(e))}",
+            soft_wrap=True,
+        )
 
 
 @app.command()
 def reference(
     ref: str = typer.Argument(..., help="NAME/VERSION or NAME@ALIAS."),
-    data: str = typer.Option(None, "--data", "-d", help="Dataset to build them from "
-                                                         "[default: the one its run trained on]."),
+    data: str = typer.Option(
+        None,
+        "--data",
+        "-d",
+        help="Dataset to build them from [default: the one its run trained on].",
+    ),
     max_images: int = typer.Option(1000, "--max-images", help="Most images per split used.", min=1),
     workspace: str = WORKSPACE,
     tracking_uri: str = TRACKING_URI,
@@ -57,13 +67,20 @@ def _attach(ws, ref: str, data: str | None, max_images: int = 1000) -> None:
 
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("reference statistics", total=None)
-        uri = attach_reference(ws, ref, data, max_images, progress=lambda done, total: bar.update(
-            task, completed=done, total=total))
+        uri = attach_reference(
+            ws,
+            ref,
+            data,
+            max_images,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
     r = load_reference(ws, ref)
     boxes = sum(len(d) for d in r.detections_at(0.25))
-    console.print(f"[green]Reference statistics[/] of {r.model_name}/{r.model_version}: {r.num_images} images' "
-                  f"inputs, predictions on {len(r.detections)} validation images ({boxes} boxes at conf 0.25) "
-                  f"from {r.dataset} -> {uri}")
+    console.print(
+        f"[green]Reference statistics[/] of {r.model_name}/{r.model_version}: {r.num_images} images' "
+        f"inputs, predictions on {len(r.detections)} validation images ({boxes} boxes at conf 0.25) "
+        f"from {r.dataset} -> {uri}"
+    )
 
 
 @app.command("list")
@@ -78,7 +95,9 @@ def list_(workspace: str = WORKSPACE, tracking_uri: str = TRACKING_URI) -> None:
         table.add_column(col, justify="right" if col in ("versions", "latest") else "left")
     for r in rows:
         aliases = ", ".join(f"{a} -> {v}" for a, v in sorted(r["aliases"].items()))
-        table.add_row(r["name"], str(r["versions"]), str(r["latest"] or "-"), aliases or "-", r["updated"])
+        table.add_row(
+            r["name"], str(r["versions"]), str(r["latest"] or "-"), aliases or "-", r["updated"]
+        )
     if not rows:
         table.caption = "none yet: `yolops models register RUN_ID --name NAME`"
     console.print(table)
@@ -94,14 +113,23 @@ def show(
     from yolops.track.registry import describe
 
     d = describe(workspace_from(workspace, tracking_uri), ref)
-    table = Table(title=f"{d['name']} version {d['version']}", title_justify="left", show_header=False)
+    table = Table(
+        title=f"{d['name']} version {d['version']}", title_justify="left", show_header=False
+    )
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
-    rows = [("aliases", ", ".join(d["aliases"]) or "-"), ("run", d["run_id"] or "-"), ("model id", d["model_id"]),
-            ("registered", f"{d['registered_by']} {d['registered_at']}"),
-            ("trained", f"{d['trained_by']} {d['trained_at']}"), ("source", d["source"]),
-            ("reference statistics", d["reference"] or "none (`yolops models reference` builds them)")]
-    rows += [(f"promoted {k.removeprefix('promoted.')}", v) for k, v in sorted(d["promotions"].items())]
+    rows = [
+        ("aliases", ", ".join(d["aliases"]) or "-"),
+        ("run", d["run_id"] or "-"),
+        ("model id", d["model_id"]),
+        ("registered", f"{d['registered_by']} {d['registered_at']}"),
+        ("trained", f"{d['trained_by']} {d['trained_at']}"),
+        ("source", d["source"]),
+        ("reference statistics", d["reference"] or "none (`yolops models reference` builds them)"),
+    ]
+    rows += [
+        (f"promoted {k.removeprefix('promoted.')}", v) for k, v in sorted(d["promotions"].items())
+    ]
     rows += [(k, f"{v:.4f}") for k, v in d["metrics"].items() if "/ap" not in k]
     rows += list(d["lineage"].items())
     for k, v in rows:
@@ -114,7 +142,9 @@ def promote(
     name: str = typer.Argument(..., help="Registered model name."),
     version: str = typer.Argument(..., help="The version to promote."),
     alias: str = typer.Option("production", "--alias", "-a", help="The alias to point at VERSION."),
-    force: bool = typer.Option(False, "--force", help="Promote even when its val mAP50-95 is lower."),
+    force: bool = typer.Option(
+        False, "--force", help="Promote even when its val mAP50-95 is lower."
+    ),
     workspace: str = WORKSPACE,
     tracking_uri: str = TRACKING_URI,
 ) -> None:
@@ -123,4 +153,6 @@ def promote(
 
     p = run_promote(workspace_from(workspace, tracking_uri), name, version, alias, force)
     before = f" (was version {p.previous})" if p.previous and p.previous != p.version else ""
-    console.print(f"[green]{p.name}@{p.alias}[/] -> version [bold]{p.version}[/]{before}: {p.reason}")
+    console.print(
+        f"[green]{p.name}@{p.alias}[/] -> version [bold]{p.version}[/]{before}: {p.reason}"
+    )

@@ -13,26 +13,51 @@ from yolops.cli.console import console
 
 def predict(
     model: str = typer.Option(..., "--model", "-m", help="A checkpoint (.pt) or ONNX file."),
-    source: list[str] = typer.Option(..., "--source", "-s", help="Image, folder, glob or video (repeatable)."),
+    source: list[str] = typer.Option(
+        ..., "--source", "-s", help="Image, folder, glob or video (repeatable)."
+    ),
     conf: float = typer.Option(0.25, "--conf", help="Minimum score."),
     iou: float = typer.Option(0.7, "--iou", help="NMS IoU threshold."),
     max_det: int = typer.Option(300, "--max-det", help="Most detections per image."),
-    classes: list[int] = typer.Option(None, "--classes", help="Keep only these class ids (repeatable)."),
+    classes: list[int] = typer.Option(
+        None, "--classes", help="Keep only these class ids (repeatable)."
+    ),
     batch: int = typer.Option(8, "--batch"),
-    backend: str = typer.Option("auto", "--backend", help="auto (ONNX Runtime on CPU), onnx or torch."),
-    save: bool = typer.Option(False, "--save", help="Write images (and videos) with the boxes drawn."),
-    out: Path = typer.Option(Path("yolops-workspace/predict"), "--out", help="Where --save and --json write."),
+    backend: str = typer.Option(
+        "auto", "--backend", help="auto (ONNX Runtime on CPU), onnx or torch."
+    ),
+    save: bool = typer.Option(
+        False, "--save", help="Write images (and videos) with the boxes drawn."
+    ),
+    out: Path = typer.Option(
+        Path("yolops-workspace/predict"), "--out", help="Where --save and --json write."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Write detections.json to --out."),
-    full_decode: bool = typer.Option(False, "--full-decode",
-                                     help="Decode JPEGs at full size even where a reduced (1/2, 1/4, 1/8) "
-                                          "decode would do for the model's input size."),
+    full_decode: bool = typer.Option(
+        False,
+        "--full-decode",
+        help="Decode JPEGs at full size even where a reduced (1/2, 1/4, 1/8) "
+        "decode would do for the model's input size.",
+    ),
 ) -> None:
     """Detect objects in images, folders, globs or videos."""
     from yolops.infer.predict_run import run_predict
 
-    summary = run_predict(model, source, conf=conf, iou=iou, max_det=max_det, classes=classes or None,
-                          batch=batch, backend=backend, save=save, out=out, write_json=as_json,
-                          console=console, reduced_decode=not full_decode)
+    summary = run_predict(
+        model,
+        source,
+        conf=conf,
+        iou=iou,
+        max_det=max_det,
+        classes=classes or None,
+        batch=batch,
+        backend=backend,
+        save=save,
+        out=out,
+        write_json=as_json,
+        console=console,
+        reduced_decode=not full_decode,
+    )
     table = Table(title="Detections", title_justify="left")
     table.add_column("source")
     table.add_column("boxes", justify="right")
@@ -48,11 +73,17 @@ def predict(
 
 def export(
     model: str = typer.Option(..., "--model", "-m", help="A PyTorch checkpoint (.pt)."),
-    out: Path = typer.Option(None, "--out", "-o", help="ONNX file to write (default next to the checkpoint)."),
-    end2end: bool = typer.Option(False, "--end2end", help="Put NMS inside the graph (ONNX NonMaxSuppression)."),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="ONNX file to write (default next to the checkpoint)."
+    ),
+    end2end: bool = typer.Option(
+        False, "--end2end", help="Put NMS inside the graph (ONNX NonMaxSuppression)."
+    ),
     dynamic: bool = typer.Option(False, "--dynamic", help="Dynamic batch dimension."),
     opset: int = typer.Option(17, "--opset"),
-    data: str = typer.Option(None, "--data", help="Also compare mAP of PyTorch and ONNX on this dataset's val split."),
+    data: str = typer.Option(
+        None, "--data", help="Also compare mAP of PyTorch and ONNX on this dataset's val split."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the parity report as JSON."),
 ) -> None:
     """Export to ONNX and print a parity and latency table (PyTorch against ONNX Runtime)."""
@@ -74,20 +105,30 @@ def export(
 
 def parity_table(report: dict) -> Table:
     """PyTorch and ONNX Runtime side by side (latency, mAP), then how well they agree."""
-    table = Table(title=f"PyTorch vs ONNX Runtime on {report['images']} images", title_justify="left")
+    table = Table(
+        title=f"PyTorch vs ONNX Runtime on {report['images']} images", title_justify="left"
+    )
     table.add_column("measure")
     table.add_column("PyTorch", justify="right")
     table.add_column("ONNX Runtime", justify="right")
-    rows = (("latency_ms", "predict call, ms (median)", "{:.2f}"), ("map50_95", "mAP50-95", "{:.4f}"),
-            ("map50", "mAP50", "{:.4f}"))
+    rows = (
+        ("latency_ms", "predict call, ms (median)", "{:.2f}"),
+        ("map50_95", "mAP50-95", "{:.4f}"),
+        ("map50", "mAP50", "{:.4f}"),
+    )
     for key, label, fmt in rows:
         if key in report:
             table.add_row(label, fmt.format(report[key]["torch"]), fmt.format(report[key]["onnx"]))
-    ok = report["unmatched"] == 0 and report["min_iou"] >= 0.99 and report["class_agreement"] == 1.0 \
+    ok = (
+        report["unmatched"] == 0
+        and report["min_iou"] >= 0.99
+        and report["class_agreement"] == 1.0
         and report["max_score_diff"] <= 1e-3
+    )
     table.caption = (
         f"{'[green]parity holds' if ok else '[red]parity broken'}[/]: {report['matched']} of "
         f"{report['boxes_reference']} boxes matched ({report['unmatched']} unmatched), min IoU "
         f"{report['min_iou']:.4f}, same class {report['class_agreement']:.1%}, max score difference "
-        f"{report['max_score_diff']:.2e}")
+        f"{report['max_score_diff']:.2e}"
+    )
     return table

@@ -39,7 +39,9 @@ _STYLE = {"error": "red", "warning": "yellow", "info": "dim"}
 def schema(
     src: Path = typer.Argument(..., help="A dataset: YOLO data YAML, COCO JSON, or VOC folder."),
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the schema YAML."),
-    fmt: str | None = typer.Option(None, "--format", help="Source format: yolo, coco or voc (detected when omitted)."),
+    fmt: str | None = typer.Option(
+        None, "--format", help="Source format: yolo, coco or voc (detected when omitted)."
+    ),
 ) -> None:
     """Infer a schema (classes, image formats and sizes, box ranges per class) to edit and validate against."""
     from yolops.quality.schema import infer_schema
@@ -47,26 +49,55 @@ def schema(
     ds = _load(src, fmt)
     with console.status("Inferring the schema …", spinner="dots"):
         written = infer_schema(ds).save(out)
-    console.print(f"[green]Wrote[/] the schema of {len(ds)} images, {ds.num_classes} classes to [bold]{written}[/]")
+    console.print(
+        f"[green]Wrote[/] the schema of {len(ds)} images, {ds.num_classes} classes to [bold]{written}[/]"
+    )
 
 
 def validate(
     src: Path = typer.Argument(..., help="A dataset: YOLO data YAML, COCO JSON, or VOC folder."),
-    schema_path: Path | None = typer.Option(None, "--schema", help="Schema YAML to validate against (else inferred)."),
-    against: Path | None = typer.Option(None, "--against", help="Reference dataset: measure drift, infer the schema from it."),
-    fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="Exit 1 when an issue at or above this severity is found."),
-    html: Path | None = typer.Option(None, "--html", help="Write a self-contained HTML report here."),
-    json_out: Path | None = typer.Option(None, "--json", help="Write the full report as JSON here."),
-    fmt: str | None = typer.Option(None, "--format", help="Source format: yolo, coco or voc (detected when omitted)."),
-    no_images: bool = typer.Option(False, "--no-images", help="Check annotations only; read no image."),
-    image_checker: ImageChecker = typer.Option(ImageChecker.yolops, "--image-checker",
-                                               help="Who judges dark, bright, blurry, ... images: our checks or cleanvision."),
-    labels: str | None = typer.Option(None, "--labels", metavar="MODEL|kfold",
-                                      help="Find likely label errors from a model's predictions (.pt or .onnx, "
-                                           "best not trained on this data), or 'kfold' to train out-of-sample models."),
-    folds: int = typer.Option(4, "--folds", help="With --labels kfold: number of folds (models trained)."),
-    fold_epochs: int = typer.Option(30, "--fold-epochs", help="With --labels kfold: epochs per fold."),
-    fold_imgsz: int = typer.Option(320, "--fold-imgsz", help="With --labels kfold: training image size."),
+    schema_path: Path | None = typer.Option(
+        None, "--schema", help="Schema YAML to validate against (else inferred)."
+    ),
+    against: Path | None = typer.Option(
+        None, "--against", help="Reference dataset: measure drift, infer the schema from it."
+    ),
+    fail_on: FailOn = typer.Option(
+        FailOn.error, "--fail-on", help="Exit 1 when an issue at or above this severity is found."
+    ),
+    html: Path | None = typer.Option(
+        None, "--html", help="Write a self-contained HTML report here."
+    ),
+    json_out: Path | None = typer.Option(
+        None, "--json", help="Write the full report as JSON here."
+    ),
+    fmt: str | None = typer.Option(
+        None, "--format", help="Source format: yolo, coco or voc (detected when omitted)."
+    ),
+    no_images: bool = typer.Option(
+        False, "--no-images", help="Check annotations only; read no image."
+    ),
+    image_checker: ImageChecker = typer.Option(
+        ImageChecker.yolops,
+        "--image-checker",
+        help="Who judges dark, bright, blurry, ... images: our checks or cleanvision.",
+    ),
+    labels: str | None = typer.Option(
+        None,
+        "--labels",
+        metavar="MODEL|kfold",
+        help="Find likely label errors from a model's predictions (.pt or .onnx, "
+        "best not trained on this data), or 'kfold' to train out-of-sample models.",
+    ),
+    folds: int = typer.Option(
+        4, "--folds", help="With --labels kfold: number of folds (models trained)."
+    ),
+    fold_epochs: int = typer.Option(
+        30, "--fold-epochs", help="With --labels kfold: epochs per fold."
+    ),
+    fold_imgsz: int = typer.Option(
+        320, "--fold-imgsz", help="With --labels kfold: training image size."
+    ),
 ) -> None:
     """Validate a dataset: loader issues, box and image anomalies, duplicates and split leakage,
     schema, drift, and (--labels) likely label errors; a summary here, details in --html / --json;
@@ -81,9 +112,15 @@ def validate(
     config = QualityConfig(read_images=not no_images, image_checker=image_checker.value)
     extra = [_label_check(labels, folds, fold_epochs, fold_imgsz)] if labels else []
     # k-fold training draws its own progress bars: no spinner around it (one live display at a time)
-    busy = nullcontext() if labels == "kfold" else console.status(f"Validating {len(ds)} images …", spinner="dots")
+    busy = (
+        nullcontext()
+        if labels == "kfold"
+        else console.status(f"Validating {len(ds)} images …", spinner="dots")
+    )
     with busy:
-        report = validate_dataset(ds, schema=given, against=reference, config=config, extra_checks=extra)
+        report = validate_dataset(
+            ds, schema=given, against=reference, config=config, extra_checks=extra
+        )
     print_report(report, fail_on.value)
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +138,9 @@ def _label_check(source: str, folds: int, epochs: int, imgsz: int):
     from yolops.train.config import TrainConfig
 
     if source != "kfold" and not Path(source).is_file():
-        raise ConfigError(f"--labels {source}: no such model file (give a .pt or .onnx, or 'kfold')")
+        raise ConfigError(
+            f"--labels {source}: no such model file (give a .pt or .onnx, or 'kfold')"
+        )
     kfold = KFoldConfig(folds=folds, train=TrainConfig(model="n", imgsz=imgsz, epochs=epochs))
     return LabelErrorCheck(source, kfold=kfold, console=console)
 
@@ -122,7 +161,9 @@ def print_report(report, fail_on: str, examples: int = 2) -> None:
     groups: dict[str, list] = {}
     for issue in report.issues:
         groups.setdefault(issue.code, []).append(issue)
-    for code, items in sorted(groups.items(), key=lambda kv: (-max(i.severity.rank for i in kv[1]), kv[0])):
+    for code, items in sorted(
+        groups.items(), key=lambda kv: (-max(i.severity.rank for i in kv[1]), kv[0])
+    ):
         sev = max((i.severity for i in items), key=lambda s: s.rank).value
         shown = "\n".join(escape(str(i)) for i in items[:examples])
         if len(items) > examples:
@@ -132,7 +173,9 @@ def print_report(report, fail_on: str, examples: int = 2) -> None:
         console.print(table)
     if report.drift is not None:
         drifted = report.drift.drifted
-        console.print(f"Drift against {escape(report.drift.reference)}: {len(drifted)} of {len(report.drift.features)} features drifted")
+        console.print(
+            f"Drift against {escape(report.drift.reference)}: {len(drifted)} of {len(report.drift.features)} features drifted"
+        )
         for f in drifted:
             console.print(f"  [yellow]{escape(f.describe())}[/]")
     counts = report.counts_by_severity()

@@ -37,9 +37,18 @@ def list_(
         table.add_column(col, justify="right" if "mAP" in col else "left", no_wrap=col == "run id")
     for r in runs:
         m = r.metrics
-        table.add_row(r.run_id, r.name, r.kind, r.status.lower(), r.started, r.dataset,
-                      _fmt(m.get("best/val/map50_95", m.get("val/map50_95"))))
-    table.caption = "mAP50-95: of the best weights on the validation split (evaluations: on their split)"
+        table.add_row(
+            r.run_id,
+            r.name,
+            r.kind,
+            r.status.lower(),
+            r.started,
+            r.dataset,
+            _fmt(m.get("best/val/map50_95", m.get("val/map50_95"))),
+        )
+    table.caption = (
+        "mAP50-95: of the best weights on the validation split (evaluations: on their split)"
+    )
     console.print(table)
 
 
@@ -64,16 +73,27 @@ def compare(
     for key, values in c.metrics.items():
         best = max((v for v in values if v is not None), default=None)
         higher_better = "loss" not in key and key not in ("seconds",)
-        table.add_row(key, *[f"[bold green]{_fmt(v)}[/]" if v is not None and v == best and higher_better
-                             and len(values) > 1 else _fmt(v) for v in values])
-    table.caption = f"{c.same_params} params are the same in every run" + ("" if c.params else "; none differ")
+        table.add_row(
+            key,
+            *[
+                f"[bold green]{_fmt(v)}[/]"
+                if v is not None and v == best and higher_better and len(values) > 1
+                else _fmt(v)
+                for v in values
+            ],
+        )
+    table.caption = f"{c.same_params} params are the same in every run" + (
+        "" if c.params else "; none differ"
+    )
     console.print(table)
 
 
 @app.command()
 def report(
     run_id: str = typer.Argument(...),
-    out: Path = typer.Option(None, "--out", "-o", help="HTML file (default <workspace>/reports/RUN_ID.html)."),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="HTML file (default <workspace>/reports/RUN_ID.html)."
+    ),
     workspace: str = WORKSPACE,
     tracking_uri: str = TRACKING_URI,
 ) -> None:
@@ -96,5 +116,7 @@ def sync(
     from yolops.track.tracking import log_run_folder
 
     with console.status(f"Logging {run_dir} …"):
-        run_id = log_run_folder(workspace_from(workspace, tracking_uri), run_dir, experiment, console=console)
+        run_id = log_run_folder(
+            workspace_from(workspace, tracking_uri), run_dir, experiment, console=console
+        )
     console.print(f"[green]Logged[/] {run_dir} as run [bold]{run_id}[/]")

@@ -5,10 +5,19 @@ from __future__ import annotations
 
 import typer
 
-WORKSPACE = typer.Option(None, "--workspace", "-w", envvar="YOLOPS_HOME",
-                         help="Workspace folder (default ./yolops-workspace).")
-TRACKING_URI = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI",
-                            help="An MLflow tracking server to use instead of the workspace's embedded store.")
+WORKSPACE = typer.Option(
+    None,
+    "--workspace",
+    "-w",
+    envvar="YOLOPS_HOME",
+    help="Workspace folder (default ./yolops-workspace).",
+)
+TRACKING_URI = typer.Option(
+    None,
+    "--tracking-uri",
+    envvar="MLFLOW_TRACKING_URI",
+    help="An MLflow tracking server to use instead of the workspace's embedded store.",
+)
 
 
 def workspace_from(workspace: str | None, tracking_uri: str | None):

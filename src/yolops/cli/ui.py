@@ -10,7 +10,9 @@ from yolops.cli.tracking_options import WORKSPACE
 
 def ui(
     port: int = typer.Option(5000, "--port", "-p"),
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (127.0.0.1: this machine only)."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Interface to bind (127.0.0.1: this machine only)."
+    ),
     workspace: str = WORKSPACE,
 ) -> None:
     """Start the MLflow UI on the workspace's embedded store (Ctrl-C stops it)."""
@@ -18,5 +20,7 @@ def ui(
     from yolops.workspace import Workspace
 
     ws = Workspace.resolve(workspace, tracking_uri=None)
-    console.print(f"MLflow UI for {ws.describe()} at [bold]http://{host}:{port}[/] (Ctrl-C stops it)")
+    console.print(
+        f"MLflow UI for {ws.describe()} at [bold]http://{host}:{port}[/] (Ctrl-C stops it)"
+    )
     raise typer.Exit(run_ui(ws, host=host, port=port))

@@ -44,9 +44,7 @@ class ImageRecord:
         boxes = np.array(self.boxes, dtype=np.float32).reshape(-1, 4)
         classes = np.array(self.classes, dtype=np.int64).reshape(-1)
         if len(boxes) != len(classes):
-            raise ValueError(
-                f"image {self.id!r}: {len(boxes)} boxes but {len(classes)} class ids"
-            )
+            raise ValueError(f"image {self.id!r}: {len(boxes)} boxes but {len(classes)} class ids")
         attrs = {}
         for name, values in self.attributes.items():
             values = np.array(values).reshape(-1)
@@ -135,7 +133,9 @@ class Dataset:
             ids = tuple(ids)
             for i in ids:
                 if i not in self._index:
-                    raise YolopsError(f"dataset {name!r}: split {split!r} names unknown image {i!r}")
+                    raise YolopsError(
+                        f"dataset {name!r}: split {split!r} names unknown image {i!r}"
+                    )
                 if i in seen:
                     raise YolopsError(
                         f"dataset {name!r}: image {i!r} is in splits {seen[i]!r} and {split!r}"

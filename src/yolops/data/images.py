@@ -60,7 +60,9 @@ def _check_tail(path: Path, fmt: str) -> None:
         f.seek(max(0, size - 32))
         tail = f.read()
     if fmt == "JPEG" and b"\xff\xd9" not in tail:
-        raise ImageReadError(path, "image_truncated", "JPEG file is truncated (no end-of-image marker)")
+        raise ImageReadError(
+            path, "image_truncated", "JPEG file is truncated (no end-of-image marker)"
+        )
     if fmt == "PNG" and b"IEND" not in tail:
         raise ImageReadError(path, "image_truncated", "PNG file is truncated (no IEND chunk)")
 
@@ -80,7 +82,9 @@ def probe_image(path: Path | str) -> ImageInfo:
         raise ImageReadError(path, "image_unreadable", f"image has size {info.width}x{info.height}")
     if info.width * info.height > MAX_PIXELS:
         raise ImageReadError(
-            path, "image_too_large", f"image has {info.width}x{info.height} pixels (limit {MAX_PIXELS})"
+            path,
+            "image_too_large",
+            f"image has {info.width}x{info.height} pixels (limit {MAX_PIXELS})",
         )
     _check_tail(path, info.format)
     return info
@@ -110,7 +114,11 @@ def read_image(path: Path | str) -> np.ndarray:
 
 # -- reduced decoding for inference ------------------------------------------------
 
-_REDUCED_FLAGS = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+_REDUCED_FLAGS = {
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _EXIF_ORIENTATION = 0x0112
 
@@ -145,7 +153,9 @@ def jpeg_oriented_size(data: bytes) -> tuple[int, int] | None:
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
-def decode_for_model(data: bytes, imgsz: int, source: str = "<bytes>") -> tuple[np.ndarray, tuple[int, int]]:
+def decode_for_model(
+    data: bytes, imgsz: int, source: str = "<bytes>"
+) -> tuple[np.ndarray, tuple[int, int]]:
     """RGB uint8 pixels for a model of input size ``imgsz``, and the ORIGINAL
     (width, height) a full :func:`decode_image` would give.
 

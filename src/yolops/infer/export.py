@@ -70,7 +70,9 @@ class _NonMaxSuppression(torch.autograd.Function):
     (the traced graph never sees its values)."""
 
     @staticmethod
-    def forward(ctx, boxes: Tensor, scores: Tensor, max_out: Tensor, iou: Tensor, conf: Tensor) -> Tensor:
+    def forward(
+        ctx, boxes: Tensor, scores: Tensor, max_out: Tensor, iou: Tensor, conf: Tensor
+    ) -> Tensor:
         return torch.zeros((0, 3), dtype=torch.int64, device=boxes.device)
 
     @staticmethod
@@ -97,10 +99,17 @@ class End2EndGraph(nn.Module):
         is_best = torch.arange(nc, device=images.device)[None, :, None] == label[:, None, :]
         class_scores = scores.transpose(1, 2) * is_best  # (B, nc, A): zero except the best class
         selected = _NonMaxSuppression.apply(
-            boxes, class_scores, torch.tensor([self.max_det]), torch.tensor([self.iou]), torch.tensor([self.conf]))
+            boxes,
+            class_scores,
+            torch.tensor([self.max_det]),
+            torch.tensor([self.iou]),
+            torch.tensor([self.conf]),
+        )
         flat = selected[:, 0] * a + selected[:, 2]  # (K,) index into B * A
         kept = torch.zeros(b * a, dtype=best.dtype, device=images.device)
-        kept = kept.scatter(0, flat, torch.ones_like(flat, dtype=best.dtype)).view(b, a)  # (B, A) 0/1
+        kept = kept.scatter(0, flat, torch.ones_like(flat, dtype=best.dtype)).view(
+            b, a
+        )  # (B, A) 0/1
         top, idx = (best * kept).topk(min(self.max_det, a), 1)  # (B, K), sorted by score
         valid = kept.gather(1, idx) > 0  # (B, K)
         out_boxes = boxes.gather(1, idx[..., None].expand(-1, -1, 4)) * valid[..., None]
@@ -136,7 +145,9 @@ def export_onnx(
     if size <= 0 or size % max(model.strides):
         raise ConfigError(f"imgsz must be a positive multiple of {max(model.strides)}, got {size}")
     if not 0 <= conf < 1 or not 0 < iou <= 1 or max_det < 1:
-        raise ConfigError(f"end2end needs 0 <= conf < 1, 0 < iou <= 1, max_det >= 1; got {conf}, {iou}, {max_det}")
+        raise ConfigError(
+            f"end2end needs 0 <= conf < 1, 0 < iou <= 1, max_det >= 1; got {conf}, {iou}, {max_det}"
+        )
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
@@ -147,8 +158,14 @@ def export_onnx(
         proto = onnx.load(str(tmp))
         if simplify:
             proto = _simplify(proto)
-        meta = {"yolops_version": __version__, "names": json.dumps(list(names)), "imgsz": str(size),
-                "scale": scale, "kind": "end2end" if end2end else "raw", "stride": str(max(model.strides))}
+        meta = {
+            "yolops_version": __version__,
+            "names": json.dumps(list(names)),
+            "imgsz": str(size),
+            "scale": scale,
+            "kind": "end2end" if end2end else "raw",
+            "stride": str(max(model.strides)),
+        }
         if end2end:
             meta.update(conf=repr(float(conf)), iou=repr(float(iou)), max_det=str(int(max_det)))
         onnx.helper.set_model_props(proto, meta)
@@ -160,11 +177,18 @@ def export_onnx(
     return out_path
 
 
-def _resolve_model(source: str | Path | YOLO, imgsz: int | None, class_names: Sequence[str] | None,
-                   ) -> tuple[YOLO, tuple[str, ...], int, str]:
+def _resolve_model(
+    source: str | Path | YOLO,
+    imgsz: int | None,
+    class_names: Sequence[str] | None,
+) -> tuple[YOLO, tuple[str, ...], int, str]:
     """A fused eval-mode CPU float32 copy, the class names, the input size and the scale."""
     if isinstance(source, YOLO):
-        model, default_names, default_size = source, tuple(str(i) for i in range(source.num_classes)), 640
+        model, default_names, default_size = (
+            source,
+            tuple(str(i) for i in range(source.num_classes)),
+            640,
+        )
     else:
         from yolops.train.checkpoint import load_checkpoint, model_from_checkpoint
 
@@ -173,12 +197,16 @@ def _resolve_model(source: str | Path | YOLO, imgsz: int | None, class_names: Se
         default_names, default_size = tuple(state["class_names"]), int(state["imgsz"])
     names = tuple(class_names) if class_names is not None else default_names
     if len(names) != model.num_classes:
-        raise ModelError(f"model has {model.num_classes} classes but {len(names)} class names were given")
+        raise ModelError(
+            f"model has {model.num_classes} classes but {len(names)} class names were given"
+        )
     model = copy.deepcopy(model).float().cpu().eval().fuse()
     return model, names, int(imgsz or default_size), model.scale
 
 
-def _trace(graph: nn.Module, size: int, path: Path, opset: int, outputs: list[str], dynamic_batch: bool) -> None:
+def _trace(
+    graph: nn.Module, size: int, path: Path, opset: int, outputs: list[str], dynamic_batch: bool
+) -> None:
     example = torch.zeros(1, 3, size, size)
     axes = {name: {0: "batch"} for name in [INPUT_NAME, *outputs]} if dynamic_batch else None
     with warnings.catch_warnings():
@@ -187,9 +215,17 @@ def _trace(graph: nn.Module, size: int, path: Path, opset: int, outputs: list[st
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         with torch.no_grad():
-            torch.onnx.export(graph, (example,), str(path), dynamo=False, opset_version=opset,
-                              input_names=[INPUT_NAME], output_names=outputs, dynamic_axes=axes,
-                              do_constant_folding=True)
+            torch.onnx.export(
+                graph,
+                (example,),
+                str(path),
+                dynamo=False,
+                opset_version=opset,
+                input_names=[INPUT_NAME],
+                output_names=outputs,
+                dynamic_axes=axes,
+                do_constant_folding=True,
+            )
 
 
 def _simplify(proto: onnx.ModelProto) -> onnx.ModelProto:
@@ -197,8 +233,12 @@ def _simplify(proto: onnx.ModelProto) -> onnx.ModelProto:
 
     try:
         return onnxscript.optimizer.optimize(proto)
-    except Exception as e:  # the optimizer is best-effort; say so rather than ship a half-done graph
-        raise ModelError(f"simplify failed ({type(e).__name__}: {e}); export without simplify") from None
+    except (
+        Exception
+    ) as e:  # the optimizer is best-effort; say so rather than ship a half-done graph
+        raise ModelError(
+            f"simplify failed ({type(e).__name__}: {e}); export without simplify"
+        ) from None
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
@@ -286,19 +326,30 @@ def parity_report(
     torch_p = TorchPredictor.from_checkpoint(checkpoint, device="cpu")
     onnx_p = OnnxPredictor(onnx_path, providers=["CPUExecutionProvider"])
     if onnx_p.class_names != torch_p.class_names or onnx_p.imgsz != torch_p.imgsz:
-        raise ModelError(f"{onnx_path}: classes/imgsz {list(onnx_p.class_names)}/{onnx_p.imgsz} differ from "
-                         f"{checkpoint}'s {list(torch_p.class_names)}/{torch_p.imgsz}")
+        raise ModelError(
+            f"{onnx_path}: classes/imgsz {list(onnx_p.class_names)}/{onnx_p.imgsz} differ from "
+            f"{checkpoint}'s {list(torch_p.class_names)}/{torch_p.imgsz}"
+        )
     split = _eval_split(dataset) if dataset is not None else None
     if images is None:
-        images = [read_image(r.path) for r in split.records[:16]] if split is not None else _scenes(8)
+        images = (
+            [read_image(r.path) for r in split.records[:16]] if split is not None else _scenes(8)
+        )
     images = list(images)
     reference = torch_p.predict(images, conf=conf, iou=iou)
-    report = {"images": len(images), **compare_detections(reference, onnx_p.predict(images, conf=conf, iou=iou))}
-    report["latency_ms"] = {"torch": time_predict(torch_p, images[0], runs),
-                            "onnx": time_predict(onnx_p, images[0], runs)}
+    report = {
+        "images": len(images),
+        **compare_detections(reference, onnx_p.predict(images, conf=conf, iou=iou)),
+    }
+    report["latency_ms"] = {
+        "torch": time_predict(torch_p, images[0], runs),
+        "onnx": time_predict(onnx_p, images[0], runs),
+    }
     if split is not None:
         if onnx_p.kind != "raw":
-            raise ModelError(f"{onnx_path}: mAP parity needs a raw graph, this one is {onnx_p.kind}")
+            raise ModelError(
+                f"{onnx_path}: mAP parity needs a raw graph, this one is {onnx_p.kind}"
+            )
         scores = {name: _map(p, split) for name, p in (("torch", torch_p), ("onnx", onnx_p))}
         report["map50_95"] = {k: v[0] for k, v in scores.items()}
         report["map50"] = {k: v[1] for k, v in scores.items()}
@@ -313,7 +364,10 @@ def _scenes(n: int) -> list[np.ndarray]:
     from yolops.data.synth import SynthConfig, render_scene
 
     config = SynthConfig()
-    return [render_scene(np.random.default_rng([7, i]), 320 + 32 * i, 240, config).image for i in range(n)]
+    return [
+        render_scene(np.random.default_rng([7, i]), 320 + 32 * i, 240, config).image
+        for i in range(n)
+    ]
 
 
 def _map(predictor, split: Dataset, batch: int = 8) -> tuple[float, float]:
@@ -322,7 +376,7 @@ def _map(predictor, split: Dataset, batch: int = 8) -> tuple[float, float]:
     predictions: dict[str, Detections] = {}
     records = list(split.records)
     for start in range(0, len(records), batch):
-        chunk = records[start:start + batch]
+        chunk = records[start : start + batch]
         dets = predictor.predict([read_image(r.path) for r in chunk], conf=0.001)
         predictions.update({r.id: d for r, d in zip(chunk, dets)})
     result = evaluate(split, predictions)

@@ -45,21 +45,35 @@ def run_predict(
         out.mkdir(parents=True, exist_ok=True)
     items, records = [], []
     writers: dict[str, VideoWriter] = {}
-    stream = predict_sized(det.predictor, source, conf=conf, iou=iou, max_det=max_det,
-                           classes=classes, batch=batch, reduced_decode=reduced_decode and not save)
+    stream = predict_sized(
+        det.predictor,
+        source,
+        conf=conf,
+        iou=iou,
+        max_det=max_det,
+        classes=classes,
+        batch=batch,
+        reduced_decode=reduced_decode and not save,
+    )
     for name, image, (width, height), dets in stream:
         items.append(_summary_row(name, dets))
         if write_json:
-            records.append({"source": name, "width": width, "height": height, "detections": dets.to_dicts()})
+            records.append(
+                {"source": name, "width": width, "height": height, "detections": dets.to_dicts()}
+            )
         if save:
             drawn = draw_detections(image, dets, det.class_names)
             video, sep, _ = name.partition("#")
             if sep:
                 if video not in writers:
-                    writers[video] = VideoWriter(out / f"{Path(video).stem}.mp4", drawn.shape[1], drawn.shape[0])
+                    writers[video] = VideoWriter(
+                        out / f"{Path(video).stem}.mp4", drawn.shape[1], drawn.shape[0]
+                    )
                 writers[video].write(drawn)
             else:
-                cv2.imwrite(str(out / f"{Path(name).stem}.jpg"), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+                cv2.imwrite(
+                    str(out / f"{Path(name).stem}.jpg"), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR)
+                )
     for w in writers.values():
         w.close()
     outputs: dict[str, Path] = {}
@@ -73,5 +87,11 @@ def run_predict(
 
 
 def _summary_row(name: str, dets: Detections) -> dict:
-    counts = Counter(dets.class_names[c] if c < len(dets.class_names) else str(c) for c in dets.classes.tolist())
-    return {"name": name, "count": len(dets), "classes": ", ".join(f"{k} {v}" for k, v in counts.most_common())}
+    counts = Counter(
+        dets.class_names[c] if c < len(dets.class_names) else str(c) for c in dets.classes.tolist()
+    )
+    return {
+        "name": name,
+        "count": len(dets),
+        "classes": ", ".join(f"{k} {v}" for k, v in counts.most_common()),
+    }

@@ -78,21 +78,38 @@ class Predictor(Protocol):
 # -- shared pre- and post-processing ---------------------------------------------
 
 
-def prepare_batch(images: Sequence[np.ndarray], imgsz: int) -> tuple[np.ndarray, list[LetterboxInfo]]:
+def prepare_batch(
+    images: Sequence[np.ndarray], imgsz: int
+) -> tuple[np.ndarray, list[LetterboxInfo]]:
     """RGB uint8 images -> (B, 3, imgsz, imgsz) float32 array in [0, 1] and how each was letterboxed."""
     canvases, infos = [], []
     for i, image in enumerate(images):
-        if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            what = f"{image.dtype} {tuple(image.shape)}" if isinstance(image, np.ndarray) else type(image).__name__
-            raise YolopsError(f"image {i} of the batch: expected an RGB uint8 array (H, W, 3), got {what}")
+        if (
+            not isinstance(image, np.ndarray)
+            or image.ndim != 3
+            or image.shape[2] != 3
+            or image.dtype != np.uint8
+        ):
+            what = (
+                f"{image.dtype} {tuple(image.shape)}"
+                if isinstance(image, np.ndarray)
+                else type(image).__name__
+            )
+            raise YolopsError(
+                f"image {i} of the batch: expected an RGB uint8 array (H, W, 3), got {what}"
+            )
         canvas, info = letterbox(image, imgsz)
         canvases.append(canvas)
         infos.append(info)
     return to_array(canvases), infos
 
 
-def to_detections(per_image: PerImage, infos: Sequence[LetterboxInfo], class_names: tuple[str, ...],
-                  original_sizes: Sequence[tuple[int, int] | None] | None = None) -> list[Detections]:
+def to_detections(
+    per_image: PerImage,
+    infos: Sequence[LetterboxInfo],
+    class_names: tuple[str, ...],
+    original_sizes: Sequence[tuple[int, int] | None] | None = None,
+) -> list[Detections]:
     """Input-pixel results -> :class:`Detections` in original image pixels.
 
     Where ``original_sizes`` gives an image's (width, height) before it was reduced,
@@ -103,11 +120,15 @@ def to_detections(per_image: PerImage, infos: Sequence[LetterboxInfo], class_nam
         boxes = boxes_from_letterbox(boxes.float().cpu().numpy(), info)
         if size is not None:
             boxes = to_original(boxes, info.orig_size, size)
-        out.append(Detections(boxes, scores.float().cpu().numpy(), classes.cpu().numpy(), class_names))
+        out.append(
+            Detections(boxes, scores.float().cpu().numpy(), classes.cpu().numpy(), class_names)
+        )
     return out
 
 
-def to_original(boxes: np.ndarray, reduced_hw: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+def to_original(
+    boxes: np.ndarray, reduced_hw: tuple[int, int], size: tuple[int, int]
+) -> np.ndarray:
     """(N, 4) xyxy in pixels of a reduced (h, w) image -> in its original (width, height),
     clipped to the original image."""
     (rh, rw), (width, height) = reduced_hw, size
@@ -116,7 +137,9 @@ def to_original(boxes: np.ndarray, reduced_hw: tuple[int, int], size: tuple[int,
     return np.clip(boxes * scale, 0, limit).astype(np.float32, copy=False)
 
 
-def _check_sizes(sizes: Sequence[tuple[int, int] | None] | None, n: int) -> list[tuple[int, int] | None]:
+def _check_sizes(
+    sizes: Sequence[tuple[int, int] | None] | None, n: int
+) -> list[tuple[int, int] | None]:
     if sizes is None:
         return [None] * n
     sizes = list(sizes)
@@ -124,7 +147,9 @@ def _check_sizes(sizes: Sequence[tuple[int, int] | None] | None, n: int) -> list
         raise YolopsError(f"original_sizes has {len(sizes)} entries for a batch of {n} images")
     for i, size in enumerate(sizes):
         if size is not None and (len(size) != 2 or min(size) <= 0):
-            raise YolopsError(f"original_sizes[{i}] is {size!r}; expected (width, height) > 0 or None")
+            raise YolopsError(
+                f"original_sizes[{i}] is {size!r}; expected (width, height) > 0 or None"
+            )
     return sizes
 
 
@@ -153,7 +178,9 @@ class TorchPredictor:
 
     def __init__(self, model: YOLO, class_names: Sequence[str], imgsz: int, device: str = "auto"):
         if len(class_names) != model.num_classes:
-            raise ModelError(f"model has {model.num_classes} classes but {len(class_names)} class names were given")
+            raise ModelError(
+                f"model has {model.num_classes} classes but {len(class_names)} class names were given"
+            )
         self.device = select_device(device)
         self.model = model.eval().to(self.device)
         self.class_names = tuple(class_names)
@@ -167,17 +194,33 @@ class TorchPredictor:
         model = model_from_checkpoint(state, str(path)).fuse()
         return cls(model, state["class_names"], state["imgsz"], device)
 
-    def predict(self, images: Sequence[np.ndarray], conf: float = 0.25, iou: float = 0.7, max_det: int = 300,
-                classes: Sequence[int] | None = None, agnostic: bool = False,
-                original_sizes: Sequence[tuple[int, int] | None] | None = None) -> list[Detections]:
+    def predict(
+        self,
+        images: Sequence[np.ndarray],
+        conf: float = 0.25,
+        iou: float = 0.7,
+        max_det: int = 300,
+        classes: Sequence[int] | None = None,
+        agnostic: bool = False,
+        original_sizes: Sequence[tuple[int, int] | None] | None = None,
+    ) -> list[Detections]:
         if len(images) == 0:
             return []
         _check_sizes(original_sizes, len(images))
         x, infos = prepare_batch(images, self.imgsz)
         with torch.inference_mode():
-            boxes, scores = decode(self.model(torch.from_numpy(x).to(self.device)))  # (B, A, 4), (B, A, nc)
-            per_image = postprocess(boxes, scores, conf=conf, iou=iou, max_det=max_det,
-                                    classes=classes, agnostic=agnostic)
+            boxes, scores = decode(
+                self.model(torch.from_numpy(x).to(self.device))
+            )  # (B, A, 4), (B, A, nc)
+            per_image = postprocess(
+                boxes,
+                scores,
+                conf=conf,
+                iou=iou,
+                max_det=max_det,
+                classes=classes,
+                agnostic=agnostic,
+            )
         return to_detections(per_image, infos, self.class_names, original_sizes)
 
 
@@ -193,7 +236,9 @@ def parse_class_names(text: str, source: str) -> tuple[str, ...]:
         try:
             value = ast.literal_eval(text)
         except (ValueError, SyntaxError):
-            raise ModelError(f"{source}: metadata 'names' is neither JSON nor a Python literal: {text[:80]!r}") from None
+            raise ModelError(
+                f"{source}: metadata 'names' is neither JSON nor a Python literal: {text[:80]!r}"
+            ) from None
     if isinstance(value, dict):
         try:
             ids = sorted(int(k) for k in value)
@@ -205,17 +250,23 @@ def parse_class_names(text: str, source: str) -> tuple[str, ...]:
         return tuple(str(by_id[i]) for i in ids)
     if isinstance(value, (list, tuple)):
         return tuple(str(v) for v in value)
-    raise ModelError(f"{source}: metadata 'names' is a {type(value).__name__}, expected a list or a dict")
+    raise ModelError(
+        f"{source}: metadata 'names' is a {type(value).__name__}, expected a list or a dict"
+    )
 
 
 def _imgsz_from_metadata(text: str, source: str) -> int:
     try:
         value = json.loads(text)
     except ValueError:
-        raise ModelError(f"{source}: metadata 'imgsz' is not a number or a list: {text!r}") from None
+        raise ModelError(
+            f"{source}: metadata 'imgsz' is not a number or a list: {text!r}"
+        ) from None
     sizes = value if isinstance(value, list) else [value]
     if len(set(sizes)) != 1:
-        raise ModelError(f"{source}: input size {value} is not square; yolops predicts on square inputs")
+        raise ModelError(
+            f"{source}: input size {value} is not square; yolops predicts on square inputs"
+        )
     return int(sizes[0])
 
 
@@ -236,8 +287,14 @@ class OnnxPredictor:
     """Runs an ONNX detection graph with ONNX Runtime (see the module docstring for
     the graphs it reads). ``threads`` 0 uses every usable core."""
 
-    def __init__(self, path: str | Path, class_names: Sequence[str] | None = None, imgsz: int | None = None,
-                 threads: int = 0, providers: Sequence[str] | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        class_names: Sequence[str] | None = None,
+        imgsz: int | None = None,
+        threads: int = 0,
+        providers: Sequence[str] | None = None,
+    ):
         self.path = Path(path)
         self.session = _open_session(self.path, threads, providers)
         meta = self.session.get_modelmeta().custom_metadata_map
@@ -263,7 +320,9 @@ class OnnxPredictor:
             if h != w:
                 raise ModelError(f"{src}: input is {h}x{w}; yolops predicts on square inputs")
             if imgsz is not None and imgsz != h:
-                raise ModelError(f"{src}: the graph takes {h}x{h} inputs, imgsz={imgsz} was asked for")
+                raise ModelError(
+                    f"{src}: the graph takes {h}x{h} inputs, imgsz={imgsz} was asked for"
+                )
             return h
         if imgsz is not None:
             return int(imgsz)
@@ -276,13 +335,16 @@ class OnnxPredictor:
         if set(END2END_OUTPUTS) <= set(outputs):
             return "end2end"
         if self.metadata.get("kind") == "end2end":
-            raise ModelError(f"{src}: an end2end graph must have outputs {', '.join(END2END_OUTPUTS)}; has {outputs}")
+            raise ModelError(
+                f"{src}: an end2end graph must have outputs {', '.join(END2END_OUTPUTS)}; has {outputs}"
+            )
         shape = self.session.get_outputs()[0].shape
         if len(outputs) != 1 or len(shape) != 3:
             raise ModelError(
                 f"{src}: unsupported detection graph (outputs {outputs}, first of shape {shape}); expected one "
                 "output (batch, 4 + classes, anchors) or the end2end outputs "
-                f"{', '.join(END2END_OUTPUTS)}")
+                f"{', '.join(END2END_OUTPUTS)}"
+            )
         return "raw"
 
     def _resolve_names(self, class_names: Sequence[str] | None) -> tuple[str, ...]:
@@ -299,52 +361,96 @@ class OnnxPredictor:
                 if not names:
                     names = tuple(str(i) for i in range(rows - 4))  # unnamed graph: ids as names
                 elif rows != 4 + len(names):
-                    raise ModelError(f"{src}: output has {rows} rows per anchor, expected 4 + {len(names)} classes")
+                    raise ModelError(
+                        f"{src}: output has {rows} rows per anchor, expected 4 + {len(names)} classes"
+                    )
         if not names:
             raise ModelError(f"{src}: no class names in the metadata and none given")
         return names
 
-    def predict(self, images: Sequence[np.ndarray], conf: float = 0.25, iou: float = 0.7, max_det: int = 300,
-                classes: Sequence[int] | None = None, agnostic: bool = False,
-                original_sizes: Sequence[tuple[int, int] | None] | None = None) -> list[Detections]:
+    def predict(
+        self,
+        images: Sequence[np.ndarray],
+        conf: float = 0.25,
+        iou: float = 0.7,
+        max_det: int = 300,
+        classes: Sequence[int] | None = None,
+        agnostic: bool = False,
+        original_sizes: Sequence[tuple[int, int] | None] | None = None,
+    ) -> list[Detections]:
         if len(images) == 0:
             return []
         _check_sizes(original_sizes, len(images))
         with torch_single_threaded():
             return self._predict(images, conf, iou, max_det, classes, agnostic, original_sizes)
 
-    def _predict(self, images: Sequence[np.ndarray], conf: float, iou: float, max_det: int,
-                 classes: Sequence[int] | None, agnostic: bool,
-                 original_sizes: Sequence[tuple[int, int] | None] | None) -> list[Detections]:
+    def _predict(
+        self,
+        images: Sequence[np.ndarray],
+        conf: float,
+        iou: float,
+        max_det: int,
+        classes: Sequence[int] | None,
+        agnostic: bool,
+        original_sizes: Sequence[tuple[int, int] | None] | None,
+    ) -> list[Detections]:
         x, infos = prepare_batch(images, self.imgsz)
         x = x.astype(self._input_dtype, copy=False)
         step = self._max_batch or len(x)
         per_image: PerImage = []
         for start in range(0, len(x), step):
-            outputs = self.session.run(None, {self._input_name: x[start:start + step]})
+            outputs = self.session.run(None, {self._input_name: x[start : start + step]})
             if self.kind == "raw":
-                per_image += self._postprocess_raw(outputs[0], conf, iou, max_det, classes, agnostic)
+                per_image += self._postprocess_raw(
+                    outputs[0], conf, iou, max_det, classes, agnostic
+                )
             else:
                 per_image += self._postprocess_end2end(outputs, conf, iou, max_det, classes)
         return to_detections(per_image, infos, self.class_names, original_sizes)
 
-    def _postprocess_raw(self, predictions: np.ndarray, conf: float, iou: float, max_det: int,
-                         classes: Sequence[int] | None, agnostic: bool) -> PerImage:
+    def _postprocess_raw(
+        self,
+        predictions: np.ndarray,
+        conf: float,
+        iou: float,
+        max_det: int,
+        classes: Sequence[int] | None,
+        agnostic: bool,
+    ) -> PerImage:
         if predictions.ndim != 3 or predictions.shape[1] != 4 + len(self.class_names):
-            raise ModelError(f"{self.path}: output has shape {predictions.shape}, "
-                             f"expected (batch, {4 + len(self.class_names)}, anchors)")
+            raise ModelError(
+                f"{self.path}: output has shape {predictions.shape}, "
+                f"expected (batch, {4 + len(self.class_names)}, anchors)"
+            )
         # Keep anchors whose best score reaches conf in NumPy first: NMS then sees tens of
         # candidates instead of (A, nc) scores, and torch's thread pool stays idle.
         out: PerImage = []
         for pred in predictions:  # (4 + nc, A)
-            candidates = np.flatnonzero(pred[4:].max(0) >= conf) if pred.shape[1] else np.empty(0, np.int64)
-            p = torch.from_numpy(np.ascontiguousarray(pred[:, candidates].T, dtype=np.float32))[None]  # (1, K, 4 + nc)
-            out += postprocess(cxcywh_to_xyxy(p[..., :4]), p[..., 4:], conf=conf, iou=iou, max_det=max_det,
-                               classes=classes, agnostic=agnostic)
+            candidates = (
+                np.flatnonzero(pred[4:].max(0) >= conf) if pred.shape[1] else np.empty(0, np.int64)
+            )
+            p = torch.from_numpy(np.ascontiguousarray(pred[:, candidates].T, dtype=np.float32))[
+                None
+            ]  # (1, K, 4 + nc)
+            out += postprocess(
+                cxcywh_to_xyxy(p[..., :4]),
+                p[..., 4:],
+                conf=conf,
+                iou=iou,
+                max_det=max_det,
+                classes=classes,
+                agnostic=agnostic,
+            )
         return out
 
-    def _postprocess_end2end(self, outputs: list[np.ndarray], conf: float, iou: float, max_det: int,
-                             classes: Sequence[int] | None) -> PerImage:
+    def _postprocess_end2end(
+        self,
+        outputs: list[np.ndarray],
+        conf: float,
+        iou: float,
+        max_det: int,
+        classes: Sequence[int] | None,
+    ) -> PerImage:
         by_name = dict(zip((o.name for o in self.session.get_outputs()), outputs))
         self._warn_below_floor(conf, iou, max_det)
         out: PerImage = []
@@ -361,13 +467,24 @@ class OnnxPredictor:
 
     def _warn_below_floor(self, conf: float, iou: float, max_det: int) -> None:
         baked = self._end2end
-        looser = (conf < baked.get("conf", 0.0) or iou != baked.get("iou", iou)
-                  or max_det > baked.get("max_det", max_det))
+        looser = (
+            conf < baked.get("conf", 0.0)
+            or iou != baked.get("iou", iou)
+            or max_det > baked.get("max_det", max_det)
+        )
         if looser and not self._warned_floor:
             self._warned_floor = True
-            log.warning("%s: NMS is inside this graph (conf %s, iou %s, max_det %s); asked for conf %s, iou %s, "
-                        "max_det %s: only a stricter conf, fewer boxes or a class filter can be applied",
-                        self.path, baked.get("conf"), baked.get("iou"), baked.get("max_det"), conf, iou, max_det)
+            log.warning(
+                "%s: NMS is inside this graph (conf %s, iou %s, max_det %s); asked for conf %s, iou %s, "
+                "max_det %s: only a stricter conf, fewer boxes or a class filter can be applied",
+                self.path,
+                baked.get("conf"),
+                baked.get("iou"),
+                baked.get("max_det"),
+                conf,
+                iou,
+                max_det,
+            )
 
 
 def _open_session(path: Path, threads: int, providers: Sequence[str] | None):
@@ -382,7 +499,9 @@ def _open_session(path: Path, threads: int, providers: Sequence[str] | None):
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3  # errors only: the CPU fallback notes are noise here
     try:
-        return ort.InferenceSession(str(path), opts, providers=list(providers or default_providers()))
+        return ort.InferenceSession(
+            str(path), opts, providers=list(providers or default_providers())
+        )
     except Exception as e:  # ORT raises its own types (InvalidProtobuf, Fail, ...)
         raise ModelError(f"{path}: not a loadable ONNX model ({type(e).__name__}: {e})") from None
 
@@ -426,8 +545,10 @@ def cached_onnx(checkpoint: Path) -> Path:
     if onnx_path.is_file() and onnx_path.stat().st_mtime >= checkpoint.stat().st_mtime:
         return onnx_path
     if not os.access(checkpoint.parent, os.W_OK):
-        raise ModelError(f"{checkpoint.parent}: cannot write the ONNX export here; "
-                         "use backend='torch' or export it elsewhere with export_onnx")
+        raise ModelError(
+            f"{checkpoint.parent}: cannot write the ONNX export here; "
+            "use backend='torch' or export it elsewhere with export_onnx"
+        )
     log.info("exporting %s to %s for ONNX Runtime", checkpoint, onnx_path)
     return export_onnx(checkpoint, onnx_path, dynamic_batch=True)
 
@@ -463,19 +584,34 @@ def predict_sized(
         yield from _predict_chunk(predictor, chunk, conf, iou, max_det, classes, agnostic)
 
 
-def predict_source(predictor: Predictor, source: Source, **options: Any) -> Iterator[tuple[str, np.ndarray, Detections]]:
+def predict_source(
+    predictor: Predictor, source: Source, **options: Any
+) -> Iterator[tuple[str, np.ndarray, Detections]]:
     """``(name, RGB image, Detections)``: :func:`predict_sized` (same options) without the sizes."""
     for name, image, _, dets in predict_sized(predictor, source, **options):
         yield name, image, dets
 
 
-def _predict_chunk(predictor: Predictor, chunk: list[tuple[str, np.ndarray, tuple[int, int]]], conf: float,
-                   iou: float, max_det: int, classes: Sequence[int] | None, agnostic: bool,
-                   ) -> Iterator[tuple[str, np.ndarray, tuple[int, int], Detections]]:
+def _predict_chunk(
+    predictor: Predictor,
+    chunk: list[tuple[str, np.ndarray, tuple[int, int]]],
+    conf: float,
+    iou: float,
+    max_det: int,
+    classes: Sequence[int] | None,
+    agnostic: bool,
+) -> Iterator[tuple[str, np.ndarray, tuple[int, int], Detections]]:
     images = [image for _, image, _ in chunk]
     # Sizes only where an image was reduced: full-size images keep the unclipped boxes they always had.
     sizes = [size if size != (image.shape[1], image.shape[0]) else None for _, image, size in chunk]
-    detections = predictor.predict(images, conf=conf, iou=iou, max_det=max_det, classes=classes, agnostic=agnostic,
-                                   **({"original_sizes": sizes} if any(sizes) else {}))
+    detections = predictor.predict(
+        images,
+        conf=conf,
+        iou=iou,
+        max_det=max_det,
+        classes=classes,
+        agnostic=agnostic,
+        **({"original_sizes": sizes} if any(sizes) else {}),
+    )
     for (name, image, size), dets in zip(chunk, detections):
         yield name, image, size, dets

@@ -129,7 +129,9 @@ def to_array(images: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
         images = list(images)
     shapes = {im.shape for im in images}
     if not images or len(shapes) != 1 or len(next(iter(shapes))) != 3 or next(iter(shapes))[2] != 3:
-        raise ValueError(f"to_array expects (H, W, 3) images of one size, got shapes {sorted(shapes)}")
+        raise ValueError(
+            f"to_array expects (H, W, 3) images of one size, got shapes {sorted(shapes)}"
+        )
     x = np.stack(images).transpose(0, 3, 1, 2).astype(np.float32, order="C")
     x *= np.float32(1.0 / 255.0)
     return x

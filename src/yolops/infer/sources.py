@@ -57,7 +57,9 @@ class _Array:
 _Resolved = Union[_Image, _Video, _Array]
 
 
-def iter_images(source: Source, vid_stride: int = 1, recursive: bool = False) -> Iterator[tuple[str, np.ndarray]]:
+def iter_images(
+    source: Source, vid_stride: int = 1, recursive: bool = False
+) -> Iterator[tuple[str, np.ndarray]]:
     """``(name, RGB uint8 (H, W, 3))`` for every image and kept video frame of ``source``.
 
     ``vid_stride`` keeps every n-th video frame (frames 0, n, 2n, ...). Raises
@@ -67,8 +69,9 @@ def iter_images(source: Source, vid_stride: int = 1, recursive: bool = False) ->
     return (item[:2] for item in iter_sized_images(source, vid_stride, recursive))
 
 
-def iter_sized_images(source: Source, vid_stride: int = 1, recursive: bool = False,
-                      imgsz: int | None = None) -> Iterator[tuple[str, np.ndarray, tuple[int, int]]]:
+def iter_sized_images(
+    source: Source, vid_stride: int = 1, recursive: bool = False, imgsz: int | None = None
+) -> Iterator[tuple[str, np.ndarray, tuple[int, int]]]:
     """:func:`iter_images` as ``(name, RGB uint8 (h, w, 3), (width, height))``.
 
     With ``imgsz``, JPEG files are decoded at a reduced scale when a model of that
@@ -98,9 +101,13 @@ def resolve_source(source: Source, recursive: bool = False) -> list[_Resolved]:
             elif isinstance(item, (str, Path)):
                 out.extend(_resolve_path(item, recursive))
             else:
-                raise SourceError(f"source item {i} is a {type(item).__name__}; expected a path or an RGB array")
+                raise SourceError(
+                    f"source item {i} is a {type(item).__name__}; expected a path or an RGB array"
+                )
         return out
-    raise SourceError(f"source is a {type(source).__name__}; expected a path, a glob, an RGB array or a list of them")
+    raise SourceError(
+        f"source is a {type(source).__name__}; expected a path, a glob, an RGB array or a list of them"
+    )
 
 
 def _resolve_path(spec: str | Path, recursive: bool) -> list[_Resolved]:
@@ -111,7 +118,9 @@ def _resolve_path(spec: str | Path, recursive: bool) -> list[_Resolved]:
         return [_classify(path)]
     if isinstance(spec, str) and any(ch in spec for ch in "*?["):
         matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True))
-        found = [_classify(p) for p in matches if p.is_file() and (is_image_name(p) or is_video_name(p))]
+        found = [
+            _classify(p) for p in matches if p.is_file() and (is_image_name(p) or is_video_name(p))
+        ]
         if not found:
             raise SourceError(f"{spec}: glob pattern matches no image or video files")
         return found
@@ -122,7 +131,9 @@ def _resolve_folder(folder: Path, recursive: bool) -> list[_Resolved]:
     candidates = folder.rglob("*") if recursive else folder.iterdir()
     found = sorted(p for p in candidates if p.is_file() and (is_image_name(p) or is_video_name(p)))
     if not found:
-        where = "or below it" if recursive else "directly inside (use recursive=True for subfolders)"
+        where = (
+            "or below it" if recursive else "directly inside (use recursive=True for subfolders)"
+        )
         raise SourceError(f"{folder}: folder has no image or video files {where}")
     return [_classify(p) for p in found]
 
@@ -142,8 +153,9 @@ def _check_array(image: np.ndarray, name: str) -> np.ndarray:
     return image
 
 
-def _stream(items: list[_Resolved], vid_stride: int,
-            imgsz: int | None) -> Iterator[tuple[str, np.ndarray, tuple[int, int]]]:
+def _stream(
+    items: list[_Resolved], vid_stride: int, imgsz: int | None
+) -> Iterator[tuple[str, np.ndarray, tuple[int, int]]]:
     for item in items:
         if isinstance(item, _Array):
             yield item.name, item.image, _size(item.image)
@@ -238,9 +250,13 @@ class VideoWriter:
         self.fps = float(fps)
         self.frames = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self.size)
+        self._writer = cv2.VideoWriter(
+            str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self.size
+        )
         if not self._writer.isOpened():
-            raise SourceError(f"{self.path}: cannot open video for writing (mp4v, {width}x{height})")
+            raise SourceError(
+                f"{self.path}: cannot open video for writing (mp4v, {width}x{height})"
+            )
 
     def write(self, frame: np.ndarray) -> None:
         _check_array(frame, f"{self.path} frame {self.frames}")

@@ -7,6 +7,14 @@ from yolops.model.postprocess import postprocess
 from yolops.model.yolo import SCALES, YOLO, HeadOutput, build_model, decode
 
 __all__ = [
-    "SCALES", "YOLO", "HeadOutput", "build_model", "decode",
-    "Assignment", "assign_targets", "DetectionLoss", "LossParts", "postprocess",
+    "SCALES",
+    "YOLO",
+    "HeadOutput",
+    "build_model",
+    "decode",
+    "Assignment",
+    "assign_targets",
+    "DetectionLoss",
+    "LossParts",
+    "postprocess",
 ]

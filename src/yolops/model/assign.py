@@ -82,7 +82,9 @@ def assign_targets(
     # the first ground truth). Non-takers are at -1, below any IoU.
     fg = taken.any(1)  # (B, A)
     gt_index = torch.where(taken, iou, -1.0).argmax(1)  # (B, A)
-    positive = taken & (torch.arange(g, device=gt_index.device)[None, :, None] == gt_index[:, None, :])
+    positive = taken & (
+        torch.arange(g, device=gt_index.device)[None, :, None] == gt_index[:, None, :]
+    )
 
     target_labels = torch.gather(gt_labels, 1, gt_index).masked_fill(~fg, BACKGROUND)
     target_boxes = torch.gather(gt_boxes, 1, gt_index[..., None].expand(-1, -1, 4))

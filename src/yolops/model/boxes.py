@@ -39,7 +39,9 @@ def cxcywh_to_xyxy(boxes: Tensor) -> Tensor:
 
 def box_area(boxes: Tensor) -> Tensor:
     """(..., 4) xyxy -> (...) areas; inverted boxes count as empty (0)."""
-    return (boxes[..., 2] - boxes[..., 0]).clamp(min=0) * (boxes[..., 3] - boxes[..., 1]).clamp(min=0)
+    return (boxes[..., 2] - boxes[..., 0]).clamp(min=0) * (boxes[..., 3] - boxes[..., 1]).clamp(
+        min=0
+    )
 
 
 def _iou_family(a: Tensor, b: Tensor, kind: str) -> Tensor:
@@ -66,8 +68,10 @@ def _iou_family(a: Tensor, b: Tensor, kind: str) -> Tensor:
         hull = cw * ch
         return iou - (hull - union) / (hull + _EPS)
     diag2 = cw**2 + ch**2 + _EPS
-    rho2 = ((a[..., 0] + a[..., 2] - b[..., 0] - b[..., 2]) ** 2
-            + (a[..., 1] + a[..., 3] - b[..., 1] - b[..., 3]) ** 2) / 4
+    rho2 = (
+        (a[..., 0] + a[..., 2] - b[..., 0] - b[..., 2]) ** 2
+        + (a[..., 1] + a[..., 3] - b[..., 1] - b[..., 3]) ** 2
+    ) / 4
     diou = iou - rho2 / diag2
     if kind == "diou":
         return diou
@@ -135,8 +139,14 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float, max_det: int | None
     return _greedy_nms(boxes, scores, None, iou_threshold, max_det)
 
 
-def batched_nms(boxes: Tensor, scores: Tensor, classes: Tensor, iou_threshold: float,
-                max_det: int | None = None, agnostic: bool = False) -> Tensor:
+def batched_nms(
+    boxes: Tensor,
+    scores: Tensor,
+    classes: Tensor,
+    iou_threshold: float,
+    max_det: int | None = None,
+    agnostic: bool = False,
+) -> Tensor:
     """NMS within each class (across all classes when ``agnostic``).
 
     boxes (N, 4) xyxy, scores (N,), classes (N,) int. A box only suppresses boxes of its
@@ -149,8 +159,9 @@ def batched_nms(boxes: Tensor, scores: Tensor, classes: Tensor, iou_threshold: f
 _BLOCK = 1024  # rows of the IoU matrix computed at once: memory O(BLOCK * N), not O(N^2)
 
 
-def _greedy_nms(boxes: Tensor, scores: Tensor, classes: Tensor | None, iou_threshold: float,
-                max_det: int | None) -> Tensor:
+def _greedy_nms(
+    boxes: Tensor, scores: Tensor, classes: Tensor | None, iou_threshold: float, max_det: int | None
+) -> Tensor:
     order = torch.sort(scores, descending=True, stable=True).indices  # (N,)
     limit = len(order) if max_det is None else max(int(max_det), 0)
     boxes = boxes[order].float()

@@ -18,8 +18,9 @@ class Conv(nn.Sequential):
     Identity and the convolution carries the bias; the forward pass is unchanged.
     """
 
-    def __init__(self, c_in: int, c_out: int, k: int = 1, s: int = 1, groups: int = 1,
-                 act: bool = True):
+    def __init__(
+        self, c_in: int, c_out: int, k: int = 1, s: int = 1, groups: int = 1, act: bool = True
+    ):
         super().__init__()
         self.conv = nn.Conv2d(c_in, c_out, k, s, k // 2, groups=groups, bias=False)
         # Running statistics follow about the last 10 batches (momentum 0.1, PyTorch's
@@ -60,8 +61,9 @@ class C2f(nn.Module):
     final 1x1 conv, so gradients reach each stage through a short path (CSPNet/ELAN idea).
     """
 
-    def __init__(self, c_in: int, c_out: int, n: int = 1, shortcut: bool = False,
-                 expansion: float = 0.5):
+    def __init__(
+        self, c_in: int, c_out: int, n: int = 1, shortcut: bool = False, expansion: float = 0.5
+    ):
         super().__init__()
         self.hidden = int(c_out * expansion)
         self.cv1 = Conv(c_in, 2 * self.hidden, 1)
@@ -105,8 +107,16 @@ def fuse_conv_bn(module: Conv) -> None:
     if not isinstance(bn, nn.BatchNorm2d):
         return  # already fused
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # (C_out,)
-    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                      conv.padding, conv.dilation, conv.groups, bias=True).to(conv.weight)
+    fused = nn.Conv2d(
+        conv.in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        conv.groups,
+        bias=True,
+    ).to(conv.weight)
     fused.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
     bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
     fused.bias.copy_(bn.bias + (bias - bn.running_mean) * scale)

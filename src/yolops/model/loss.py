@@ -36,9 +36,17 @@ class LossParts:
 class DetectionLoss:
     """Loss of a :class:`~yolops.model.yolo.YOLO` head against a batch of targets."""
 
-    def __init__(self, num_classes: int, reg_max: int = 16, box_weight: float = 7.5,
-                 cls_weight: float = 0.5, dfl_weight: float = 1.5, topk: int = 10,
-                 alpha: float = 0.5, beta: float = 6.0):
+    def __init__(
+        self,
+        num_classes: int,
+        reg_max: int = 16,
+        box_weight: float = 7.5,
+        cls_weight: float = 0.5,
+        dfl_weight: float = 1.5,
+        topk: int = 10,
+        alpha: float = 0.5,
+        beta: float = 6.0,
+    ):
         self.num_classes = num_classes
         self.reg_max = reg_max
         self.box_weight, self.cls_weight, self.dfl_weight = box_weight, cls_weight, dfl_weight
@@ -51,13 +59,24 @@ class DetectionLoss:
         gt_labels, gt_boxes, gt_mask = pad_targets(targets, batch, self.num_classes)
         pred_boxes = decode_boxes(out)  # (B, A, 4) pixels, differentiable
         assigned = assign_targets(
-            out.cls_logits.detach().sigmoid(), pred_boxes.detach(), out.anchors,
-            gt_labels, gt_boxes, gt_mask, self.topk, self.alpha, self.beta,
+            out.cls_logits.detach().sigmoid(),
+            pred_boxes.detach(),
+            out.anchors,
+            gt_labels,
+            gt_boxes,
+            gt_mask,
+            self.topk,
+            self.alpha,
+            self.beta,
         )
         # Normaliser: total target score of the batch (>= 1 so empty batches stay finite).
         norm = assigned.target_scores.sum().clamp(min=1.0)
-        cls = F.binary_cross_entropy_with_logits(
-            out.cls_logits, assigned.target_scores, reduction="sum") / norm
+        cls = (
+            F.binary_cross_entropy_with_logits(
+                out.cls_logits, assigned.target_scores, reduction="sum"
+            )
+            / norm
+        )
 
         fg = assigned.fg_mask  # (B, A); empty selections below sum to 0 and keep the graph
         weight = assigned.target_scores.sum(-1)[fg]  # (P,) quality of each positive
@@ -65,8 +84,16 @@ class DetectionLoss:
 
         anchors = out.anchors[None].expand(batch, -1, -1)[fg]  # (P, 2)
         strides = out.strides[None].expand(batch, -1)[fg]  # (P,)
-        ltrb = torch.cat((anchors - assigned.target_boxes[fg][:, :2],
-                          assigned.target_boxes[fg][:, 2:] - anchors), -1) / strides[:, None]
+        ltrb = (
+            torch.cat(
+                (
+                    anchors - assigned.target_boxes[fg][:, :2],
+                    assigned.target_boxes[fg][:, 2:] - anchors,
+                ),
+                -1,
+            )
+            / strides[:, None]
+        )
         dfl = (distribution_focal_loss(out.box_dist[fg], ltrb, self.reg_max) * weight).sum() / norm
 
         total = (self.box_weight * box + self.cls_weight * cls + self.dfl_weight * dfl) * batch
@@ -103,7 +130,8 @@ def pad_targets(targets: Tensor, batch: int, num_classes: int) -> tuple[Tensor, 
             bad = int(labels.max() if labels.max() >= num_classes else labels.min())
             raise ConfigError(
                 f"loss: target class id {bad} outside 0..{num_classes - 1} "
-                f"(the model was built for {num_classes} classes)")
+                f"(the model was built for {num_classes} classes)"
+            )
     counts = torch.bincount(image, minlength=batch)  # (B,)
     g = int(counts.max()) if len(targets) else 0
     order = torch.sort(image, stable=True).indices

@@ -36,9 +36,17 @@ def postprocess(
     ]
 
 
-def _one_image(boxes: Tensor, scores: Tensor, conf: float, iou: float, max_det: int,
-               classes: list[int] | None, agnostic: bool, max_candidates: int,
-               multi_label: bool) -> tuple[Tensor, Tensor, Tensor]:
+def _one_image(
+    boxes: Tensor,
+    scores: Tensor,
+    conf: float,
+    iou: float,
+    max_det: int,
+    classes: list[int] | None,
+    agnostic: bool,
+    max_candidates: int,
+    multi_label: bool,
+) -> tuple[Tensor, Tensor, Tensor]:
     """boxes (A, 4), scores (A, nc) -> (K, 4), (K,), (K,)."""
     if classes is not None:
         allowed = torch.zeros(scores.shape[-1], dtype=torch.bool, device=scores.device)

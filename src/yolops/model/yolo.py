@@ -70,8 +70,9 @@ class Backbone(nn.Module):
         self.stage2 = nn.Sequential(Conv(c1, c2, 3, 2), C2f(c2, c2, depths[0], shortcut=True))
         self.stage3 = nn.Sequential(Conv(c2, c3, 3, 2), C2f(c3, c3, depths[1], shortcut=True))
         self.stage4 = nn.Sequential(Conv(c3, c4, 3, 2), C2f(c4, c4, depths[2], shortcut=True))
-        self.stage5 = nn.Sequential(Conv(c4, c5, 3, 2), C2f(c5, c5, depths[3], shortcut=True),
-                                    SPPF(c5, c5))
+        self.stage5 = nn.Sequential(
+            Conv(c4, c5, 3, 2), C2f(c5, c5, depths[3], shortcut=True), SPPF(c5, c5)
+        )
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         p3 = self.stage3(self.stage2(self.stem(x)))
@@ -108,20 +109,29 @@ class Head(nn.Module):
     the head, the costliest part of a YOLOv8-style model at stride 8, about 8x cheaper.
     """
 
-    def __init__(self, ch: tuple[int, ...], num_classes: int, reg_max: int,
-                 strides: tuple[int, ...]):
+    def __init__(
+        self, ch: tuple[int, ...], num_classes: int, reg_max: int, strides: tuple[int, ...]
+    ):
         super().__init__()
         self.strides = strides
         c_box = max(16, ch[0] // 4, 4 * reg_max)
         c_cls = max(ch[0], min(num_classes, 100))
         self.box = nn.ModuleList(
-            nn.Sequential(SeparableConv(c, c_box), SeparableConv(c_box, c_box),
-                          nn.Conv2d(c_box, 4 * reg_max, 1))
-            for c in ch)
+            nn.Sequential(
+                SeparableConv(c, c_box),
+                SeparableConv(c_box, c_box),
+                nn.Conv2d(c_box, 4 * reg_max, 1),
+            )
+            for c in ch
+        )
         self.cls = nn.ModuleList(
-            nn.Sequential(SeparableConv(c, c_cls), SeparableConv(c_cls, c_cls),
-                          nn.Conv2d(c_cls, num_classes, 1))
-            for c in ch)
+            nn.Sequential(
+                SeparableConv(c, c_cls),
+                SeparableConv(c_cls, c_cls),
+                nn.Conv2d(c_cls, num_classes, 1),
+            )
+            for c in ch
+        )
         self.init_biases(num_classes)
 
     @torch.no_grad()
@@ -160,11 +170,17 @@ def _anchor_points(h: int, w: int, stride: int, device: torch.device | None = No
     return torch.stack((gx, gy), -1).reshape(-1, 2)
 
 
-def anchor_grid(height: int, width: int, strides: tuple[int, ...] = STRIDES,
-                device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
+def anchor_grid(
+    height: int,
+    width: int,
+    strides: tuple[int, ...] = STRIDES,
+    device: torch.device | str | None = None,
+) -> tuple[Tensor, Tensor]:
     """Anchor points of a (height, width) input, as the head lays them out: (A, 2)
     centres (x, y) in pixels, finest stride first, and (A,) their strides."""
-    points = [_anchor_points(math.ceil(height / s), math.ceil(width / s), s, device) for s in strides]
+    points = [
+        _anchor_points(math.ceil(height / s), math.ceil(width / s), s, device) for s in strides
+    ]
     per_point = [torch.full((len(p),), float(s), device=device) for p, s in zip(points, strides)]
     return torch.cat(points), torch.cat(per_point)
 
@@ -173,8 +189,15 @@ class YOLO(nn.Module):
     """The detector. ``forward`` takes (B, 3, H, W) images in [0, 1], H and W multiples
     of 32, and returns a :class:`HeadOutput` in training and evaluation alike."""
 
-    def __init__(self, scale: str, num_classes: int, depth: float, width: float,
-                 max_channels: int, reg_max: int = REG_MAX):
+    def __init__(
+        self,
+        scale: str,
+        num_classes: int,
+        depth: float,
+        width: float,
+        max_channels: int,
+        reg_max: int = REG_MAX,
+    ):
         super().__init__()
         self.scale = scale
         self.num_classes = num_classes

@@ -15,12 +15,21 @@ from __future__ import annotations
 import importlib
 
 _NAMES = {
-    "PredictionLog": "log", "LogEntry": "log", "read_predictions": "log",
-    "Reference": "reference", "build_reference": "reference",
-    "attach_reference": "reference_store", "load_reference": "reference_store",
-    "MonitorConfig": "drift", "MonitorReport": "drift", "check_window": "drift",
-    "monitor": "watch", "parse_duration": "watch",
-    "write_monitor_html": "report", "export_batch": "export", "post_alert": "alerts",
+    "PredictionLog": "log",
+    "LogEntry": "log",
+    "read_predictions": "log",
+    "Reference": "reference",
+    "build_reference": "reference",
+    "attach_reference": "reference_store",
+    "load_reference": "reference_store",
+    "MonitorConfig": "drift",
+    "MonitorReport": "drift",
+    "check_window": "drift",
+    "monitor": "watch",
+    "parse_duration": "watch",
+    "write_monitor_html": "report",
+    "export_batch": "export",
+    "post_alert": "alerts",
 }
 __all__ = sorted(_NAMES)
 

@@ -16,7 +16,9 @@ from yolops.workspace import Workspace
 DARKEN = 0.35  # the "camera fault": pixel values scaled by this
 
 
-def serve_drift_and_monitor(workspace: Path | Workspace, reference: str, images: list[Path], out: Path) -> dict:
+def serve_drift_and_monitor(
+    workspace: Path | Workspace, reference: str, images: list[Path], out: Path
+) -> dict:
     """Each of ``images`` is sent once as it is, then once darkened (repeats would
     make the tests see more evidence than there is). With fewer than 30 images the
     verdict needs only as many as there are. Returns ``quiet`` and ``dark`` (:class:`~yolops.monitor.drift.MonitorReport`),
@@ -36,9 +38,18 @@ def serve_drift_and_monitor(workspace: Path | Workspace, reference: str, images:
     db = default_database_url(ws.root)
     key, _ = KeyStore(db).create("demo-monitor", role="predict")
     ordinary = [(Path(p).name, Path(p).read_bytes()) for p in images]  # as a camera sends them
-    dark = [(Path(p).name, _encode((read_image(p) * DARKEN).astype(np.uint8), Path(p).suffix)) for p in images]
-    config = ServeConfig(model=reference, port=0, workspace=str(ws.root), database_url=db, reload_interval=0,
-                         log_sample_rate=1.0)
+    dark = [
+        (Path(p).name, _encode((read_image(p) * DARKEN).astype(np.uint8), Path(p).suffix))
+        for p in images
+    ]
+    config = ServeConfig(
+        model=reference,
+        port=0,
+        workspace=str(ws.root),
+        database_url=db,
+        reload_interval=0,
+        log_sample_rate=1.0,
+    )
     with background_server(config) as server:
         with httpx.Client(base_url=server.url, timeout=60, headers={"X-API-Key": key}) as c:
             t0 = datetime.now(timezone.utc)
@@ -49,7 +60,9 @@ def serve_drift_and_monitor(workspace: Path | Workspace, reference: str, images:
     # The server has stopped, so its prediction log is written.
     config = MonitorConfig(min_images=min(MonitorConfig.min_images, len(images)))
     quiet = monitor(reference, window=t1 - t0, end=t1, workspace=ws, database_url=db, config=config)
-    dark_report = monitor(reference, window=t2 - t1, end=t2, workspace=ws, database_url=db, config=config)
+    dark_report = monitor(
+        reference, window=t2 - t1, end=t2, workspace=ws, database_url=db, config=config
+    )
     html = write_monitor_html(dark_report, out / "monitor.html")
     model = resolve_model(f"{dark_report.model_name}/{dark_report.model_version}", ws)
     target = out / "to-label"
@@ -63,8 +76,10 @@ def serve_drift_and_monitor(workspace: Path | Workspace, reference: str, images:
 
 def _encode(image: np.ndarray, suffix: str) -> bytes:
     """``image`` in the format of the file it came from."""
-    ok, data = cv2.imencode(suffix if suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp") else ".png",
-                            cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    ok, data = cv2.imencode(
+        suffix if suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp") else ".png",
+        cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+    )
     return data.tobytes()
 
 

@@ -31,16 +31,24 @@ class ExportResult:
     unreadable: list[str]  # saved copies that could not be read: "path: why"
 
     def describe(self) -> str:
-        parts = [f"{self.images} of {self.flagged} flagged images written"
-                 + (f" to {self.path}" if self.path else "")]
+        parts = [
+            f"{self.images} of {self.flagged} flagged images written"
+            + (f" to {self.path}" if self.path else "")
+        ]
         if self.not_saved:
-            parts.append(f"{self.not_saved} were not saved by the server (raise --log-sample-rate to keep more)")
+            parts.append(
+                f"{self.not_saved} were not saved by the server (raise --log-sample-rate to keep more)"
+            )
         if self.unreadable:
-            parts.append(f"{len(self.unreadable)} saved copies could not be read (first: {self.unreadable[0]})")
+            parts.append(
+                f"{len(self.unreadable)} saved copies could not be read (first: {self.unreadable[0]})"
+            )
         return "; ".join(parts)
 
 
-def export_batch(report: MonitorReport, out: str | Path, model, limit: int | None = None) -> ExportResult:
+def export_batch(
+    report: MonitorReport, out: str | Path, model, limit: int | None = None
+) -> ExportResult:
     """Write the flagged images of ``report`` that were saved under ``out`` (a new or
     empty folder), pre-labeled by ``model`` (a file or predictor) at the report's
     confidence threshold; at most ``limit`` images, most reasons first."""
@@ -63,10 +71,15 @@ def export_batch(report: MonitorReport, out: str | Path, model, limit: int | Non
             unreadable.append(f"{path}: {e}")
             continue
         (found,) = predictor.predict([image], conf=report.config.conf)
-        records.append(ImageRecord(path.stem, path, image.shape[1], image.shape[0], found.boxes, found.classes))
+        records.append(
+            ImageRecord(path.stem, path, image.shape[1], image.shape[0], found.boxes, found.classes)
+        )
         picked.append(f)
-    result = dict(flagged=len(flagged), not_saved=sum(1 for f in flagged if not f.row.get("sample_path")),
-                  unreadable=unreadable)
+    result = dict(
+        flagged=len(flagged),
+        not_saved=sum(1 for f in flagged if not f.row.get("sample_path")),
+        unreadable=unreadable,
+    )
     if not records:
         return ExportResult(None, 0, **result)
     name = f"{report.model_name}-v{report.model_version}-{report.end.strftime('%Y%m%dT%H%M%SZ')}"
@@ -79,9 +92,19 @@ def export_batch(report: MonitorReport, out: str | Path, model, limit: int | Non
 def _write_selection(path: Path, picked) -> None:
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["image", "time", "request_id", "model_version", "boxes", "lowest_score", "reasons"])
+        w.writerow(
+            ["image", "time", "request_id", "model_version", "boxes", "lowest_score", "reasons"]
+        )
         for item in picked:
             r = item.row
-            w.writerow([Path(r["sample_path"]).name, r["time"].isoformat(), r["request_id"], r["model_version"],
-                        len(r["scores"]), f"{min(r['scores']):.3f}" if r["scores"] else "",
-                        " | ".join(item.reasons)])
+            w.writerow(
+                [
+                    Path(r["sample_path"]).name,
+                    r["time"].isoformat(),
+                    r["request_id"],
+                    r["model_version"],
+                    len(r["scores"]),
+                    f"{min(r['scores']):.3f}" if r["scores"] else "",
+                    " | ".join(item.reasons),
+                ]
+            )

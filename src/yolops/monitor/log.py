@@ -47,7 +47,8 @@ from yolops.serve.database import ensure_tables, get_engine, metadata
 log = logging.getLogger(__name__)
 
 predictions = Table(
-    "predictions", metadata,
+    "predictions",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("time", DateTime(timezone=True), nullable=False, index=True),
     Column("request_id", String(32), nullable=False),
@@ -98,19 +99,34 @@ def image_statistics(image: np.ndarray) -> dict[str, float]:
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     scale = STATS_SIDE / max(grey.shape)
     if scale < 1:
-        grey = cv2.resize(grey, (max(1, round(grey.shape[1] * scale)), max(1, round(grey.shape[0] * scale))),
-                          interpolation=cv2.INTER_AREA)
-    return {"brightness": float(grey.mean()), "contrast": float(grey.std()),
-            "sharpness": float(cv2.Laplacian(grey, cv2.CV_64F).var())}
+        grey = cv2.resize(
+            grey,
+            (max(1, round(grey.shape[1] * scale)), max(1, round(grey.shape[0] * scale))),
+            interpolation=cv2.INTER_AREA,
+        )
+    return {
+        "brightness": float(grey.mean()),
+        "contrast": float(grey.std()),
+        "sharpness": float(cv2.Laplacian(grey, cv2.CV_64F).var()),
+    }
 
 
 class PredictionLog:
     """Appends :class:`LogEntry` rows from a background thread; see the module docstring.
     ``on_drop`` is called once per entry lost (for a metric)."""
 
-    def __init__(self, url: str, samples_dir: str | Path | None = None, sample_rate: float = 0.0,
-                 max_queue: int = 1000, on_drop: Callable[[], None] | None = None, seed: int | None = None,
-                 batch_size: int = 64, max_queue_bytes: int = 256 * 1024 * 1024, uncertain_below: float = 0.0):
+    def __init__(
+        self,
+        url: str,
+        samples_dir: str | Path | None = None,
+        sample_rate: float = 0.0,
+        max_queue: int = 1000,
+        on_drop: Callable[[], None] | None = None,
+        seed: int | None = None,
+        batch_size: int = 64,
+        max_queue_bytes: int = 256 * 1024 * 1024,
+        uncertain_below: float = 0.0,
+    ):
         self.url = url
         self.samples_dir = Path(samples_dir) if samples_dir else None
         self.sample_rate = sample_rate if self.samples_dir else 0.0
@@ -137,7 +153,9 @@ class PredictionLog:
 
     def record(self, entry: LogEntry) -> None:
         """Queue ``entry`` (its image bytes dropped unless sampled); never blocks, never raises."""
-        sampled = (self.sample_rate > 0 and self._random.random() < self.sample_rate) or self._uncertain(entry)
+        sampled = (
+            self.sample_rate > 0 and self._random.random() < self.sample_rate
+        ) or self._uncertain(entry)
         if entry.data is not None and not sampled:
             entry = dataclasses.replace(entry, data=None)
         size = _size(entry)
@@ -155,7 +173,11 @@ class PredictionLog:
     def _uncertain(self, entry: LogEntry) -> bool:
         """Most of the image's boxes score below ``uncertain_below``: worth labeling."""
         scores = entry.detections.scores
-        return self.uncertain_below > 0 and len(scores) > 0 and (scores < self.uncertain_below).mean() > 0.5
+        return (
+            self.uncertain_below > 0
+            and len(scores) > 0
+            and (scores < self.uncertain_below).mean() > 0.5
+        )
 
     def _release(self, size: int) -> None:
         with self._bytes_lock:
@@ -208,17 +230,28 @@ class PredictionLog:
                 conn.execute(insert(predictions), rows)
             self.written += len(rows)
         except Exception as e:  # the log must never take the server down
-            log.error("prediction log: %d entries lost: %s", len(batch), str(e).splitlines()[0][:300])
+            log.error(
+                "prediction log: %d entries lost: %s", len(batch), str(e).splitlines()[0][:300]
+            )
             self._drop(len(batch))
 
     def _row(self, e: LogEntry) -> dict:
-        names = [e.detections.class_names[c] if 0 <= c < len(e.detections.class_names) else str(c)
-                 for c in e.detections.classes.tolist()]
+        names = [
+            e.detections.class_names[c] if 0 <= c < len(e.detections.class_names) else str(c)
+            for c in e.detections.classes.tolist()
+        ]
         return {
-            "time": e.time, "request_id": e.request_id, "model_name": e.model_name,
-            "model_version": e.model_version, "latency_ms": float(e.latency_ms), "image_name": e.image_name[:200],
-            "width": int(e.width), "height": int(e.height), **{k: float(e.stats[k]) for k in STATS},
-            "num_boxes": len(e.detections), "classes": json.dumps(names),
+            "time": e.time,
+            "request_id": e.request_id,
+            "model_name": e.model_name,
+            "model_version": e.model_version,
+            "latency_ms": float(e.latency_ms),
+            "image_name": e.image_name[:200],
+            "width": int(e.width),
+            "height": int(e.height),
+            **{k: float(e.stats[k]) for k in STATS},
+            "num_boxes": len(e.detections),
+            "classes": json.dumps(names),
             "scores": json.dumps([round(s, 5) for s in e.detections.scores.tolist()]),
             "sample_path": self._maybe_sample(e),
         }
@@ -240,13 +273,24 @@ def _size(entry: LogEntry) -> int:
 
 
 def _suffix(data: bytes) -> str:
-    signatures = {b"\xff\xd8": ".jpg", b"\x89PNG": ".png", b"BM": ".bmp", b"RIFF": ".webp", b"II*\x00": ".tif",
-                  b"MM\x00*": ".tif"}
+    signatures = {
+        b"\xff\xd8": ".jpg",
+        b"\x89PNG": ".png",
+        b"BM": ".bmp",
+        b"RIFF": ".webp",
+        b"II*\x00": ".tif",
+        b"MM\x00*": ".tif",
+    }
     return next((s for sig, s in signatures.items() if data.startswith(sig)), ".img")
 
 
-def read_predictions(url: str, since: datetime | None = None, limit: int | None = None,
-                     until: datetime | None = None, model_name: str | None = None) -> list[dict]:
+def read_predictions(
+    url: str,
+    since: datetime | None = None,
+    limit: int | None = None,
+    until: datetime | None = None,
+    model_name: str | None = None,
+) -> list[dict]:
     """Logged rows, oldest first: only rows at or after ``since`` and before
     ``until``, and of the model ``model_name``, when given."""
     engine = get_engine(url)

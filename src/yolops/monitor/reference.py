@@ -57,7 +57,9 @@ class Reference:
     detections: list[list[tuple[str, float]]]
     conf_floor: float = CONF_FLOOR
     splits: dict[str, int] = field(default_factory=dict)  # images used per split
-    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    created_at: str = field(
+        default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
+    )
 
     @property
     def num_images(self) -> int:
@@ -69,13 +71,21 @@ class Reference:
     def detections_at(self, conf: float) -> list[list[tuple[str, float]]]:
         """Per validation image, the detections a server with threshold ``conf`` returns."""
         if conf < self.conf_floor:
-            raise ReferenceError(f"reference predictions were kept down to score {self.conf_floor}; "
-                                 f"cannot compare at a lower threshold {conf}")
+            raise ReferenceError(
+                f"reference predictions were kept down to score {self.conf_floor}; "
+                f"cannot compare at a lower threshold {conf}"
+            )
         return [[(c, s) for c, s in image if s >= conf] for image in self.detections]
 
     def with_version(self, name: str, version: str) -> "Reference":
-        return Reference(**{**asdict(self), "model_name": name, "model_version": str(version),
-                            "class_names": self.class_names})
+        return Reference(
+            **{
+                **asdict(self),
+                "model_name": name,
+                "model_version": str(version),
+                "class_names": self.class_names,
+            }
+        )
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -86,17 +96,26 @@ class Reference:
     @classmethod
     def from_dict(cls, d: dict, source: str = "reference") -> "Reference":
         if not isinstance(d, dict) or d.get("format") != FORMAT:
-            raise ReferenceError(f"{source}: not a yolops reference statistics file (format {FORMAT})")
+            raise ReferenceError(
+                f"{source}: not a yolops reference statistics file (format {FORMAT})"
+            )
         try:
             return cls(
-                model_name=str(d["model_name"]), model_version=str(d["model_version"]), dataset=str(d["dataset"]),
-                dataset_hash=str(d["dataset_hash"]), class_names=tuple(d["class_names"]),
+                model_name=str(d["model_name"]),
+                model_version=str(d["model_version"]),
+                dataset=str(d["dataset"]),
+                dataset_hash=str(d["dataset_hash"]),
+                class_names=tuple(d["class_names"]),
                 inputs={k: [float(v) for v in vs] for k, vs in d["inputs"].items()},
                 detections=[[(str(c), float(s)) for c, s in image] for image in d["detections"]],
-                conf_floor=float(d["conf_floor"]), splits={k: int(v) for k, v in d.get("splits", {}).items()},
-                created_at=str(d.get("created_at", "")))
+                conf_floor=float(d["conf_floor"]),
+                splits={k: int(v) for k, v in d.get("splits", {}).items()},
+                created_at=str(d.get("created_at", "")),
+            )
         except (KeyError, TypeError, ValueError) as e:
-            raise ReferenceError(f"{source}: malformed reference statistics ({type(e).__name__}: {e})") from None
+            raise ReferenceError(
+                f"{source}: malformed reference statistics ({type(e).__name__}: {e})"
+            ) from None
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -110,15 +129,25 @@ class Reference:
         try:
             data = json.loads(path.read_text())
         except OSError as e:
-            raise ReferenceError(f"{path}: cannot read reference statistics ({e.strerror})") from None
+            raise ReferenceError(
+                f"{path}: cannot read reference statistics ({e.strerror})"
+            ) from None
         except json.JSONDecodeError as e:
             raise ReferenceError(f"{path}: not JSON ({e.msg} at line {e.lineno})") from None
         return cls.from_dict(data, str(path))
 
 
-def build_reference(model, dataset: Dataset, input_splits: Sequence[str] = ("train", "val"),
-                    prediction_split: str = "val", max_images: int = 1000, name: str = "", version: str = "",
-                    seed: int = 0, progress: Callable[[int, int], None] | None = None) -> Reference:
+def build_reference(
+    model,
+    dataset: Dataset,
+    input_splits: Sequence[str] = ("train", "val"),
+    prediction_split: str = "val",
+    max_images: int = 1000,
+    name: str = "",
+    version: str = "",
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> Reference:
     """Reference statistics of ``model`` (a model file or a predictor) on ``dataset``.
 
     Inputs come from ``input_splits`` (those the dataset has; all of it when it has
@@ -129,14 +158,20 @@ def build_reference(model, dataset: Dataset, input_splits: Sequence[str] = ("tra
 
     predictor = model if hasattr(model, "predict") else load_predictor(model)
     present = [s for s in input_splits if s in dataset.splits]
-    input_ids = {i for s in present for i in dataset.splits[s]} if present else {r.id for r in dataset}
-    pred_ids = set(dataset.splits[prediction_split]) if prediction_split in dataset.splits else input_ids
+    input_ids = (
+        {i for s in present for i in dataset.splits[s]} if present else {r.id for r in dataset}
+    )
+    pred_ids = (
+        set(dataset.splits[prediction_split]) if prediction_split in dataset.splits else input_ids
+    )
     rng = random.Random(seed)
     input_sample = set(_sample(sorted(input_ids), max_images, rng))
     pred_sample = set(_sample(sorted(pred_ids), max_images, rng))
     records = [r for r in dataset if r.id in input_sample or r.id in pred_sample]
     if not records:
-        raise ReferenceError(f"dataset {dataset.name!r} has no images to build reference statistics from")
+        raise ReferenceError(
+            f"dataset {dataset.name!r} has no images to build reference statistics from"
+        )
     inputs: dict[str, list[float]] = {k: [] for k in INPUT_FEATURES}
     detections: list[list[tuple[str, float]]] = []
     unreadable: list[str] = []
@@ -159,20 +194,33 @@ def build_reference(model, dataset: Dataset, input_splits: Sequence[str] = ("tra
             sizes = {"original_sizes": [(width, height)]} if reduced else {}
             (found,) = predictor.predict([image], conf=CONF_FLOOR, **sizes)
             names = found.class_names or predictor.class_names
-            detections.append([(names[c], float(s)) for c, s in zip(found.classes.tolist(), found.scores.tolist())])
+            detections.append(
+                [
+                    (names[c], float(s))
+                    for c, s in zip(found.classes.tolist(), found.scores.tolist())
+                ]
+            )
         if progress:
             progress(done, len(records))
     if unreadable and len(unreadable) == len(records):
-        raise ReferenceError(f"dataset {dataset.name!r}: none of its {len(records)} images could be read "
-                             f"(first: {unreadable[0]})")
+        raise ReferenceError(
+            f"dataset {dataset.name!r}: none of its {len(records)} images could be read "
+            f"(first: {unreadable[0]})"
+        )
     splits = {s: len(set(dataset.splits[s]) & {r.id for r in records}) for s in dataset.splits}
     if unreadable:
         splits["unreadable"] = len(unreadable)
-    return Reference(model_name=name, model_version=str(version), dataset=dataset.name,
-                     dataset_hash=dataset.content_hash(), class_names=tuple(predictor.class_names), inputs=inputs,
-                     detections=detections, splits=splits)
+    return Reference(
+        model_name=name,
+        model_version=str(version),
+        dataset=dataset.name,
+        dataset_hash=dataset.content_hash(),
+        class_names=tuple(predictor.class_names),
+        inputs=inputs,
+        detections=detections,
+        splits=splits,
+    )
 
 
 def _sample(ids: list[str], k: int, rng: random.Random) -> list[str]:
     return ids if len(ids) <= k else rng.sample(ids, k)
-

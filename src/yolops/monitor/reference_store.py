@@ -23,8 +23,13 @@ from yolops.track.tracking import TAG_REFERENCE
 from yolops.workspace import Workspace
 
 
-def attach_reference(ws: Workspace, ref: str, data: str | Path | None = None, max_images: int = 1000,
-                     progress: Callable[[int, int], None] | None = None) -> str:
+def attach_reference(
+    ws: Workspace,
+    ref: str,
+    data: str | Path | None = None,
+    max_images: int = 1000,
+    progress: Callable[[int, int], None] | None = None,
+) -> str:
     """Build the reference statistics of the model version ``ref`` names (served
     ONNX graph, on ``data`` or else the dataset its run trained on), store them with
     the version and return their URI. :class:`ReferenceError` says why it cannot."""
@@ -39,15 +44,25 @@ def attach_reference(ws: Workspace, ref: str, data: str | Path | None = None, ma
     run = store_errors(get_run)(ws, mv.run_id)
     source = str(data or run.data.tags.get("dataset.source", ""))
     if not source:
-        raise ReferenceError(f"{what}: its run does not say which dataset it trained on; give --data DATA")
+        raise ReferenceError(
+            f"{what}: its run does not say which dataset it trained on; give --data DATA"
+        )
     try:
         dataset = Dataset.load(source)
     except (YolopsError, OSError) as e:
-        raise ReferenceError(f"{what}: cannot read its dataset {source} ({e}); give the data with "
-                             f"`yolops models reference {mv.name}/{mv.version} --data DATA`") from None
+        raise ReferenceError(
+            f"{what}: cannot read its dataset {source} ({e}); give the data with "
+            f"`yolops models reference {mv.name}/{mv.version} --data DATA`"
+        ) from None
     model_path = resolve_model(f"{mv.name}/{mv.version}", ws)
-    reference = build_reference(model_path, dataset, max_images=max_images, name=mv.name, version=str(mv.version),
-                                progress=progress)
+    reference = build_reference(
+        model_path,
+        dataset,
+        max_images=max_images,
+        name=mv.name,
+        version=str(mv.version),
+        progress=progress,
+    )
     artifact = f"monitoring/{mv.name}-v{mv.version}.json"
     client = ws.client()
     try:
@@ -57,8 +72,9 @@ def attach_reference(ws: Workspace, ref: str, data: str | Path | None = None, ma
     except Exception as e:
         from yolops.track.registry import mlflow_error
 
-        raise TrackingError(f"{what}: cannot store its reference statistics in {ws.tracking_uri}: "
-                            f"{mlflow_error(e)}") from None
+        raise TrackingError(
+            f"{what}: cannot store its reference statistics in {ws.tracking_uri}: {mlflow_error(e)}"
+        ) from None
     return uri
 
 
@@ -71,16 +87,20 @@ def load_reference(ws: Workspace, ref: str) -> Reference:
     mv = store_errors(model_version)(ws, ref)
     uri = (mv.tags or {}).get(TAG_REFERENCE)
     if not uri:
-        raise ReferenceError(f"model {mv.name} version {mv.version} has no reference statistics; add them with "
-                             f"`yolops models reference {mv.name}/{mv.version} --data DATA`")
+        raise ReferenceError(
+            f"model {mv.name} version {mv.version} has no reference statistics; add them with "
+            f"`yolops models reference {mv.name}/{mv.version} --data DATA`"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         try:
             with ws.active():
                 path = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
             text = path.read_text()
         except Exception as e:
-            raise ReferenceError(f"model {mv.name} version {mv.version}: cannot read its reference statistics "
-                                 f"at {uri}: {mlflow_error(e)}") from None
+            raise ReferenceError(
+                f"model {mv.name} version {mv.version}: cannot read its reference statistics "
+                f"at {uri}: {mlflow_error(e)}"
+            ) from None
     try:
         return Reference.from_dict(json.loads(text), uri)
     except json.JSONDecodeError as e:

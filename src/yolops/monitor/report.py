@@ -37,34 +37,65 @@ def write_monitor_html(report: MonitorReport, path: str | Path) -> Path:
 def render_monitor_html(report: MonitorReport) -> str:
     body = [_header(report)]
     if report.rows:
-        body.append(section("Over the window", "timeline", plot_html(_timeline(report), "the window over time")))
+        body.append(
+            section(
+                "Over the window", "timeline", plot_html(_timeline(report), "the window over time")
+            )
+        )
     live = f"live {report.start:%Y-%m-%d %H:%M}..{report.end:%H:%M} UTC"
-    body.append(section("Input drift", "input", drift_html(DriftReport(report.reference.dataset, live,
-                                                                          report.inputs))))
-    body.append(section("Prediction drift", "predictions", drift_html(DriftReport(
-        f"{report.reference.dataset} (validation images)", live, (*report.predictions, report.low_confidence)))))
+    body.append(
+        section(
+            "Input drift",
+            "input",
+            drift_html(DriftReport(report.reference.dataset, live, report.inputs)),
+        )
+    )
+    body.append(
+        section(
+            "Prediction drift",
+            "predictions",
+            drift_html(
+                DriftReport(
+                    f"{report.reference.dataset} (validation images)",
+                    live,
+                    (*report.predictions, report.low_confidence),
+                )
+            ),
+        )
+    )
     body.append(section(f"Flagged images ({len(report.flagged)})", "flagged", _flagged(report)))
     title = f"Monitoring: {report.model_name} version {report.model_version}"
-    return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-            f"<title>{escape(title)}</title><style>{CSS}</style></head><body>\n" + "\n".join(body)
-            + "\n</body></html>\n")
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
 
 
 def _header(r: MonitorReport) -> str:
-    card = {ALERT: ("gate-fail", "ALERT"), OK: ("gate-pass", "OK")}.get(r.status, ("info", r.status.upper()))
-    cards = [f"<div class='card {card[0]}'><b>{escape(card[1])}</b>{len(r.rows)} images in the window</div>",
-             f"<div class='card {'error' if r.drifted else 'info'}'><b>{len(r.drifted)}</b>features drifted</div>",
-             f"<div class='card {'warning' if r.flagged else 'info'}'><b>{len(r.flagged)}</b>images flagged</div>"]
+    card = {ALERT: ("gate-fail", "ALERT"), OK: ("gate-pass", "OK")}.get(
+        r.status, ("info", r.status.upper())
+    )
+    cards = [
+        f"<div class='card {card[0]}'><b>{escape(card[1])}</b>{len(r.rows)} images in the window</div>",
+        f"<div class='card {'error' if r.drifted else 'info'}'><b>{len(r.drifted)}</b>features drifted</div>",
+        f"<div class='card {'warning' if r.flagged else 'info'}'><b>{len(r.flagged)}</b>images flagged</div>",
+    ]
     c, ref = r.config, r.reference
-    meta = (f"window {r.start.isoformat(timespec='seconds')} .. {r.end.isoformat(timespec='seconds')} · "
-            f"reference: {escape(ref.dataset)} ({ref.num_images} images, {len(ref.detections)} validation images "
-            f"predicted, built {escape(ref.created_at)}) · compared at confidence {c.conf:g}, low confidence "
-            f"below {c.low_conf:g} · {r.other_versions} rows of other versions left out · generated "
-            f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}")
+    meta = (
+        f"window {r.start.isoformat(timespec='seconds')} .. {r.end.isoformat(timespec='seconds')} · "
+        f"reference: {escape(ref.dataset)} ({ref.num_images} images, {len(ref.detections)} validation images "
+        f"predicted, built {escape(ref.created_at)}) · compared at confidence {c.conf:g}, low confidence "
+        f"below {c.low_conf:g} · {r.other_versions} rows of other versions left out · generated "
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}"
+    )
     alerts = "".join(f"<li>{escape(a)}</li>" for a in r.alerts)
     verdict = f"<p><b>{escape(r.summary())}</b></p>" + (f"<ul>{alerts}</ul>" if alerts else "")
-    return (f"<h1>Monitoring: {escape(r.model_name)} version {escape(r.model_version)}</h1>"
-            f"<div class='meta'>{meta}</div><div class='cards'>{''.join(cards)}</div>{verdict}")
+    return (
+        f"<h1>Monitoring: {escape(r.model_name)} version {escape(r.model_version)}</h1>"
+        f"<div class='meta'>{meta}</div><div class='cards'>{''.join(cards)}</div>{verdict}"
+    )
 
 
 def _timeline(r: MonitorReport) -> Figure:
@@ -86,14 +117,22 @@ def _timeline(r: MonitorReport) -> Figure:
 
     panels = [
         ("images", np.bincount(bucket, minlength=len(centers)).astype(float), None),
-        ("brightness (mean)", per_bucket([[row["brightness"]] for row in r.rows]),
-         _mean(r.reference.input_values("brightness"))),
+        (
+            "brightness (mean)",
+            per_bucket([[row["brightness"]] for row in r.rows]),
+            _mean(r.reference.input_values("brightness")),
+        ),
         ("confidence (mean)", per_bucket(scores), _mean(ref_scores)),
-        (f"share of boxes < {low:g}", per_bucket([[float(s < low) for s in ss] for ss in scores]),
-         _mean([float(s < low) for s in ref_scores])),
+        (
+            f"share of boxes < {low:g}",
+            per_bucket([[float(s < low) for s in ss] for ss in scores]),
+            _mean([float(s < low) for s in ref_scores]),
+        ),
     ]
     fig = Figure(figsize=(14, 2.6))
-    axes = fig.subplots(1, len(panels), gridspec_kw=dict(wspace=0.3, left=0.04, right=0.99, top=0.85, bottom=0.25))
+    axes = fig.subplots(
+        1, len(panels), gridspec_kw=dict(wspace=0.3, left=0.04, right=0.99, top=0.85, bottom=0.25)
+    )
     for ax, (title, values, level) in zip(axes, panels):
         if title == "images":
             ax.bar(centers, values, width=(edges[1] - edges[0]) / 86400 * 0.9, color=CUR_COLOR)
@@ -125,18 +164,32 @@ def _flagged(r: MonitorReport) -> str:
         uri = _thumbnail(Path(item.row["sample_path"]))
         if uri:
             caption = f"{item.row['time']:%H:%M:%S} · " + "; ".join(item.reasons)
-            figures.append(f"<figure><img src='{uri}' alt='flagged image'><figcaption>{escape(caption)}"
-                           "</figcaption></figure>")
-    gallery = f"<div class='gallery'>{''.join(figures)}</div>" if figures else (
-        "<p>The server saved none of these images (serve with <code>--log-sample-rate</code> to keep a share "
-        "of them for labeling).</p>")
+            figures.append(
+                f"<figure><img src='{uri}' alt='flagged image'><figcaption>{escape(caption)}"
+                "</figcaption></figure>"
+            )
+    gallery = (
+        f"<div class='gallery'>{''.join(figures)}</div>"
+        if figures
+        else (
+            "<p>The server saved none of these images (serve with <code>--log-sample-rate</code> to keep a share "
+            "of them for labeling).</p>"
+        )
+    )
     rows = "".join(
         f"<tr><td>{f.row['time'].isoformat(timespec='seconds')}</td><td>{escape(f.row['image_name'])}</td>"
         f"<td>{escape(f.row['request_id'])}</td><td>{'yes' if f.row.get('sample_path') else 'no'}</td>"
-        f"<td>{escape('; '.join(f.reasons))}</td></tr>" for f in r.flagged[:ROWS])
-    more = f"<p>{len(r.flagged) - ROWS} more in the JSON report.</p>" if len(r.flagged) > ROWS else ""
-    return (gallery + "<table><tr><th>time</th><th>image</th><th>request</th><th>saved</th><th>why</th></tr>"
-            f"{rows}</table>{more}")
+        f"<td>{escape('; '.join(f.reasons))}</td></tr>"
+        for f in r.flagged[:ROWS]
+    )
+    more = (
+        f"<p>{len(r.flagged) - ROWS} more in the JSON report.</p>" if len(r.flagged) > ROWS else ""
+    )
+    return (
+        gallery
+        + "<table><tr><th>time</th><th>image</th><th>request</th><th>saved</th><th>why</th></tr>"
+        f"{rows}</table>{more}"
+    )
 
 
 def _thumbnail(path: Path) -> str | None:
@@ -146,7 +199,12 @@ def _thumbnail(path: Path) -> str | None:
         return None
     scale = THUMB_SIDE / max(image.shape[:2])
     if scale < 1:
-        image = cv2.resize(image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
-                           interpolation=cv2.INTER_AREA)
-    ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
+        image = cv2.resize(
+            image,
+            (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
+            interpolation=cv2.INTER_AREA,
+        )
+    ok, jpg = cv2.imencode(
+        ".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80]
+    )
     return "data:image/jpeg;base64," + base64.b64encode(jpg.tobytes()).decode() if ok else None

@@ -28,13 +28,20 @@ def parse_duration(text: str) -> timedelta:
     """``90s``, ``30m``, ``1h``, ``1.5h``, ``7d``, ``2w`` as a timedelta."""
     m = _DURATION.match(str(text).lower())
     if not m or float(m.group(1)) <= 0:
-        raise ConfigError(f"window {text!r}: give a positive number and a unit s, m, h, d or w (e.g. 1h, 30m)")
+        raise ConfigError(
+            f"window {text!r}: give a positive number and a unit s, m, h, d or w (e.g. 1h, 30m)"
+        )
     return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
 
 
-def monitor(model: str, window: timedelta = timedelta(hours=1), end: datetime | None = None,
-            workspace: Workspace | None = None, database_url: str | None = None,
-            config: MonitorConfig = MonitorConfig()) -> MonitorReport:
+def monitor(
+    model: str,
+    window: timedelta = timedelta(hours=1),
+    end: datetime | None = None,
+    workspace: Workspace | None = None,
+    database_url: str | None = None,
+    config: MonitorConfig = MonitorConfig(),
+) -> MonitorReport:
     """Check the last ``window`` (up to ``end``, default now) of traffic served by
     the version ``model`` names (``NAME@ALIAS``, ``NAME/VERSION``)."""
     from yolops.serve.config import default_database_url

@@ -43,10 +43,14 @@ def run_demo(workspace: Path, fast: bool = False) -> dict:
     config = SynthConfig(num_images=48 if fast else 240, seed=0)
 
     with _step(1, "Generate a shapes data set (YOLO format)"):
-        shutil.rmtree(root / "shapes", ignore_errors=True)  # the demo's own output from a previous run
+        shutil.rmtree(
+            root / "shapes", ignore_errors=True
+        )  # the demo's own output from a previous run
         data_yaml = generate_to(root / "shapes", "yolo", config)
         outputs["dataset"] = data_yaml
-        console.print(f"   {config.num_images} images of circles, squares and triangles -> [bold]{data_yaml}[/]")
+        console.print(
+            f"   {config.num_images} images of circles, squares and triangles -> [bold]{data_yaml}[/]"
+        )
 
     with _step(2, "Validate it, with a few defects planted on purpose (the quality gate)"):
         outputs["quality"] = quality_step(data_yaml, root / "quality")
@@ -79,7 +83,10 @@ def run_demo(workspace: Path, fast: bool = False) -> dict:
     with _step(9, "Serve it: REST API with an API key, one request, then stop"):
         serve_step(detector.train_result.best, ds.split("test")[0].path, root)
 
-    with _step(10, "Monitor it: ordinary traffic, then a failing camera; drift report, images back to labeling"):
+    with _step(
+        10,
+        "Monitor it: ordinary traffic, then a failing camera; drift report, images back to labeling",
+    ):
         outputs["monitoring"] = monitor_step(Path(workspace), reference, ds, root / "monitoring")
 
     console.print(Rule("[bold green]Demo finished", align="left"))
@@ -97,8 +104,17 @@ def train_step(ds, root: Path, epochs: int, workspace: Path):
 
     shutil.rmtree(root / "runs" / "train", ignore_errors=True)
     tracker = MLflowTracker(Workspace.resolve(workspace), experiment="demo", console=console)
-    return Detector.train(ds, model="n", imgsz=256, epochs=epochs, batch=16, project=str(root / "runs"),
-                          name="train", callbacks=[tracker], console=console)
+    return Detector.train(
+        ds,
+        model="n",
+        imgsz=256,
+        epochs=epochs,
+        batch=16,
+        project=str(root / "runs"),
+        name="train",
+        callbacks=[tracker],
+        console=console,
+    )
 
 
 def registry_step(workspace: Path, detector, ds) -> str:
@@ -108,8 +124,12 @@ def registry_step(workspace: Path, detector, ds) -> str:
     from yolops.workspace import Workspace
 
     test = ds.split("test")
-    return track_register_promote(Workspace.resolve(workspace), detector.train_result,
-                                  source=[str(r.path) for r in test], console=console)["reference"]
+    return track_register_promote(
+        Workspace.resolve(workspace),
+        detector.train_result,
+        source=[str(r.path) for r in test],
+        console=console,
+    )["reference"]
 
 
 def evaluate_step(detector, ds) -> None:
@@ -125,8 +145,9 @@ def predict_step(detector, ds, out: Path) -> Path:
 
     shutil.rmtree(out, ignore_errors=True)
     test = ds.split("test")
-    summary = run_predict(detector.train_result.best, [str(r.path) for r in test], save=True, out=out,
-                          write_json=True)
+    summary = run_predict(
+        detector.train_result.best, [str(r.path) for r in test], save=True, out=out, write_json=True
+    )
     found = sum(item["count"] for item in summary["items"])
     console.print(f"   {found} objects found in {len(test)} test images -> [bold]{out}[/]")
     return out
@@ -141,7 +162,9 @@ def quality_step(data_yaml: Path, out: Path) -> Path:
     shutil.rmtree(out, ignore_errors=True)
     result = plant_and_validate(load_dataset(data_yaml), out / "planted")
     counts = result.report.counts_by_severity()
-    console.print(f"   {counts['error']} error(s), {counts['warning']} warning(s) in {len(result.report.dataset)} images")
+    console.print(
+        f"   {counts['error']} error(s), {counts['warning']} warning(s) in {len(result.report.dataset)} images"
+    )
     for kind, (found, planted) in result.recall.items():
         console.print(f"   planted {kind:<24} found {found}/{planted}")
     verdict = "FAILED: a pipeline would stop here" if result.report.exit_code("error") else "PASSED"
@@ -155,11 +178,18 @@ def serve_step(model: Path, image: Path, root: Path) -> None:
 
     answer = serve_and_ask(model, image, workspace=root / "serve")
     [result] = answer["results"]
-    found = ", ".join(f"{d['class_name']} {d['score']:.2f}" for d in result["detections"][:6]) or "nothing"
-    console.print(f"   POST {answer['url']}/v1/predict ({result['name']}, {result['width']}x{result['height']}) "
-                  f"-> {len(result['detections'])} boxes: {found}")
-    console.print(f"   model {answer['model']['name']} v{answer['model']['version']}, "
-                  f"{answer['latency_ms']:.1f} ms; the server has stopped")
+    found = (
+        ", ".join(f"{d['class_name']} {d['score']:.2f}" for d in result["detections"][:6])
+        or "nothing"
+    )
+    console.print(
+        f"   POST {answer['url']}/v1/predict ({result['name']}, {result['width']}x{result['height']}) "
+        f"-> {len(result['detections'])} boxes: {found}"
+    )
+    console.print(
+        f"   model {answer['model']['name']} v{answer['model']['version']}, "
+        f"{answer['latency_ms']:.1f} ms; the server has stopped"
+    )
 
 
 def monitor_step(workspace: Path, reference: str, ds, out: Path) -> Path:
@@ -171,9 +201,11 @@ def monitor_step(workspace: Path, reference: str, ds, out: Path) -> Path:
     result = serve_drift_and_monitor(workspace, reference, images, out)
     quiet, dark = result["quiet"], result["dark"]
     console.print(f"   {len(quiet.rows)} ordinary images: [green]{quiet.status}[/]")
-    console.print(f"   {len(dark.rows)} images at {DARKEN:.0%} brightness: [bold red]{dark.status}[/] "
-                  f"({'; '.join(f.feature for f in dark.drifted) or 'nothing drifted'}); exit code "
-                  f"{dark.exit_code()} for a pipeline")
+    console.print(
+        f"   {len(dark.rows)} images at {DARKEN:.0%} brightness: [bold red]{dark.status}[/] "
+        f"({'; '.join(f.feature for f in dark.drifted) or 'nothing drifted'}); exit code "
+        f"{dark.exit_code()} for a pipeline"
+    )
     console.print(f"   report -> [bold]{result['html']}[/]")
     console.print(f"   back to labeling: {result['export'].describe()}")
     return result["html"]

@@ -49,7 +49,9 @@ from yolops.quality.images import ImageScan, hamming
 from yolops.quality.schema import BOX_MEASURES, Schema, box_measures
 
 
-DUPLICATE_OF = "duplicate of "  # location prefix of duplicate and leakage issues, then the other image id
+DUPLICATE_OF = (
+    "duplicate of "  # location prefix of duplicate and leakage issues, then the other image id
+)
 MIN_HASH_CONTRAST = 0.01  # luma std (0..1) below which a perceptual hash means nothing
 
 
@@ -87,15 +89,39 @@ def check_boxes(ds: Dataset, config: CheckConfig = CheckConfig()) -> list[Issue]
         outside = (x1 < -tol) | (y1 < -tol) | (x2 > r.width + tol) | (y2 > r.height + tol)
         for i in range(len(r)):
             if not m["proper"][i]:
-                issues.append(_box_issue(ds, r, i, "box_degenerate", Severity.ERROR,
-                                         f"has width {m['width'][i]:g} and height {m['height'][i]:g} (must be > 0)"))
+                issues.append(
+                    _box_issue(
+                        ds,
+                        r,
+                        i,
+                        "box_degenerate",
+                        Severity.ERROR,
+                        f"has width {m['width'][i]:g} and height {m['height'][i]:g} (must be > 0)",
+                    )
+                )
                 continue
             if outside[i]:
-                issues.append(_box_issue(ds, r, i, "box_out_of_bounds", Severity.WARNING,
-                                         f"crosses the border of the {r.width}x{r.height} image"))
+                issues.append(
+                    _box_issue(
+                        ds,
+                        r,
+                        i,
+                        "box_out_of_bounds",
+                        Severity.WARNING,
+                        f"crosses the border of the {r.width}x{r.height} image",
+                    )
+                )
             if min(m["width"][i], m["height"][i]) < config.tiny_side:
-                issues.append(_box_issue(ds, r, i, "box_tiny", Severity.WARNING,
-                                         f"is {m['width'][i]:g}x{m['height'][i]:g} px (a side < {config.tiny_side:g} px)"))
+                issues.append(
+                    _box_issue(
+                        ds,
+                        r,
+                        i,
+                        "box_tiny",
+                        Severity.WARNING,
+                        f"is {m['width'][i]:g}x{m['height'][i]:g} px (a side < {config.tiny_side:g} px)",
+                    )
+                )
     return issues
 
 
@@ -111,20 +137,46 @@ def check_overlapping_boxes(ds: Dataset, config: CheckConfig = CheckConfig()) ->
         same = r.classes[:, None] == r.classes[None, :]
         upper = np.triu(np.ones_like(same), k=1)
         for i, j in zip(*np.nonzero(upper & same & (iou > config.duplicate_iou))):
-            issues.append(_pair_issue(ds, r, i, j, "box_duplicate", Severity.WARNING, iou[i, j],
-                                      "same class: the object is labelled twice?"))
+            issues.append(
+                _pair_issue(
+                    ds,
+                    r,
+                    i,
+                    j,
+                    "box_duplicate",
+                    Severity.WARNING,
+                    iou[i, j],
+                    "same class: the object is labelled twice?",
+                )
+            )
         for i, j in zip(*np.nonzero(upper & ~same & (iou > config.conflict_iou))):
-            issues.append(_pair_issue(ds, r, i, j, "box_class_conflict", Severity.WARNING, iou[i, j],
-                                      "different classes on one object"))
+            issues.append(
+                _pair_issue(
+                    ds,
+                    r,
+                    i,
+                    j,
+                    "box_class_conflict",
+                    Severity.WARNING,
+                    iou[i, j],
+                    "different classes on one object",
+                )
+            )
     return issues
 
 
 def check_empty_images(ds: Dataset) -> list[Issue]:
     """Images without boxes: a deliberate background image, or forgotten labels."""
     return [
-        _image_issue(ds, r, "image_no_boxes", Severity.WARNING,
-                     "image has no boxes (a deliberate background image, or missing labels?)")
-        for r in ds if len(r) == 0
+        _image_issue(
+            ds,
+            r,
+            "image_no_boxes",
+            Severity.WARNING,
+            "image has no boxes (a deliberate background image, or missing labels?)",
+        )
+        for r in ds
+        if len(r) == 0
     ]
 
 
@@ -159,7 +211,9 @@ def check_duplicate_images(
         if g not in first:
             first[g] = k
             continue
-        issues.append(_duplicate_issue(ds, records[first[g]], records[k], hashes, shas, first[g], k))
+        issues.append(
+            _duplicate_issue(ds, records[first[g]], records[k], hashes, shas, first[g], k)
+        )
     return issues
 
 
@@ -183,15 +237,26 @@ def _near_pairs(hashes: np.ndarray, max_bits: int, block: int = 1024) -> np.ndar
     return np.concatenate(found) if found else np.zeros((0, 2), np.int64)
 
 
-def _duplicate_issue(ds: Dataset, a: ImageRecord, b: ImageRecord, hashes, shas, i: int, k: int) -> Issue:
+def _duplicate_issue(
+    ds: Dataset, a: ImageRecord, b: ImageRecord, hashes, shas, i: int, k: int
+) -> Issue:
     exact = shas[i] == shas[k]
-    how = "identical to" if exact else f"a near-duplicate ({int(hamming(hashes[i], hashes[k]))} pHash bits apart) of"
+    how = (
+        "identical to"
+        if exact
+        else f"a near-duplicate ({int(hamming(hashes[i], hashes[k]))} pHash bits apart) of"
+    )
     split_a, split_b = ds.split_of(a.id), ds.split_of(b.id)
     where = f"{DUPLICATE_OF}{a.id}"  # the report shows the two side by side
     if split_a is not None and split_b is not None and split_a != split_b:
-        return _image_issue(ds, b, "split_leakage", Severity.ERROR,
-                            f"{split_b} image is {how} {split_a} image {a.id!r}: the same picture in two splits",
-                            location=where)
+        return _image_issue(
+            ds,
+            b,
+            "split_leakage",
+            Severity.ERROR,
+            f"{split_b} image is {how} {split_a} image {a.id!r}: the same picture in two splits",
+            location=where,
+        )
     code = "image_duplicate" if exact else "image_near_duplicate"
     return _image_issue(ds, b, code, Severity.WARNING, f"image is {how} {a.id!r}", location=where)
 
@@ -204,18 +269,22 @@ def check_class_balance(stats: DatasetStats, config: CheckConfig = CheckConfig()
     counts = stats.boxes_per_class
     issues = [
         Issue("class_without_boxes", Severity.WARNING, f"class {c!r} has no boxes")
-        for c, n in counts.items() if n == 0
+        for c, n in counts.items()
+        if n == 0
     ]
     present = {c: n for c, n in counts.items() if n > 0}
     if len(present) >= 2:
         most, least = max(present, key=present.get), min(present, key=present.get)
         ratio = present[most] / present[least]
         if ratio > config.imbalance_ratio:
-            issues.append(Issue(
-                "class_imbalance", Severity.WARNING,
-                f"class {most!r} has {present[most]} boxes and {least!r} {present[least]}: "
-                f"ratio {ratio:.1f} > {config.imbalance_ratio:g}",
-            ))
+            issues.append(
+                Issue(
+                    "class_imbalance",
+                    Severity.WARNING,
+                    f"class {most!r} has {present[most]} boxes and {least!r} {present[least]}: "
+                    f"ratio {ratio:.1f} > {config.imbalance_ratio:g}",
+                )
+            )
     return issues
 
 
@@ -227,10 +296,13 @@ def check_split_coverage(stats: DatasetStats) -> list[Issue]:
             continue
         for c, per_split in stats.boxes_per_class_per_split.items():
             if per_split[split] == 0 and stats.boxes_per_class[c] > 0:
-                issues.append(Issue(
-                    "split_missing_class", Severity.WARNING,
-                    f"split {split!r} has no box of class {c!r} (the dataset has {stats.boxes_per_class[c]})",
-                ))
+                issues.append(
+                    Issue(
+                        "split_missing_class",
+                        Severity.WARNING,
+                        f"split {split!r} has no box of class {c!r} (the dataset has {stats.boxes_per_class[c]})",
+                    )
+                )
     return issues
 
 
@@ -254,7 +326,9 @@ def check_against_schema(
     ]
 
 
-def check_classes_against_schema(ds: Dataset, schema: Schema, config: CheckConfig = CheckConfig()) -> list[Issue]:
+def check_classes_against_schema(
+    ds: Dataset, schema: Schema, config: CheckConfig = CheckConfig()
+) -> list[Issue]:
     """Unknown classes (per image), schema classes absent here, and class shares that moved."""
     known = set(schema.class_names)
     unknown = [k for k, c in enumerate(ds.class_names) if c not in known]
@@ -263,33 +337,52 @@ def check_classes_against_schema(ds: Dataset, schema: Schema, config: CheckConfi
         for k in unknown:
             idx = np.flatnonzero(r.classes == k)
             if len(idx):
-                issues.append(_image_issue(
-                    ds, r, "class_unknown", Severity.ERROR,
-                    f"{len(idx)} box(es) of class {ds.class_names[k]!r}, which the schema does not list",
-                    location=_boxes_location(idx),
-                ))
+                issues.append(
+                    _image_issue(
+                        ds,
+                        r,
+                        "class_unknown",
+                        Severity.ERROR,
+                        f"{len(idx)} box(es) of class {ds.class_names[k]!r}, which the schema does not list",
+                        location=_boxes_location(idx),
+                    )
+                )
     counts = ds.class_counts()
     total = max(sum(counts.values()), 1)
     for name, expected in schema.classes.items():
         n = counts.get(name, 0)
         if n == 0:
-            issues.append(Issue("class_absent", Severity.WARNING, f"schema class {name!r} has no box here"))
+            issues.append(
+                Issue("class_absent", Severity.WARNING, f"schema class {name!r} has no box here")
+            )
         elif abs(n / total - expected.share) > config.class_share_change:
-            issues.append(Issue(
-                "class_share_shift", Severity.WARNING,
-                f"class {name!r} is {n / total:.1%} of boxes; the schema expects {expected.share:.1%}",
-            ))
+            issues.append(
+                Issue(
+                    "class_share_shift",
+                    Severity.WARNING,
+                    f"class {name!r} is {n / total:.1%} of boxes; the schema expects {expected.share:.1%}",
+                )
+            )
     return issues
 
 
-def check_boxes_against_schema(ds: Dataset, schema: Schema, severity: Severity = Severity.WARNING) -> list[Issue]:
+def check_boxes_against_schema(
+    ds: Dataset, schema: Schema, severity: Severity = Severity.WARNING
+) -> list[Issue]:
     """Boxes whose size or aspect is outside their class's ranges; images whose box
     count is outside ``boxes_per_image``. Degenerate boxes are left to :func:`check_boxes`."""
     issues = []
     for r in ds:
         if len(r) not in schema.boxes_per_image:
-            issues.append(_image_issue(ds, r, "boxes_per_image_outside_schema", severity,
-                                       f"{len(r)} boxes; the schema allows {schema.boxes_per_image}"))
+            issues.append(
+                _image_issue(
+                    ds,
+                    r,
+                    "boxes_per_image_outside_schema",
+                    severity,
+                    f"{len(r)} boxes; the schema allows {schema.boxes_per_image}",
+                )
+            )
         m = box_measures(r.boxes)
         for i in np.flatnonzero(m["proper"]):
             expected = schema.classes.get(ds.class_names[r.classes[i]])
@@ -298,35 +391,69 @@ def check_boxes_against_schema(ds: Dataset, schema: Schema, severity: Severity =
             for measure in BOX_MEASURES:
                 allowed = expected.range_of(measure)
                 if m[measure][i] not in allowed:
-                    code = "box_aspect_outside_schema" if measure == "aspect" else "box_size_outside_schema"
-                    issues.append(_box_issue(ds, r, i, code, severity,
-                                             f"{measure} {m[measure][i]:.4g} is outside the schema's {allowed}"))
+                    code = (
+                        "box_aspect_outside_schema"
+                        if measure == "aspect"
+                        else "box_size_outside_schema"
+                    )
+                    issues.append(
+                        _box_issue(
+                            ds,
+                            r,
+                            i,
+                            code,
+                            severity,
+                            f"{measure} {m[measure][i]:.4g} is outside the schema's {allowed}",
+                        )
+                    )
                     if code == "box_size_outside_schema":
                         break  # one size complaint per box: width, height and area move together
     return issues
 
 
 def check_images_against_schema(
-    ds: Dataset, schema: Schema, scans: Mapping[str, ImageScan], severity: Severity = Severity.WARNING
+    ds: Dataset,
+    schema: Schema,
+    scans: Mapping[str, ImageScan],
+    severity: Severity = Severity.WARNING,
 ) -> list[Issue]:
     """Image sizes outside the schema, and file formats or PIL modes it does not list."""
     issues = []
     for r in ds:
         if r.width not in schema.image_width or r.height not in schema.image_height:
-            issues.append(_image_issue(
-                ds, r, "image_size_outside_schema", severity,
-                f"image is {r.width}x{r.height} px; the schema allows width {schema.image_width}, "
-                f"height {schema.image_height}",
-            ))
+            issues.append(
+                _image_issue(
+                    ds,
+                    r,
+                    "image_size_outside_schema",
+                    severity,
+                    f"image is {r.width}x{r.height} px; the schema allows width {schema.image_width}, "
+                    f"height {schema.image_height}",
+                )
+            )
         scan = scans.get(r.id)
         if scan is None or not scan.ok:
             continue
         if schema.image_formats and scan.format not in schema.image_formats:
-            issues.append(_image_issue(ds, r, "image_format_unexpected", severity,
-                                       f"file is {scan.format}; the schema lists {', '.join(schema.image_formats)}"))
+            issues.append(
+                _image_issue(
+                    ds,
+                    r,
+                    "image_format_unexpected",
+                    severity,
+                    f"file is {scan.format}; the schema lists {', '.join(schema.image_formats)}",
+                )
+            )
         if schema.image_modes and scan.mode not in schema.image_modes:
-            issues.append(_image_issue(ds, r, "image_mode_unexpected", severity,
-                                       f"image mode is {scan.mode}; the schema lists {', '.join(schema.image_modes)}"))
+            issues.append(
+                _image_issue(
+                    ds,
+                    r,
+                    "image_mode_unexpected",
+                    severity,
+                    f"image mode is {scan.mode}; the schema lists {', '.join(schema.image_modes)}",
+                )
+            )
     return issues
 
 
@@ -337,8 +464,14 @@ def _path(ds: Dataset, r: ImageRecord) -> str:
     return relative_name(r.path, ds.root) if ds.root else str(r.path)
 
 
-def _image_issue(ds: Dataset, r: ImageRecord, code: str, severity: Severity, message: str,
-                 location: str | None = None) -> Issue:
+def _image_issue(
+    ds: Dataset,
+    r: ImageRecord,
+    code: str,
+    severity: Severity,
+    message: str,
+    location: str | None = None,
+) -> Issue:
     return Issue(code, severity, message, path=_path(ds, r), location=location, image_id=r.id)
 
 
@@ -347,12 +480,22 @@ def _box_text(ds: Dataset, r: ImageRecord, i: int) -> str:
     return f"{ds.class_names[r.classes[i]]} box [{coords}]"
 
 
-def _box_issue(ds: Dataset, r: ImageRecord, i: int, code: str, severity: Severity, what: str) -> Issue:
+def _box_issue(
+    ds: Dataset, r: ImageRecord, i: int, code: str, severity: Severity, what: str
+) -> Issue:
     return _image_issue(ds, r, code, severity, f"{_box_text(ds, r, i)} {what}", location=f"box {i}")
 
 
-def _pair_issue(ds: Dataset, r: ImageRecord, i: int, j: int, code: str, severity: Severity,
-                iou: float, what: str) -> Issue:
+def _pair_issue(
+    ds: Dataset,
+    r: ImageRecord,
+    i: int,
+    j: int,
+    code: str,
+    severity: Severity,
+    iou: float,
+    what: str,
+) -> Issue:
     message = f"{_box_text(ds, r, i)} and {_box_text(ds, r, j)} overlap with IoU {iou:.2f}: {what}"
     return _image_issue(ds, r, code, severity, message, location=f"boxes {i} and {j}")
 

@@ -34,7 +34,13 @@ from yolops.quality.images import ImageScan, scan_images
 from yolops.quality.schema import box_measures
 
 IMAGE_FEATURES = ("brightness", "contrast", "sharpness", "entropy", "width", "height")
-UNITS = {"box width": "px", "box height": "px", "box area": "px²", "image width": "px", "image height": "px"}
+UNITS = {
+    "box width": "px",
+    "box height": "px",
+    "box area": "px²",
+    "image width": "px",
+    "image height": "px",
+}
 DISCRETE_LIMIT = 20  # at most this many distinct values: bin by value, not by quantile
 
 
@@ -111,7 +117,12 @@ class DriftReport:
     def issues(self) -> list[Issue]:
         """One ``drift`` warning per drifted feature, located at the feature's name."""
         return [
-            Issue("drift", Severity.WARNING, f"{f.describe()} (reference {self.reference!r})", location=f.feature)
+            Issue(
+                "drift",
+                Severity.WARNING,
+                f"{f.describe()} (reference {self.reference!r})",
+                location=f.feature,
+            )
             for f in self.drifted
         ]
 
@@ -141,15 +152,22 @@ def compare(
         current_scans = current_scans if current_scans is not None else scan_images(current)
     features = [
         categorical_drift("class mix", reference.class_counts(), current.class_counts(), config),
-        numeric_drift("boxes per image", _boxes_per_image(reference), _boxes_per_image(current), config),
+        numeric_drift(
+            "boxes per image", _boxes_per_image(reference), _boxes_per_image(current), config
+        ),
     ]
     ref_boxes, cur_boxes = _measures(reference), _measures(current)
     for m in ("width", "height", "area", "aspect"):
         features.append(numeric_drift(f"box {m}", ref_boxes[m], cur_boxes[m], config))
     for name in config.image_features:
-        features.append(numeric_drift(
-            f"image {name}", _image_values(reference_scans, name), _image_values(current_scans, name), config
-        ))
+        features.append(
+            numeric_drift(
+                f"image {name}",
+                _image_values(reference_scans, name),
+                _image_values(current_scans, name),
+                config,
+            )
+        )
     return DriftReport(reference.name, current.name, tuple(features))
 
 
@@ -170,14 +188,27 @@ def _image_values(scans: Mapping[str, ImageScan] | None, name: str) -> np.ndarra
 # -- features -----------------------------------------------------------------------------------
 
 
-def numeric_drift(feature: str, reference: np.ndarray, current: np.ndarray, config: DriftConfig = DriftConfig()) -> FeatureDrift:
+def numeric_drift(
+    feature: str, reference: np.ndarray, current: np.ndarray, config: DriftConfig = DriftConfig()
+) -> FeatureDrift:
     """PSI and KS test of two samples of one numeric feature."""
     ref = np.asarray(reference, np.float64).reshape(-1)
     cur = np.asarray(current, np.float64).reshape(-1)
-    base = dict(feature=feature, statistic="PSI", threshold=config.psi, test="KS", alpha=config.alpha,
-                reference_n=len(ref), current_n=len(cur), reference=ref, current=cur)
+    base = dict(
+        feature=feature,
+        statistic="PSI",
+        threshold=config.psi,
+        test="KS",
+        alpha=config.alpha,
+        reference_n=len(ref),
+        current_n=len(cur),
+        reference=ref,
+        current=cur,
+    )
     if len(ref) == 0 or len(cur) == 0:
-        return FeatureDrift(value=math.nan, p_value=math.nan, drifted=False, change="no values on one side", **base)
+        return FeatureDrift(
+            value=math.nan, p_value=math.nan, drifted=False, change="no values on one side", **base
+        )
     value = psi(ref, cur, config.bins)
     p = float(ks_2samp(ref, cur).pvalue)
     unit = UNITS.get(feature, "")
@@ -186,24 +217,41 @@ def numeric_drift(feature: str, reference: np.ndarray, current: np.ndarray, conf
     return FeatureDrift(value=value, p_value=p, drifted=drifted, change=change, **base)
 
 
-def categorical_drift(feature: str, reference: Mapping[str, int], current: Mapping[str, int],
-                      config: DriftConfig = DriftConfig()) -> FeatureDrift:
+def categorical_drift(
+    feature: str,
+    reference: Mapping[str, int],
+    current: Mapping[str, int],
+    config: DriftConfig = DriftConfig(),
+) -> FeatureDrift:
     """Jensen-Shannon distance and chi-square test of two count tables keyed by
     category (class name); categories missing on one side count 0 there."""
     labels = tuple(dict.fromkeys([*reference, *current]))
     ref = np.array([reference.get(k, 0) for k in labels], np.float64)
     cur = np.array([current.get(k, 0) for k in labels], np.float64)
-    base = dict(feature=feature, statistic="JS distance", threshold=config.js, test="chi-square",
-                alpha=config.alpha, reference_n=int(ref.sum()), current_n=int(cur.sum()),
-                reference=ref, current=cur, labels=labels)
+    base = dict(
+        feature=feature,
+        statistic="JS distance",
+        threshold=config.js,
+        test="chi-square",
+        alpha=config.alpha,
+        reference_n=int(ref.sum()),
+        current_n=int(cur.sum()),
+        reference=ref,
+        current=cur,
+        labels=labels,
+    )
     if ref.sum() == 0 or cur.sum() == 0:
-        return FeatureDrift(value=math.nan, p_value=math.nan, drifted=False, change="no boxes on one side", **base)
+        return FeatureDrift(
+            value=math.nan, p_value=math.nan, drifted=False, change="no boxes on one side", **base
+        )
     value = float(jensenshannon(ref / ref.sum(), cur / cur.sum(), base=2))
     used = (ref + cur) > 0
     p = float(chi2_contingency(np.stack([ref[used], cur[used]])).pvalue) if used.sum() >= 2 else 1.0
     shift = cur / cur.sum() - ref / ref.sum()
     k = int(np.argmax(np.abs(shift)))
-    change = f"largest change: {labels[k]} {ref[k] / ref.sum():.1%} -> {cur[k] / cur.sum():.1%} of boxes"
+    change = (
+        f"largest change: {labels[k]} {ref[k] / ref.sum():.1%} -> {cur[k] / cur.sum():.1%} of boxes"
+    )
     drifted = value > config.js and p < config.alpha
     return FeatureDrift(value=value, p_value=p, drifted=drifted, change=change, **base)
 
@@ -230,9 +278,12 @@ def _bin(ref: np.ndarray, cur: np.ndarray, bins: int) -> tuple[np.ndarray, np.nd
     else:
         edges = np.unique(np.quantile(ref, np.linspace(0, 1, bins + 1)[1:-1]))
     # side="right": a value equal to an edge goes in the bin that starts there.
-    return np.searchsorted(edges, ref, side="right"), np.searchsorted(edges, cur, side="right"), len(edges) + 1
+    return (
+        np.searchsorted(edges, ref, side="right"),
+        np.searchsorted(edges, cur, side="right"),
+        len(edges) + 1,
+    )
 
 
 def _num(v: float) -> str:
     return f"{v:.0f}" if abs(v) >= 100 else f"{v:.3g}"
-

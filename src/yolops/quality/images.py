@@ -55,7 +55,9 @@ def image_stats(image: np.ndarray) -> dict[str, float]:
     """
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim not in (2, 3) or min(image.shape[:2]) == 0:
-        raise ValueError(f"image_stats expects a non-empty uint8 (H, W[, 3]) image, got {image.dtype} {image.shape}")
+        raise ValueError(
+            f"image_stats expects a non-empty uint8 (H, W[, 3]) image, got {image.dtype} {image.shape}"
+        )
     height, width = image.shape[:2]
     small = _work_size(image)
     # OpenCV rather than numpy reductions over the channel axis: ~10x faster here.
@@ -200,7 +202,9 @@ class ImageCheckConfig:
 
 
 def check_images(
-    ds: Dataset, scans: Mapping[str, ImageScan], config: ImageCheckConfig = ImageCheckConfig(),
+    ds: Dataset,
+    scans: Mapping[str, ImageScan],
+    config: ImageCheckConfig = ImageCheckConfig(),
     appearance: bool = True,
 ) -> list[Issue]:
     """Issues for unreadable images, sizes that disagree with the annotation, and
@@ -236,29 +240,40 @@ def _size_mismatch(r: ImageRecord, s: Mapping[str, float]) -> Found:
     w, h = int(s["width"]), int(s["height"])
     if (w, h) == (r.width, r.height):
         return []
-    return [(
-        "image_size_mismatch", Severity.ERROR,
-        f"image is {w}x{h} px but its annotation says {r.width}x{r.height}: "
-        "boxes would land in the wrong place",
-    )]
+    return [
+        (
+            "image_size_mismatch",
+            Severity.ERROR,
+            f"image is {w}x{h} px but its annotation says {r.width}x{r.height}: "
+            "boxes would land in the wrong place",
+        )
+    ]
 
 
-def _size_issues(r: ImageRecord, s: Mapping[str, float], med: Mapping[str, float], c: ImageCheckConfig) -> Found:
+def _size_issues(
+    r: ImageRecord, s: Mapping[str, float], med: Mapping[str, float], c: ImageCheckConfig
+) -> Found:
     out: Found = _size_mismatch(r, s)
     w, h = int(s["width"]), int(s["height"])
     ratio = s["aspect"] / med["aspect"]
     if not 1 / c.aspect_factor <= ratio <= c.aspect_factor:
-        out.append((
-            "image_odd_aspect", Severity.WARNING,
-            f"aspect ratio {s['aspect']:.2f} (w/h) is far from the dataset's median {med['aspect']:.2f}",
-        ))
+        out.append(
+            (
+                "image_odd_aspect",
+                Severity.WARNING,
+                f"aspect ratio {s['aspect']:.2f} (w/h) is far from the dataset's median {med['aspect']:.2f}",
+            )
+        )
     pixels = w * h / (med["width"] * med["height"])
     if min(w, h) < c.min_side or not 1 / c.size_factor <= pixels <= c.size_factor:
-        out.append((
-            "image_odd_size", Severity.WARNING,
-            f"size {w}x{h} px is far from the dataset's median "
-            f"{med['width']:.0f}x{med['height']:.0f} (or a side is under {c.min_side} px)",
-        ))
+        out.append(
+            (
+                "image_odd_size",
+                Severity.WARNING,
+                f"size {w}x{h} px is far from the dataset's median "
+                f"{med['width']:.0f}x{med['height']:.0f} (or a side is under {c.min_side} px)",
+            )
+        )
     return out
 
 
@@ -271,23 +286,45 @@ def _look_issues(
     blur = max(c.blur_sharpness, c.blur_ratio * med["sharpness"])
     b, sharp, entropy = s["brightness"], s["sharpness"], s["entropy"]
     if b < dark:
-        out.append(("image_dark", Severity.WARNING,
-                    f"brightness {b:.2f} < {dark:.2f} (dataset median {med['brightness']:.2f})"))
+        out.append(
+            (
+                "image_dark",
+                Severity.WARNING,
+                f"brightness {b:.2f} < {dark:.2f} (dataset median {med['brightness']:.2f})",
+            )
+        )
     elif b > bright:
-        out.append(("image_bright", Severity.WARNING,
-                    f"brightness {b:.2f} > {bright:.2f} (dataset median {med['brightness']:.2f})"))
+        out.append(
+            (
+                "image_bright",
+                Severity.WARNING,
+                f"brightness {b:.2f} > {bright:.2f} (dataset median {med['brightness']:.2f})",
+            )
+        )
     elif entropy < c.low_entropy:
-        out.append(("image_low_information", Severity.WARNING,
-                    f"entropy {entropy:.2f} bits < {c.low_entropy:g}: a nearly uniform image"))
+        out.append(
+            (
+                "image_low_information",
+                Severity.WARNING,
+                f"entropy {entropy:.2f} bits < {c.low_entropy:g}: a nearly uniform image",
+            )
+        )
     if out:
         # Poor exposure also flattens edges, levels and colour; name the cause once
         # instead of also calling the image uninformative, blurry or grey.
         return out
     if sharp < blur:
-        out.append(("image_blurry", Severity.WARNING,
-                    f"sharpness {sharp:.1f} < {blur:.1f} (dataset median {med['sharpness']:.1f})"))
+        out.append(
+            (
+                "image_blurry",
+                Severity.WARNING,
+                f"sharpness {sharp:.1f} < {blur:.1f} (dataset median {med['sharpness']:.1f})",
+            )
+        )
     if mostly_colour and s["colorfulness"] < c.grey_colorfulness:
-        out.append(("image_grayscale", Severity.INFO, "image has no colour while most of the dataset does"))
+        out.append(
+            ("image_grayscale", Severity.INFO, "image has no colour while most of the dataset does")
+        )
     return out
 
 
@@ -311,7 +348,9 @@ CLEANVISION_CODES: dict[str, tuple[str, Severity]] = {
 }
 
 
-def cleanvision_issues(ds: Dataset, scans: Mapping[str, ImageScan], workers: int = 2) -> list[Issue]:
+def cleanvision_issues(
+    ds: Dataset, scans: Mapping[str, ImageScan], workers: int = 2
+) -> list[Issue]:
     """cleanvision's image issues (its default thresholds, which adapt to the
     dataset) on the images ``scans`` could decode, as our issue records: one per image
     and cleanvision issue type, its score (0 bad .. 1 fine) in the message."""

@@ -51,7 +51,9 @@ from yolops.model.boxes import box_iou
 from yolops.train.config import TrainConfig
 
 LABEL_CODES = ("label_missing_box", "label_wrong_class", "label_bad_location", "label_spurious_box")
-MODEL_TOO_WEAK = "label_model_too_weak"  # the one issue when the model's opinion is not worth having
+MODEL_TOO_WEAK = (
+    "label_model_too_weak"  # the one issue when the model's opinion is not worth having
+)
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,9 @@ class LabelCheckConfig:
     high threshold is lower here."""
 
     low_probability_threshold: float = 0.5  # predictions above it judge a box's placement
-    high_probability_threshold: float = 0.8  # above it, a prediction can call a box missing or misclassified
+    high_probability_threshold: float = (
+        0.8  # above it, a prediction can call a box missing or misclassified
+    )
     # A box scoring at most this (0 wrong .. 1 fine) in a subtype becomes an issue.
     # badloc is about IoU x 0.9 (plus a small centre-distance term), so 0.5 flags a
     # label whose best same-class prediction overlaps it by IoU < ~0.5: unmatched, as
@@ -70,20 +74,36 @@ class LabelCheckConfig:
     max_missing_score: float = 0.3
     max_wrong_class_score: float = 0.3
     max_bad_location_score: float = 0.5
-    spurious_score: float = 0.05  # a label whose best IoU x score over all predictions is at most this is spurious
-    min_prediction_score: float = 0.05  # predictions below this are dropped first (cleanlab never uses them)
-    covered_iou: float = 0.3  # a confident prediction overlapping no label by this much may be a missed object
+    spurious_score: float = (
+        0.05  # a label whose best IoU x score over all predictions is at most this is spurious
+    )
+    min_prediction_score: float = (
+        0.05  # predictions below this are dropped first (cleanlab never uses them)
+    )
+    covered_iou: float = (
+        0.3  # a confident prediction overlapping no label by this much may be a missed object
+    )
     # A model that finds fewer of the labelled boxes than this (IoU >= 0.5, its class,
     # score above low_probability_threshold) would call most labels spurious: its
     # opinion is reported as one warning instead of an issue per box.
     min_model_recall: float = 0.5
 
     def __post_init__(self) -> None:
-        for name in ("low_probability_threshold", "high_probability_threshold", "max_missing_score",
-                     "max_wrong_class_score", "max_bad_location_score", "spurious_score",
-                     "min_prediction_score", "covered_iou", "min_model_recall"):
+        for name in (
+            "low_probability_threshold",
+            "high_probability_threshold",
+            "max_missing_score",
+            "max_wrong_class_score",
+            "max_bad_location_score",
+            "spurious_score",
+            "min_prediction_score",
+            "covered_iou",
+            "min_model_recall",
+        ):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(f"LabelCheckConfig.{name} must be in [0, 1], got {getattr(self, name)}")
+                raise ConfigError(
+                    f"LabelCheckConfig.{name} must be in [0, 1], got {getattr(self, name)}"
+                )
 
 
 @dataclass(frozen=True)
@@ -144,18 +164,22 @@ class LabelScores:
 # -- predictions ------------------------------------------------------------------------------
 
 
-def model_predictions(ds: Dataset, model: str | Path, conf: float = 0.05,
-                      device: str = "auto") -> dict[str, Detections]:
+def model_predictions(
+    ds: Dataset, model: str | Path, conf: float = 0.05, device: str = "auto"
+) -> dict[str, Detections]:
     """Predictions of a saved model (.pt or .onnx) on every readable image of ``ds``,
     keyed by image id, class ids remapped to ``ds.class_names`` by name."""
     from yolops.detector import Detector
 
     det = Detector(model, device=device)
-    return _remap(det.predict_dataset(_readable(ds), conf=conf), det.class_names, ds.class_names, str(model))
+    return _remap(
+        det.predict_dataset(_readable(ds), conf=conf), det.class_names, ds.class_names, str(model)
+    )
 
 
-def kfold_predictions(ds: Dataset, config: KFoldConfig = KFoldConfig(),
-                      console: Console | None = None) -> dict[str, Detections]:
+def kfold_predictions(
+    ds: Dataset, config: KFoldConfig = KFoldConfig(), console: Console | None = None
+) -> dict[str, Detections]:
     """Out-of-sample predictions for every readable image of ``ds``: the images are
     cut into ``config.folds`` folds (stratified by class), and each fold is predicted
     by a model trained on the others. Unreadable images are left out (the image
@@ -166,7 +190,9 @@ def kfold_predictions(ds: Dataset, config: KFoldConfig = KFoldConfig(),
     usable = _readable(ds)
     if len(usable) < config.folds:
         raise YolopsError(f"k-fold: {len(usable)} readable images cannot make {config.folds} folds")
-    folds = usable.random_split({f"fold{k}": 1.0 for k in range(config.folds)}, seed=config.seed).splits
+    folds = usable.random_split(
+        {f"fold{k}": 1.0 for k in range(config.folds)}, seed=config.seed
+    ).splits
     out: dict[str, Detections] = {}
     with tempfile.TemporaryDirectory(prefix="yolops-kfold-") as tmp:
         project = Path(config.workdir or tmp)
@@ -175,8 +201,13 @@ def kfold_predictions(ds: Dataset, config: KFoldConfig = KFoldConfig(),
             fold_ds = usable.with_splits({"train": rest, "val": held_out})
             # Validate only once, at the end: choosing best.pt by the held-out fold's
             # labels would let them leak into its predictions.
-            train_config = config.train.replace(project=str(project), name=name, val_interval=10**9,
-                                                seed=config.train.seed + k, val_split="val")
+            train_config = config.train.replace(
+                project=str(project),
+                name=name,
+                val_interval=10**9,
+                seed=config.train.seed + k,
+                val_split="val",
+            )
             console.print(f"k-fold: training fold {k + 1}/{config.folds} on {len(rest)} images")
             det = Detector.train(fold_ds, config=train_config, console=console)
             out.update(det.predict_dataset(fold_ds.split("val"), conf=config.conf))
@@ -194,12 +225,18 @@ def _readable(ds: Dataset) -> Dataset:
     return ds.filter(ok)
 
 
-def _remap(predictions: Mapping[str, Detections], model_names: Sequence[str], names: Sequence[str],
-           source: str) -> dict[str, Detections]:
+def _remap(
+    predictions: Mapping[str, Detections],
+    model_names: Sequence[str],
+    names: Sequence[str],
+    source: str,
+) -> dict[str, Detections]:
     missing = [c for c in names if c not in model_names]
     if missing:
-        raise ConfigError(f"{source}: the model does not know classes {missing} of the dataset "
-                          f"(it knows {list(model_names)})")
+        raise ConfigError(
+            f"{source}: the model does not know classes {missing} of the dataset "
+            f"(it knows {list(model_names)})"
+        )
     lut = np.array([list(names).index(c) if c in names else -1 for c in model_names], np.int64)
     out = {}
     for image_id, d in predictions.items():
@@ -212,8 +249,11 @@ def _remap(predictions: Mapping[str, Detections], model_names: Sequence[str], na
 # -- scores -----------------------------------------------------------------------------------
 
 
-def label_scores(ds: Dataset, predictions: Mapping[str, Detections],
-                 config: LabelCheckConfig = LabelCheckConfig()) -> LabelScores:
+def label_scores(
+    ds: Dataset,
+    predictions: Mapping[str, Detections],
+    config: LabelCheckConfig = LabelCheckConfig(),
+) -> LabelScores:
     """cleanlab's scores for every image of ``ds`` that has predictions."""
     from cleanlab.object_detection import rank
 
@@ -224,13 +264,25 @@ def label_scores(ds: Dataset, predictions: Mapping[str, Detections],
         return LabelScores((), np.zeros(0), (), (), (), (), (), 1.0)
     aux = _cleanlab_inputs(records, preds)
     high, low = config.high_probability_threshold, config.low_probability_threshold
-    overlooked = rank.compute_overlooked_box_scores(auxiliary_inputs=aux, high_probability_threshold=high)
-    overlooked = [_overlooked_in_crowds(o, a, high, config.covered_iou) for o, a in zip(overlooked, aux)]
+    overlooked = rank.compute_overlooked_box_scores(
+        auxiliary_inputs=aux, high_probability_threshold=high
+    )
+    overlooked = [
+        _overlooked_in_crowds(o, a, high, config.covered_iou) for o, a in zip(overlooked, aux)
+    ]
     swap = rank.compute_swap_box_scores(auxiliary_inputs=aux, high_probability_threshold=high)
     badloc = rank.compute_badloc_box_scores(auxiliary_inputs=aux, low_probability_threshold=low)
     spurious = [_spurious_scores(a) for a in aux]
-    return LabelScores(tuple(r.id for r in records), _image_scores(overlooked, swap, badloc), preds,
-                       tuple(overlooked), tuple(swap), tuple(badloc), tuple(spurious), _model_recall(aux, low))
+    return LabelScores(
+        tuple(r.id for r in records),
+        _image_scores(overlooked, swap, badloc),
+        preds,
+        tuple(overlooked),
+        tuple(swap),
+        tuple(badloc),
+        tuple(spurious),
+        _model_recall(aux, low),
+    )
 
 
 def _by_class(d: Detections, floor: float) -> Detections:
@@ -251,11 +303,17 @@ def _cleanlab_inputs(records: Sequence, preds: Sequence[Detections]) -> list[dic
         iou = box_iou(torch.from_numpy(lab), torch.from_numpy(pred)).numpy()  # (L, M)
         centres = (lab[:, :2] + lab[:, 2:]) / 2, (pred[:, :2] + pred[:, 2:]) / 2
         dist = np.linalg.norm(centres[0][:, None] - centres[1][None], axis=2)  # (L, M)
-        aux.append({
-            "pred_labels": d.classes, "pred_label_probs": d.scores.astype(np.float64), "pred_bboxes": pred,
-            "lab_labels": np.array(r.classes), "lab_bboxes": lab,
-            "similarity_matrix": ALPHA * iou + (1 - ALPHA) * np.exp(-dist * EUC_FACTOR), "iou_matrix": iou,
-        })
+        aux.append(
+            {
+                "pred_labels": d.classes,
+                "pred_label_probs": d.scores.astype(np.float64),
+                "pred_bboxes": pred,
+                "lab_labels": np.array(r.classes),
+                "lab_bboxes": lab,
+                "similarity_matrix": ALPHA * iou + (1 - ALPHA) * np.exp(-dist * EUC_FACTOR),
+                "iou_matrix": iou,
+            }
+        )
     nonzero = [a["similarity_matrix"][a["similarity_matrix"] > 0] for a in aux]
     least = min((float(v.min()) for v in nonzero if len(v)), default=1.0)
     for a in aux:
@@ -263,7 +321,9 @@ def _cleanlab_inputs(records: Sequence, preds: Sequence[Detections]) -> list[dic
     return aux
 
 
-def _overlooked_in_crowds(scores: np.ndarray, aux: dict, high: float, covered_iou: float) -> np.ndarray:
+def _overlooked_in_crowds(
+    scores: np.ndarray, aux: dict, high: float, covered_iou: float
+) -> np.ndarray:
     """cleanlab's overlooked scores, also for confident predictions that merely touch
     a label. cleanlab leaves any prediction overlapping a label at all unscored (NaN);
     in a crowded image (blood cells, shapes) a missed object always touches a
@@ -275,7 +335,11 @@ def _overlooked_in_crowds(scores: np.ndarray, aux: dict, high: float, covered_io
         if aux["pred_label_probs"][m] < high or (len(iou) and iou[:, m].max() >= covered_iou):
             continue
         same = sim[aux["lab_labels"] == aux["pred_labels"][m], m]
-        scores[m] = same.max() if len(same) else aux["min_possible_similarity"] * (1 - aux["pred_label_probs"][m])
+        scores[m] = (
+            same.max()
+            if len(same)
+            else aux["min_possible_similarity"] * (1 - aux["pred_label_probs"][m])
+        )
     return scores
 
 
@@ -291,8 +355,11 @@ def _image_scores(overlooked, swap, badloc) -> np.ndarray:
     )
     from cleanlab.object_detection.rank import pool_box_scores_per_image
 
-    weighted = [(CUSTOM_SCORE_WEIGHT_OVERLOOKED, overlooked), (CUSTOM_SCORE_WEIGHT_SWAP, swap),
-                (CUSTOM_SCORE_WEIGHT_BADLOC, badloc)]
+    weighted = [
+        (CUSTOM_SCORE_WEIGHT_OVERLOOKED, overlooked),
+        (CUSTOM_SCORE_WEIGHT_SWAP, swap),
+        (CUSTOM_SCORE_WEIGHT_BADLOC, badloc),
+    ]
     return np.exp(sum(w * np.log(TINY_VALUE + pool_box_scores_per_image(s)) for w, s in weighted))
 
 
@@ -318,36 +385,66 @@ def _spurious_scores(aux: dict) -> np.ndarray:
 # -- issues -----------------------------------------------------------------------------------
 
 
-def label_issues(ds: Dataset, scores: LabelScores, config: LabelCheckConfig = LabelCheckConfig()) -> list[Issue]:
+def label_issues(
+    ds: Dataset, scores: LabelScores, config: LabelCheckConfig = LabelCheckConfig()
+) -> list[Issue]:
     """One :class:`LabelIssue` per box scoring at most its subtype's threshold, the
     surest first (:func:`severity_key`). A labelled box gets at most one issue, the
     first that applies of: spurious, wrong class, bad location. When the model finds
     fewer than ``min_model_recall`` of the labelled boxes, one ``label_model_too_weak``
     warning instead: a weak model would call most labels spurious."""
     if scores.model_recall < config.min_model_recall:
-        return [Issue(MODEL_TOO_WEAK, Severity.WARNING,
-                      f"the model finds only {scores.model_recall:.0%} of the labelled boxes (IoU >= 0.5, score > "
-                      f"{config.low_probability_threshold:g}; at least {config.min_model_recall:.0%} needed): too weak "
-                      "to judge the labels. Give a better model, or train the folds longer (--fold-epochs)")]
+        return [
+            Issue(
+                MODEL_TOO_WEAK,
+                Severity.WARNING,
+                f"the model finds only {scores.model_recall:.0%} of the labelled boxes (IoU >= 0.5, score > "
+                f"{config.low_probability_threshold:g}; at least {config.min_model_recall:.0%} needed): too weak "
+                "to judge the labels. Give a better model, or train the folds longer (--fold-epochs)",
+            )
+        ]
     issues: list[LabelIssue] = []
     names = ds.class_names
     for k, image_id in enumerate(scores.image_ids):
         r, pred = ds[image_id], scores.predictions[k]
         path = relative_name(r.path, ds.root) if ds.root else str(r.path)
 
-        def issue(code: str, score: float, message: str, box: int | None, p: int | None) -> LabelIssue:
-            predicted = {} if p is None else dict(
-                predicted_box=tuple(round(float(v), 2) for v in pred.boxes[p]),
-                predicted_class=int(pred.classes[p]), predicted_score=round(float(pred.scores[p]), 4))
-            return LabelIssue(code, Severity.WARNING, f"{message} (label score {score:.3f})", path=path,
-                              location=None if box is None else f"box {box}", image_id=image_id,
-                              score=round(float(score), 4), box=box, **predicted)
+        def issue(
+            code: str, score: float, message: str, box: int | None, p: int | None
+        ) -> LabelIssue:
+            predicted = (
+                {}
+                if p is None
+                else dict(
+                    predicted_box=tuple(round(float(v), 2) for v in pred.boxes[p]),
+                    predicted_class=int(pred.classes[p]),
+                    predicted_score=round(float(pred.scores[p]), 4),
+                )
+            )
+            return LabelIssue(
+                code,
+                Severity.WARNING,
+                f"{message} (label score {score:.3f})",
+                path=path,
+                location=None if box is None else f"box {box}",
+                image_id=image_id,
+                score=round(float(score), 4),
+                box=box,
+                **predicted,
+            )
 
         for p, s in enumerate(scores.overlooked[k]):
             if s <= config.max_missing_score:  # NaN compares False: not an overlooked candidate
-                issues.append(issue("label_missing_box", s,
-                                    f"the model sees a {names[pred.classes[p]]} at {_xyxy(pred.boxes[p])} "
-                                    f"(score {pred.scores[p]:.2f}) that no label covers", None, p))
+                issues.append(
+                    issue(
+                        "label_missing_box",
+                        s,
+                        f"the model sees a {names[pred.classes[p]]} at {_xyxy(pred.boxes[p])} "
+                        f"(score {pred.scores[p]:.2f}) that no label covers",
+                        None,
+                        p,
+                    )
+                )
         proper = (r.boxes[:, 2] > r.boxes[:, 0]) & (r.boxes[:, 3] > r.boxes[:, 1])
         for i in np.flatnonzero(proper):  # a degenerate box is an error of its own (box_degenerate)
             i = int(i)
@@ -391,13 +488,17 @@ def _limit(config: LabelCheckConfig, code: str) -> float:
     }[code]
 
 
-def _evidence(code: str, box: np.ndarray, cls: int, pred: Detections, config: LabelCheckConfig) -> int | None:
+def _evidence(
+    code: str, box: np.ndarray, cls: int, pred: Detections, config: LabelCheckConfig
+) -> int | None:
     """The prediction behind a verdict on a labelled box: the most overlapping
     confident prediction of another class (wrong class) or of its class (bad
     location); None for a spurious box."""
     if code == "label_spurious_box" or len(pred) == 0:
         return None
-    iou = box_iou(torch.from_numpy(np.array(box)[None]), torch.from_numpy(pred.boxes)).numpy()[0]  # (M,)
+    iou = box_iou(torch.from_numpy(np.array(box)[None]), torch.from_numpy(pred.boxes)).numpy()[
+        0
+    ]  # (M,)
     if code == "label_wrong_class":
         usable = (pred.classes != cls) & (pred.scores > config.high_probability_threshold)
     else:

@@ -71,7 +71,9 @@ class PlantedDefect:
     image_id: str
     box: int | None = None
     detail: str = ""
-    xyxy: tuple[float, float, float, float] | None = None  # the box concerned (a dropped one: as it was)
+    xyxy: tuple[float, float, float, float] | None = (
+        None  # the box concerned (a dropped one: as it was)
+    )
 
 
 def plant_defects(
@@ -88,7 +90,9 @@ def plant_defects(
     if unknown:
         raise YolopsError(f"plant_defects: unknown kinds {unknown}; choose from {', '.join(KINDS)}")
     if any(k in _COPIES for k in kinds) and len([s for s in ds.splits.values() if s]) < 2:
-        raise YolopsError(f"plant_defects: dataset {ds.name!r} needs two non-empty splits to plant copies across splits")
+        raise YolopsError(
+            f"plant_defects: dataset {ds.name!r} needs two non-empty splits to plant copies across splits"
+        )
     images_dir = Path(out_dir).absolute() / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -96,20 +100,28 @@ def plant_defects(
     order = rng.permutation(with_boxes).tolist()
     need = per_kind * len(kinds)
     if need > len(order):
-        raise YolopsError(f"plant_defects: {need} defects need {need} images with boxes; {ds.name!r} has {len(order)}")
+        raise YolopsError(
+            f"plant_defects: {need} defects need {need} images with boxes; {ds.name!r} has {len(order)}"
+        )
     records = {r.id: _relink(r, images_dir) for r in ds}
     splits = {k: list(v) for k, v in ds.splits.items()}
     truth: list[PlantedDefect] = []
     for n, kind in enumerate(kinds):
         for image_id in order[n * per_kind : (n + 1) * per_kind]:
             truth.append(_plant(kind, records, splits, ds, image_id, images_dir, rng))
-    planted = Dataset(records.values(), ds.class_names, splits=splits, name=f"{ds.name}+defects",
-                      root=images_dir.parent)
+    planted = Dataset(
+        records.values(),
+        ds.class_names,
+        splits=splits,
+        name=f"{ds.name}+defects",
+        root=images_dir.parent,
+    )
     return planted, truth
 
 
-def recall(truth: Iterable[PlantedDefect], issues: Iterable[Issue],
-           kinds: Sequence[str] | None = None) -> dict[str, tuple[int, int]]:
+def recall(
+    truth: Iterable[PlantedDefect], issues: Iterable[Issue], kinds: Sequence[str] | None = None
+) -> dict[str, tuple[int, int]]:
     """Per kind planted (of ``kinds`` when given): (found, planted). A defect is found
     when an issue with one of its kind's codes names its image and, for a box
     defect, its box: the issue's location lists the box's index, or (a dropped box,
@@ -128,8 +140,12 @@ def recall(truth: Iterable[PlantedDefect], issues: Iterable[Issue],
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
-def precision_at_k(ranked_ids: Sequence[str], truth: Iterable[PlantedDefect], k: int | None = None,
-                   kinds: Sequence[str] = LABEL_KINDS) -> float:
+def precision_at_k(
+    ranked_ids: Sequence[str],
+    truth: Iterable[PlantedDefect],
+    k: int | None = None,
+    kinds: Sequence[str] = LABEL_KINDS,
+) -> float:
     """The share of the first ``k`` image ids of ``ranked_ids`` (most suspect first)
     that hold a planted defect of ``kinds``; ``k`` defaults to the number of such
     images, so 1.0 means the planted images are exactly the top of the ranking."""
@@ -163,8 +179,15 @@ def _relink(r: ImageRecord, images_dir: Path) -> ImageRecord:
     return r.replace(path=dst)
 
 
-def _plant(kind: str, records: dict[str, ImageRecord], splits: dict[str, list[str]], ds: Dataset,
-           image_id: str, images_dir: Path, rng: np.random.Generator) -> PlantedDefect:
+def _plant(
+    kind: str,
+    records: dict[str, ImageRecord],
+    splits: dict[str, list[str]],
+    ds: Dataset,
+    image_id: str,
+    images_dir: Path,
+    rng: np.random.Generator,
+) -> PlantedDefect:
     r = records[image_id]
     if kind in ("dark", "bright", "blur", "blank"):
         image = read_image(r.path)
@@ -194,8 +217,14 @@ def _spoil(kind: str, image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(f), 0, 255).astype(np.uint8)
 
 
-def _rewrite(r: ImageRecord, image: np.ndarray, images_dir: Path, tag: str, suffix: str | None = None,
-             quality: int = 95) -> ImageRecord:
+def _rewrite(
+    r: ImageRecord,
+    image: np.ndarray,
+    images_dir: Path,
+    tag: str,
+    suffix: str | None = None,
+    quality: int = 95,
+) -> ImageRecord:
     suffix = suffix or r.path.suffix
     dst = images_dir / f"{r.path.stem}_{tag}{suffix}"
     params = [cv2.IMWRITE_JPEG_QUALITY, quality] if suffix in (".jpg", ".jpeg") else []
@@ -206,8 +235,14 @@ def _rewrite(r: ImageRecord, image: np.ndarray, images_dir: Path, tag: str, suff
     return r.replace(path=dst, width=image.shape[1], height=image.shape[0])
 
 
-def _copy(kind: str, records: dict[str, ImageRecord], splits: dict[str, list[str]], ds: Dataset,
-          r: ImageRecord, images_dir: Path) -> PlantedDefect:
+def _copy(
+    kind: str,
+    records: dict[str, ImageRecord],
+    splits: dict[str, list[str]],
+    ds: Dataset,
+    r: ImageRecord,
+    images_dir: Path,
+) -> PlantedDefect:
     """Add a copy of ``r`` as a new image: exact or near (90 % size, JPEG 75, +12
     brightness), in ``r``'s split or in another one."""
     home = ds.split_of(r.id)
@@ -232,8 +267,13 @@ def _copy(kind: str, records: dict[str, ImageRecord], splits: dict[str, list[str
     return PlantedDefect(kind, new_id, detail=f"copy of {r.id!r} ({home} -> {target})")
 
 
-def _spoil_boxes(kind: str, records: dict[str, ImageRecord], r: ImageRecord, num_classes: int,
-                 rng: np.random.Generator) -> PlantedDefect:
+def _spoil_boxes(
+    kind: str,
+    records: dict[str, ImageRecord],
+    r: ImageRecord,
+    num_classes: int,
+    rng: np.random.Generator,
+) -> PlantedDefect:
     boxes, classes = r.boxes.copy(), r.classes.copy()
     sides = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
     i = int(np.argmax(sides))  # the largest box: a 1 px jitter keeps its IoU > 0.9
@@ -251,9 +291,14 @@ def _spoil_boxes(kind: str, records: dict[str, ImageRecord], r: ImageRecord, num
         else:
             boxes, classes = boxes[:0], classes[:0]
         records[r.id] = r.replace(boxes=boxes, classes=classes, attributes={})
-        where = None if kind == "unlabelled_image" else tuple(
-            float(v) for v in (r.boxes[i] if kind == "dropped_box" else boxes[i]))
-        return PlantedDefect(kind, r.id, None if kind in ("dropped_box", "unlabelled_image") else i, detail, where)
+        where = (
+            None
+            if kind == "unlabelled_image"
+            else tuple(float(v) for v in (r.boxes[i] if kind == "dropped_box" else boxes[i]))
+        )
+        return PlantedDefect(
+            kind, r.id, None if kind in ("dropped_box", "unlabelled_image") else i, detail, where
+        )
     jitter = 1.0 if sides[i] >= 24 else 0.0
     if kind == "spurious_box":
         extra, cls = _empty_spot(r, x2 - x1, y2 - y1, rng), int(rng.integers(num_classes))
@@ -268,19 +313,30 @@ def _spoil_boxes(kind: str, records: dict[str, ImageRecord], r: ImageRecord, num
     boxes = np.vstack([boxes, np.array(extra, np.float32)])
     classes = np.append(classes, cls)
     records[r.id] = r.replace(boxes=boxes, classes=classes, attributes={})
-    return PlantedDefect(kind, r.id, len(boxes) - 1, f"added {extra} next to {detail}",
-                         tuple(float(v) for v in extra))
+    return PlantedDefect(
+        kind,
+        r.id,
+        len(boxes) - 1,
+        f"added {extra} next to {detail}",
+        tuple(float(v) for v in extra),
+    )
 
 
-def _empty_spot(r: ImageRecord, width: float, height: float, rng: np.random.Generator,
-                tries: int = 200) -> list[float]:
+def _empty_spot(
+    r: ImageRecord, width: float, height: float, rng: np.random.Generator, tries: int = 200
+) -> list[float]:
     """A ``width`` x ``height`` box inside the image that touches no labelled box;
     halved in size until one fits."""
     for _ in range(6):
         w, h = min(width, r.width - 1), min(height, r.height - 1)
         for _ in range(tries):
             x, y = rng.uniform(0, r.width - w), rng.uniform(0, r.height - h)
-            clear = (r.boxes[:, 2] <= x) | (r.boxes[:, 0] >= x + w) | (r.boxes[:, 3] <= y) | (r.boxes[:, 1] >= y + h)
+            clear = (
+                (r.boxes[:, 2] <= x)
+                | (r.boxes[:, 0] >= x + w)
+                | (r.boxes[:, 3] <= y)
+                | (r.boxes[:, 1] >= y + h)
+            )
             if clear.all():
                 return [round(x, 1), round(y, 1), round(x + w, 1), round(y + h, 1)]
         width, height = width / 2, height / 2
@@ -289,7 +345,14 @@ def _empty_spot(r: ImageRecord, width: float, height: float, rng: np.random.Gene
 
 # -- plant, validate, score: the demo's quality step ----------------------------------------
 
-DEMO_KINDS = ("dark", "blur", "duplicate_across_splits", "degenerate_box", "duplicate_box", "unlabelled_image")
+DEMO_KINDS = (
+    "dark",
+    "blur",
+    "duplicate_across_splits",
+    "degenerate_box",
+    "duplicate_box",
+    "unlabelled_image",
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -301,8 +364,13 @@ class PlantedValidation:
     recall: dict[str, tuple[int, int]]  # kind -> (found, planted)
 
 
-def plant_and_validate(ds: Dataset, out_dir: str | Path, kinds: Sequence[str] = DEMO_KINDS, per_kind: int = 1,
-                       seed: int = 0) -> PlantedValidation:
+def plant_and_validate(
+    ds: Dataset,
+    out_dir: str | Path,
+    kinds: Sequence[str] = DEMO_KINDS,
+    per_kind: int = 1,
+    seed: int = 0,
+) -> PlantedValidation:
     """Plant ``per_kind`` defects of each of ``kinds`` in a copy of ``ds`` under
     ``out_dir``, validate the copy, and score what validation found against what was planted."""
     from yolops.quality.validate import validate_dataset

@@ -44,7 +44,9 @@ MODEL = (20, 110, 255)  # RGB: the model's box behind a label-error verdict
 REF_COLOR, CUR_COLOR = "#7f8c9a", "#d9534f"
 
 
-def write_html(report: QualityReport, path: str | Path, thumbnails: int = 12, fail_on: str | None = None) -> Path:
+def write_html(
+    report: QualityReport, path: str | Path, thumbnails: int = 12, fail_on: str | None = None
+) -> Path:
     """Write ``report`` as one HTML file at ``path``; ``thumbnails`` per issue code at
     most. With ``fail_on`` the header says whether the gate passed."""
     path = Path(path)
@@ -111,7 +113,10 @@ def _sev(severity: Severity) -> str:
 
 def _header(report: QualityReport, fail_on: str | None) -> str:
     ds, counts = report.dataset, report.counts_by_severity()
-    cards = [f"<div class='card {s}'><b>{n}</b>{s}{'s' if n != 1 else ''}</div>" for s, n in counts.items()]
+    cards = [
+        f"<div class='card {s}'><b>{n}</b>{s}{'s' if n != 1 else ''}</div>"
+        for s, n in counts.items()
+    ]
     if fail_on:
         failed = report.exit_code(fail_on) != 0
         verdict = "FAILED" if failed else "PASSED"
@@ -152,7 +157,8 @@ def _issue_table(report: QualityReport) -> str:
         )
     return (
         "<table><tr><th>severity</th><th>code</th><th>count</th><th>first example</th></tr>"
-        + "".join(rows) + "</table>"
+        + "".join(rows)
+        + "</table>"
     )
 
 
@@ -167,15 +173,17 @@ def _code_section(report: QualityReport, code: str, items: list[Issue], thumbnai
         f"<tr><td>{_sev(i.severity)}</td><td>{escape(_where(i))}</td><td>{escape(i.message)}</td></tr>"
         for i in items[:ROWS_PER_CODE]
     )
-    more = f"<p>… and {len(items) - ROWS_PER_CODE} more (see the JSON report).</p>" if len(items) > ROWS_PER_CODE else ""
+    more = (
+        f"<p>… and {len(items) - ROWS_PER_CODE} more (see the JSON report).</p>"
+        if len(items) > ROWS_PER_CODE
+        else ""
+    )
     table = (
         f"<details{' open' if not gallery else ''}><summary>all {len(items)} issue(s)</summary>"
         f"<table><tr><th>severity</th><th>where</th><th>message</th></tr>{rows}</table>{more}</details>"
     )
     shown = f"<div class='gallery'>{''.join(gallery)}</div>" if gallery else ""
-    return (
-        f"<section id='code-{escape(code)}'><h3>{escape(code)} ({len(items)})</h3>{shown}{table}</section>"
-    )
+    return f"<section id='code-{escape(code)}'><h3>{escape(code)} ({len(items)})</h3>{shown}{table}</section>"
 
 
 # -- thumbnails --------------------------------------------------------------------------------
@@ -186,7 +194,7 @@ def _figure(report: QualityReport, issue: Issue) -> str | None:
     duplicate) with a caption; None when there is no image to show."""
     ids = [issue.image_id]
     if issue.location and issue.location.startswith(DUPLICATE_OF):
-        ids.append(issue.location[len(DUPLICATE_OF):])
+        ids.append(issue.location[len(DUPLICATE_OF) :])
     uris = []
     names = report.dataset.class_names
     for image_id in ids:
@@ -201,7 +209,9 @@ def _figure(report: QualityReport, issue: Issue) -> str | None:
     if not uris:
         return None
     width = f" style='width:{260 * len(uris)}px'" if len(uris) > 1 else ""
-    legend = "<br><i>red: the label · blue: the model</i>" if hasattr(issue, "predicted_box") else ""
+    legend = (
+        "<br><i>red: the label · blue: the model</i>" if hasattr(issue, "predicted_box") else ""
+    )
     return (
         f"<figure{width}><div class='pair'>{''.join(uris)}</div>"
         f"<figcaption><b>{escape(issue.image_id)}</b> {escape(issue.location or '')}<br>{escape(issue.message)}{legend}"
@@ -225,7 +235,16 @@ _NUMBER = r"\s*(-?[\d.]+(?:[eE][-+]?\d+)?)\s*"
 # (YOLO, COCO) or "xmin=.., ymin=.., xmax=.., ymax=.." (VOC).
 _COORDS = (
     re.compile(r"\[" + ",".join([_NUMBER] * 4) + r"\]"),
-    re.compile(r"xmin=" + _NUMBER + r",\s*ymin=" + _NUMBER + r",\s*xmax=" + _NUMBER + r",\s*ymax=" + _NUMBER),
+    re.compile(
+        r"xmin="
+        + _NUMBER
+        + r",\s*ymin="
+        + _NUMBER
+        + r",\s*xmax="
+        + _NUMBER
+        + r",\s*ymax="
+        + _NUMBER
+    ),
 )
 
 
@@ -248,8 +267,12 @@ def _boxes_of(issue: Issue, record: ImageRecord) -> tuple[np.ndarray, np.ndarray
     return np.zeros((0, 4), np.float32), None
 
 
-def _thumbnail(record: ImageRecord, class_names: Sequence[str], offending: tuple[np.ndarray, np.ndarray | None],
-               model: tuple[np.ndarray, str] | None = None) -> str | None:
+def _thumbnail(
+    record: ImageRecord,
+    class_names: Sequence[str],
+    offending: tuple[np.ndarray, np.ndarray | None],
+    model: tuple[np.ndarray, str] | None = None,
+) -> str | None:
     """A base64 JPEG data URI: the image, or the region around the offending boxes
     (and the model's box, when given), scaled to ``THUMB_SIDE`` px (enlarged at most
     4x), the record's other boxes in grey, the offending ones in red with their class,
@@ -267,25 +290,39 @@ def _thumbnail(record: ImageRecord, class_names: Sequence[str], offending: tuple
     thumb = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     shift = np.array([x0, y0, x0, y0], np.float32)
     # Class 0 of the names ("",) has an empty label, so context boxes carry no text.
-    thumb = draw_boxes(thumb, (record.boxes - shift) * scale, np.zeros(len(record), np.int64), ("",),
-                       color=CONTEXT, thickness=1)
+    thumb = draw_boxes(
+        thumb,
+        (record.boxes - shift) * scale,
+        np.zeros(len(record), np.int64),
+        ("",),
+        color=CONTEXT,
+        thickness=1,
+    )
     if len(boxes):
         names = class_names if classes is not None else ("",)
         classes = classes if classes is not None else np.zeros(len(boxes), np.int64)
         drawn = (boxes - shift) * scale
-        thumb = draw_boxes(thumb, drawn, classes, names, color=OFFENDING, thickness=2, font_scale=0.4)
-        for x1, y1, x2, y2 in drawn[(drawn[:, 2] - drawn[:, 0] < 3) | (drawn[:, 3] - drawn[:, 1] < 3)]:
+        thumb = draw_boxes(
+            thumb, drawn, classes, names, color=OFFENDING, thickness=2, font_scale=0.4
+        )
+        for x1, y1, x2, y2 in drawn[
+            (drawn[:, 2] - drawn[:, 0] < 3) | (drawn[:, 3] - drawn[:, 1] < 3)
+        ]:
             # a (near-)degenerate box is a dot or a line: ring it so it can be found
             cv2.circle(thumb, (round((x1 + x2) / 2), round((y1 + y2) / 2)), 12, OFFENDING, 2)
     if model is not None:
         drawn = (model[0] - shift) * scale
         thumb = draw_boxes(thumb, drawn, np.zeros(1, np.int64), ("",), color=MODEL, thickness=2)
         _label_below(thumb, drawn[0], model[1], MODEL)
-    ok, data = cv2.imencode(".jpg", cv2.cvtColor(thumb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, THUMB_QUALITY])
+    ok, data = cv2.imencode(
+        ".jpg", cv2.cvtColor(thumb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, THUMB_QUALITY]
+    )
     return "data:image/jpeg;base64," + base64.b64encode(data.tobytes()).decode() if ok else None
 
 
-def _label_below(image: np.ndarray, box: np.ndarray, text: str, color: tuple[int, int, int]) -> None:
+def _label_below(
+    image: np.ndarray, box: np.ndarray, text: str, color: tuple[int, int, int]
+) -> None:
     """``text`` on a filled strip under ``box``, in place: the label's own class is
     written above the box, often at the very same spot."""
     font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.4
@@ -332,8 +369,14 @@ def _stats_html(report: QualityReport) -> str:
     )
     head = "".join(f"<th>{escape(x)} ({s.images_per_split[x]} img)</th>" for x in s.splits)
     table = f"<table><tr><th>class</th>{head}<th>boxes</th><th>images</th></tr>{rows}</table>"
-    return table + plot_html(_box_figure(ds), "box statistics") + (
-        plot_html(_image_figure(report.image_stats), "image statistics") if report.image_stats else ""
+    return (
+        table
+        + plot_html(_box_figure(ds), "box statistics")
+        + (
+            plot_html(_image_figure(report.image_stats), "image statistics")
+            if report.image_stats
+            else ""
+        )
     )
 
 
@@ -341,13 +384,21 @@ def _box_figure(ds) -> Figure:
     """Boxes per class, boxes per image, and per class histograms of box area and aspect."""
     fig = Figure(figsize=(14, 6.5))
     # Fixed spacing: tight_layout costs a full extra draw per figure.
-    axes = fig.subplots(2, 3, gridspec_kw=dict(hspace=0.35, wspace=0.25, left=0.05, right=0.98, top=0.94, bottom=0.07))
+    axes = fig.subplots(
+        2,
+        3,
+        gridspec_kw=dict(hspace=0.35, wspace=0.25, left=0.05, right=0.98, top=0.94, bottom=0.07),
+    )
     counts = ds.class_counts()
     axes[0, 0].bar(list(counts), list(counts.values()), color="#4c72b0")
     axes[0, 0].set_title("boxes per class")
     per_image = [len(r) for r in ds]
-    axes[0, 1].hist(per_image, bins=min(40, max(per_image, default=0) + 1), color="#4c72b0",
-                    histtype="stepfilled")
+    axes[0, 1].hist(
+        per_image,
+        bins=min(40, max(per_image, default=0) + 1),
+        color="#4c72b0",
+        histtype="stepfilled",
+    )
     axes[0, 1].set_title("boxes per image")
     boxes = np.concatenate([r.boxes for r in ds] or [np.zeros((0, 4), np.float32)])
     classes = np.concatenate([r.classes for r in ds] or [np.zeros(0, np.int64)])
@@ -362,18 +413,24 @@ def _box_figure(ds) -> Figure:
                     ax.hist(mine, bins=edges, histtype="step", linewidth=1.5, label=name)
             ax.set_xscale("log")
             # 10, 20, 50, 100, ... as plain numbers; minor labels would overlap
-            ax.xaxis.set_major_locator(LogLocator(subs=(1.0,) if measure == "area" else (1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_locator(
+                LogLocator(subs=(1.0,) if measure == "area" else (1.0, 2.0, 5.0))
+            )
             ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
             ax.xaxis.set_minor_formatter(NullFormatter())
             ax.legend(fontsize=8)
-        ax.set_title(f"box {measure}" + {"area": " (px²)", "aspect": " (w/h)"}.get(measure, " (px)"))
+        ax.set_title(
+            f"box {measure}" + {"area": " (px²)", "aspect": " (w/h)"}.get(measure, " (px)")
+        )
     return fig
 
 
 def _image_figure(stats) -> Figure:
     names = ("brightness", "contrast", "sharpness", "entropy")
     fig = Figure(figsize=(14, 3))
-    axes = fig.subplots(1, 4, gridspec_kw=dict(wspace=0.25, left=0.05, right=0.98, top=0.88, bottom=0.12))
+    axes = fig.subplots(
+        1, 4, gridspec_kw=dict(wspace=0.25, left=0.05, right=0.98, top=0.88, bottom=0.12)
+    )
     for ax, name in zip(axes, names):
         ax.hist([s[name] for s in stats.values()], bins=30, color="#55a868", histtype="stepfilled")
         ax.set_title(f"image {name}")
@@ -389,7 +446,8 @@ def _schema_html(report: QualityReport) -> str:
     }[report.schema_source]
     rows = "".join(
         f"<tr><td>{escape(name)}</td><td class=num>{c.share:.1%}</td>"
-        + "".join(f"<td>{escape(c.range_of(m))}</td>" for m in BOX_MEASURES) + "</tr>"
+        + "".join(f"<td>{escape(c.range_of(m))}</td>" for m in BOX_MEASURES)
+        + "</tr>"
         for name, c in sc.classes.items()
     )
     return (
@@ -425,25 +483,46 @@ def _drift_figure(drift: DriftReport) -> Figure:
     cols = 4
     rows = max(1, math.ceil(len(features) / cols))
     fig = Figure(figsize=(14, 2.8 * rows))
-    grid = dict(hspace=0.45, wspace=0.25, left=0.05, right=0.98, top=1 - 0.3 / rows, bottom=0.25 / rows)
+    grid = dict(
+        hspace=0.45, wspace=0.25, left=0.05, right=0.98, top=1 - 0.3 / rows, bottom=0.25 / rows
+    )
     axes = np.atleast_1d(fig.subplots(rows, cols, gridspec_kw=grid)).reshape(-1)
     for ax, f in zip(axes, features):
         if f.labels:  # class mix: shares side by side
             x = np.arange(len(f.labels))
-            ax.bar(x - 0.2, f.reference / f.reference.sum(), 0.4, color=REF_COLOR, label="reference")
+            ax.bar(
+                x - 0.2, f.reference / f.reference.sum(), 0.4, color=REF_COLOR, label="reference"
+            )
             ax.bar(x + 0.2, f.current / f.current.sum(), 0.4, color=CUR_COLOR, label="current")
             ax.set_xticks(x, f.labels, fontsize=8)
         else:
             both = np.concatenate([f.reference, f.current])
             edges = np.histogram_bin_edges(both, bins=30)
-            ax.hist(f.reference, bins=edges, density=True, alpha=0.55, color=REF_COLOR, label="reference",
-                    histtype="stepfilled")
-            ax.hist(f.current, bins=edges, density=True, alpha=0.55, color=CUR_COLOR, label="current",
-                    histtype="stepfilled")
-        ax.set_title(f"{f.feature}{' — DRIFTED' if f.drifted else ''}", color="#cf222e" if f.drifted else "black",
-                     fontsize=10)
+            ax.hist(
+                f.reference,
+                bins=edges,
+                density=True,
+                alpha=0.55,
+                color=REF_COLOR,
+                label="reference",
+                histtype="stepfilled",
+            )
+            ax.hist(
+                f.current,
+                bins=edges,
+                density=True,
+                alpha=0.55,
+                color=CUR_COLOR,
+                label="current",
+                histtype="stepfilled",
+            )
+        ax.set_title(
+            f"{f.feature}{' — DRIFTED' if f.drifted else ''}",
+            color="#cf222e" if f.drifted else "black",
+            fontsize=10,
+        )
         ax.legend(fontsize=7)
-    for ax in axes[len(features):]:
+    for ax in axes[len(features) :]:
         ax.axis("off")
     return fig
 

@@ -45,7 +45,9 @@ class Range:
         try:
             low, high = (_read_number(v) for v in values)
         except (TypeError, ValueError):
-            raise ConfigError(f"schema: {what} must be a list [low, high] of numbers, got {values!r}") from None
+            raise ConfigError(
+                f"schema: {what} must be a list [low, high] of numbers, got {values!r}"
+            ) from None
         if low > high:
             raise ConfigError(f"schema: {what} has low {low} > high {high}")
         return cls(low, high)
@@ -174,7 +176,11 @@ class Schema:
 # -- inference ---------------------------------------------------------------------------
 
 
-def infer_schema(ds: Dataset, config: SchemaConfig = SchemaConfig(), image_info: Mapping[str, tuple[str, str]] | None = None) -> Schema:
+def infer_schema(
+    ds: Dataset,
+    config: SchemaConfig = SchemaConfig(),
+    image_info: Mapping[str, tuple[str, str]] | None = None,
+) -> Schema:
     """The schema of ``ds``. ``image_info`` maps image id to (format, mode) when
     already known (e.g. from :func:`yolops.quality.images.scan_images`); otherwise
     each image header is read. Unreadable images are left out here (the checks

@@ -22,7 +22,13 @@ from yolops.issues import Issue, IssueLog, Severity
 from yolops.quality import checks
 from yolops.quality.checks import CheckConfig
 from yolops.quality.drift import DriftConfig, DriftReport, compare
-from yolops.quality.images import ImageCheckConfig, ImageScan, check_images, cleanvision_issues, scan_images
+from yolops.quality.images import (
+    ImageCheckConfig,
+    ImageScan,
+    check_images,
+    cleanvision_issues,
+    scan_images,
+)
 from yolops.quality.schema import Schema, SchemaConfig, infer_schema
 
 # A check that needs more than the dataset (e.g. label errors from a model's
@@ -43,11 +49,15 @@ class QualityConfig:
     schema: SchemaConfig = SchemaConfig()
     read_images: bool = True
     workers: int = 2  # threads decoding images
-    image_checker: str = "yolops"  # or "cleanvision": its dark, light, blurry, ... findings instead of ours
+    image_checker: str = (
+        "yolops"  # or "cleanvision": its dark, light, blurry, ... findings instead of ours
+    )
 
     def __post_init__(self) -> None:
         if self.image_checker not in IMAGE_CHECKERS:
-            raise ConfigError(f"image_checker must be one of {', '.join(IMAGE_CHECKERS)}, got {self.image_checker!r}")
+            raise ConfigError(
+                f"image_checker must be one of {', '.join(IMAGE_CHECKERS)}, got {self.image_checker!r}"
+            )
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,7 +81,10 @@ class QualityReport:
     def counts_by_severity(self) -> dict[str, int]:
         """Issues per severity, every severity present: ``{"error": 2, "warning": 5, "info": 0}``."""
         counts = Counter(i.severity.value for i in self.issues)
-        return {s.value: counts.get(s.value, 0) for s in (Severity.ERROR, Severity.WARNING, Severity.INFO)}
+        return {
+            s.value: counts.get(s.value, 0)
+            for s in (Severity.ERROR, Severity.WARNING, Severity.INFO)
+        }
 
     def counts_by_code(self) -> dict[str, int]:
         return dict(Counter(i.code for i in self.issues).most_common())
@@ -100,7 +113,9 @@ class QualityReport:
             "schema": self.schema.to_dict(),
             "stats": self.stats.to_dict(),
             "drift": self.drift.to_dict() if self.drift else None,
-            "image_stats": {k: {n: round(v, 5) for n, v in s.items()} for k, s in self.image_stats.items()},
+            "image_stats": {
+                k: {n: round(v, 5) for n, v in s.items()} for k, s in self.image_stats.items()
+            },
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
 
@@ -125,7 +140,9 @@ def validate_dataset(
         clock = now
 
     scans = scan_images(ds, config.workers) if config.read_images else {}
-    ref_scans = scan_images(against, config.workers) if against is not None and config.read_images else {}
+    ref_scans = (
+        scan_images(against, config.workers) if against is not None and config.read_images else {}
+    )
     lap("read images")
     stats = dataset_stats(ds)
     schema, source = _schema(ds, schema, against, scans, ref_scans, config.schema)
@@ -157,7 +174,9 @@ def _schema(ds, schema, against, scans, ref_scans, config: SchemaConfig) -> tupl
     if schema is not None:
         return schema, "given"
     if against is not None:
-        return infer_schema(against, config, _formats(ref_scans) if ref_scans else None), "reference"
+        return infer_schema(
+            against, config, _formats(ref_scans) if ref_scans else None
+        ), "reference"
     return infer_schema(ds, config, _formats(scans) if scans else None), "inferred"
 
 
@@ -166,8 +185,12 @@ def _formats(scans: Mapping[str, ImageScan]) -> dict[str, tuple[str, str]]:
 
 
 def _checks(
-    ds: Dataset, stats: DatasetStats, schema: Schema, source: str,
-    scans: Mapping[str, ImageScan], config: QualityConfig,
+    ds: Dataset,
+    stats: DatasetStats,
+    schema: Schema,
+    source: str,
+    scans: Mapping[str, ImageScan],
+    config: QualityConfig,
 ) -> list[Issue]:
     c = config.checks
     severity = Severity.INFO if source == "inferred" else Severity.WARNING
@@ -198,7 +221,13 @@ def _merge_with_loader(loader: list[Issue], found: list[Issue]) -> list[Issue]:
 
 def _order(issue: Issue) -> tuple:
     # Scored issues (label errors) come most likely first within their code.
-    return (-issue.severity.rank, issue.code, getattr(issue, "score", 0.0), issue.path or "", issue.location or "")
+    return (
+        -issue.severity.rank,
+        issue.code,
+        getattr(issue, "score", 0.0),
+        issue.path or "",
+        issue.location or "",
+    )
 
 
 def _no_image_features(config: DriftConfig) -> DriftConfig:

@@ -26,11 +26,15 @@ from yolops.serve.source import LoadedModel, ModelSource, model_source
 
 log = logging.getLogger("yolops.serve")
 
-AUTH_OFF_WARNING = ("API keys are OFF (--no-auth): anyone who can reach this server can use it. "
-                    "Use this for local work only.")
+AUTH_OFF_WARNING = (
+    "API keys are OFF (--no-auth): anyone who can reach this server can use it. "
+    "Use this for local work only."
+)
 
 
-def build_app(config: ServeConfig, source: ModelSource | None = None, model: LoadedModel | None = None) -> FastAPI:
+def build_app(
+    config: ServeConfig, source: ModelSource | None = None, model: LoadedModel | None = None
+) -> FastAPI:
     """The app for ``config``; ``source`` defaults to ``config.model`` (a file or a
     registry reference, see :func:`~yolops.serve.source.model_source`);
     ``model``, when given, is served first instead of loading the source at start-up."""
@@ -47,9 +51,12 @@ def build_app(config: ServeConfig, source: ModelSource | None = None, model: Loa
             await _stop(state)
 
     app = FastAPI(
-        title="yolops inference API", version=__version__, lifespan=lifespan,
+        title="yolops inference API",
+        version=__version__,
+        lifespan=lifespan,
         description="Object detection over HTTP: POST images to /v1/predict, get boxes, classes and scores "
-                    "in image pixels. Authenticate with an API key (`yolops keys create`).")
+        "in image pixels. Authenticate with an API key (`yolops keys create`).",
+    )
     install_error_handlers(app)
     app.include_router(predict_router)
     app.include_router(models_router)
@@ -58,7 +65,9 @@ def build_app(config: ServeConfig, source: ModelSource | None = None, model: Loa
     return app
 
 
-async def _start(config: ServeConfig, source: ModelSource, metrics: ServeMetrics, model: LoadedModel | None):
+async def _start(
+    config: ServeConfig, source: ModelSource, metrics: ServeMetrics, model: LoadedModel | None
+):
     import asyncio
 
     from yolops.monitor.log import PredictionLog
@@ -71,7 +80,9 @@ async def _start(config: ServeConfig, source: ModelSource, metrics: ServeMetrics
     _quiet_threads()
     fingerprint = await asyncio.to_thread(source.fingerprint)
     if model is None:
-        model = await asyncio.to_thread(load_model, await asyncio.to_thread(source.resolve), config.threads)
+        model = await asyncio.to_thread(
+            load_model, await asyncio.to_thread(source.resolve), config.threads
+        )
     metrics.set_model(model.ref.name, model.ref.version)
     holder = ModelHolder(model)
     keys = None
@@ -81,21 +92,35 @@ async def _start(config: ServeConfig, source: ModelSource, metrics: ServeMetrics
         log.warning(AUTH_OFF_WARNING)
     plog = None
     if config.prediction_log:
-        plog = PredictionLog(config.db_url, config.workspace_path / "samples", config.log_sample_rate,
-                             config.log_queue, on_drop=metrics.log_dropped.inc,
-                             uncertain_below=config.log_uncertain_below)
+        plog = PredictionLog(
+            config.db_url,
+            config.workspace_path / "samples",
+            config.log_sample_rate,
+            config.log_queue,
+            on_drop=metrics.log_dropped.inc,
+            uncertain_below=config.log_uncertain_below,
+        )
         plog.start()
     batcher = MicroBatcher(holder, metrics, config.max_batch, config.max_wait_ms, config.max_queue)
     await batcher.start()
-    watcher = ModelWatcher(source, holder, metrics, fingerprint, config.reload_interval, config.threads)
+    watcher = ModelWatcher(
+        source, holder, metrics, fingerprint, config.reload_interval, config.threads
+    )
     watcher.start()
-    log.info("serving %s version %s (%d classes, imgsz %d)", model.ref.name, model.ref.version,
-             len(model.predictor.class_names), model.predictor.imgsz)
+    log.info(
+        "serving %s version %s (%d classes, imgsz %d)",
+        model.ref.name,
+        model.ref.version,
+        len(model.predictor.class_names),
+        model.predictor.imgsz,
+    )
     from anyio import CapacityLimiter
 
     from yolops.train.device import cpu_count
 
-    return ServerState(config, source, metrics, holder, batcher, watcher, keys, plog, CapacityLimiter(cpu_count()))
+    return ServerState(
+        config, source, metrics, holder, batcher, watcher, keys, plog, CapacityLimiter(cpu_count())
+    )
 
 
 async def _stop(state) -> None:

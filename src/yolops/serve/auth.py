@@ -32,7 +32,8 @@ ROLES = ("predict", "admin")
 KEY_RE = re.compile(r"^yk_(?P<id>[0-9a-f]{8})_(?P<secret>[A-Za-z0-9_\-]{20,100})$")
 
 api_keys = Table(
-    "api_keys", metadata,
+    "api_keys",
+    metadata,
     Column("id", String(8), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("role", String(20), nullable=False),
@@ -82,12 +83,23 @@ class KeyStore:
             with self.engine.begin() as conn:
                 while True:  # ids are random; retry the rare collision
                     key_id = secrets.token_hex(4)
-                    if conn.execute(select(api_keys.c.id).where(api_keys.c.id == key_id)).first() is None:
+                    if (
+                        conn.execute(select(api_keys.c.id).where(api_keys.c.id == key_id)).first()
+                        is None
+                    ):
                         break
                 key = f"yk_{key_id}_{secrets.token_urlsafe(32)}"
                 now = datetime.now(timezone.utc)
-                conn.execute(insert(api_keys).values(id=key_id, name=name, role=role, key_hash=hash_key(key),
-                                                     created_at=now, revoked_at=None))
+                conn.execute(
+                    insert(api_keys).values(
+                        id=key_id,
+                        name=name,
+                        role=role,
+                        key_hash=hash_key(key),
+                        created_at=now,
+                        revoked_at=None,
+                    )
+                )
         return key, KeyInfo(key_id, name, role, now, None)
 
     def list(self, include_revoked: bool = True) -> list[KeyInfo]:
@@ -107,10 +119,15 @@ class KeyStore:
             with self.engine.begin() as conn:
                 row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
                 if row is None:
-                    raise YolopsError(f"no API key with id {key_id!r}; `yolops keys list` shows the ids")
+                    raise YolopsError(
+                        f"no API key with id {key_id!r}; `yolops keys list` shows the ids"
+                    )
                 if row.revoked_at is None:
-                    conn.execute(update(api_keys).where(api_keys.c.id == key_id)
-                                 .values(revoked_at=datetime.now(timezone.utc)))
+                    conn.execute(
+                        update(api_keys)
+                        .where(api_keys.c.id == key_id)
+                        .values(revoked_at=datetime.now(timezone.utc))
+                    )
                 row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
         return _info(row)
 
@@ -147,7 +164,9 @@ class _database_errors:
 
     def __exit__(self, kind, error, _tb) -> bool:
         if error is not None and isinstance(error, SQLAlchemyError):
-            raise DatabaseError(f"cannot {self.what} in {self.where}: {first_line(error)}") from None
+            raise DatabaseError(
+                f"cannot {self.what} in {self.where}: {first_line(error)}"
+            ) from None
         return False
 
 

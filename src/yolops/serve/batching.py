@@ -56,8 +56,14 @@ class BatchResult:
 
 
 class MicroBatcher:
-    def __init__(self, current_model: Callable[[], LoadedModel], metrics: ServeMetrics, max_batch: int = 8,
-                 max_wait_ms: float = 2.0, max_queue: int = 256):
+    def __init__(
+        self,
+        current_model: Callable[[], LoadedModel],
+        metrics: ServeMetrics,
+        max_batch: int = 8,
+        max_wait_ms: float = 2.0,
+        max_queue: int = 256,
+    ):
         self.current_model = current_model
         self.metrics = metrics
         self.max_batch = max_batch
@@ -81,14 +87,20 @@ class MicroBatcher:
         await cancel_and_wait(self._task)
         self._executor.shutdown(wait=True)
 
-    async def predict(self, images: list[np.ndarray], params: PredictParams,
-                      sizes: list[tuple[int, int] | None] | None = None) -> BatchResult:
+    async def predict(
+        self,
+        images: list[np.ndarray],
+        params: PredictParams,
+        sizes: list[tuple[int, int] | None] | None = None,
+    ) -> BatchResult:
         """Detections for ``images`` (RGB uint8), in order; :class:`Overloaded` when the queue is full.
         ``sizes``: per image None, or the original (width, height) it was reduced from."""
         if not self.running or self._arrived is None:
             raise Overloaded("the server is not accepting requests (starting or stopping)")
         if self.waiting + len(images) > self.max_queue:
-            raise Overloaded(f"{self.waiting} images are waiting (limit {self.max_queue}); retry shortly")
+            raise Overloaded(
+                f"{self.waiting} images are waiting (limit {self.max_queue}); retry shortly"
+            )
         job = _Job(images, params, asyncio.get_running_loop().create_future(), sizes)
         self._add_waiting(len(images))
         self._jobs.append(job)
@@ -109,7 +121,9 @@ class MicroBatcher:
                 continue
             model = self.current_model()
             try:
-                results = await loop.run_in_executor(self._executor, _run_batch, model, live, self.metrics)
+                results = await loop.run_in_executor(
+                    self._executor, _run_batch, model, live, self.metrics
+                )
             except Exception as e:  # a model failure fails this batch's requests, never the worker
                 log.exception("inference failed for a batch of %d requests", len(live))
                 for job in live:
@@ -149,7 +163,9 @@ class MicroBatcher:
         return batch
 
 
-def _run_batch(model: LoadedModel, jobs: list[_Job], metrics: ServeMetrics) -> list[list[Detections]]:
+def _run_batch(
+    model: LoadedModel, jobs: list[_Job], metrics: ServeMetrics
+) -> list[list[Detections]]:
     """One inference run per distinct set of parameters (one run in the usual case)."""
     import time
 
@@ -160,16 +176,20 @@ def _run_batch(model: LoadedModel, jobs: list[_Job], metrics: ServeMetrics) -> l
     for params, members in groups.items():
         images = [image for i in members for image in jobs[i].images]
         sizes = [size for i in members for size in (jobs[i].sizes or [None] * len(jobs[i].images))]
-        extra = {"original_sizes": sizes} if any(sizes) else {}  # predictors that never see reduced images
+        extra = (
+            {"original_sizes": sizes} if any(sizes) else {}
+        )  # predictors that never see reduced images
         start = time.perf_counter()
-        dets = model.predictor.predict(images, conf=params.conf, iou=params.iou, max_det=params.max_det, **extra)
+        dets = model.predictor.predict(
+            images, conf=params.conf, iou=params.iou, max_det=params.max_det, **extra
+        )
         metrics.inference.observe(time.perf_counter() - start)
         metrics.batch_size.observe(len(images))
         metrics.images.inc(len(images))
         offset = 0
         for i in members:
             n = len(jobs[i].images)
-            out[i] = dets[offset:offset + n]
+            out[i] = dets[offset : offset + n]
             offset += n
     return out
 

@@ -20,7 +20,9 @@ def workspace_root(root: str | Path | None = None) -> Path:
 
 def default_database_url(root: str | Path | None = None) -> str:
     """The workspace database: ``$YOLOPS_DATABASE_URL``, else SQLite in the workspace."""
-    return os.environ.get("YOLOPS_DATABASE_URL") or f"sqlite:///{workspace_root(root) / 'yolops.db'}"
+    return (
+        os.environ.get("YOLOPS_DATABASE_URL") or f"sqlite:///{workspace_root(root) / 'yolops.db'}"
+    )
 
 
 @dataclass(frozen=True)
@@ -97,9 +99,15 @@ class ServeConfig:
 
 def _problems(c: ServeConfig) -> list[str]:
     out = []
-    positive = {"max_batch": c.max_batch, "max_queue": c.max_queue, "max_upload_bytes": c.max_upload_bytes,
-                "max_pixels": c.max_pixels, "max_images": c.max_images, "max_det": c.max_det,
-                "log_queue": c.log_queue}
+    positive = {
+        "max_batch": c.max_batch,
+        "max_queue": c.max_queue,
+        "max_upload_bytes": c.max_upload_bytes,
+        "max_pixels": c.max_pixels,
+        "max_images": c.max_images,
+        "max_det": c.max_det,
+        "log_queue": c.log_queue,
+    }
     out += [f"{k} must be >= 1, got {v}" for k, v in positive.items() if v < 1]
     if not 0 <= c.port <= 65535:
         out.append(f"port must be in 0..65535, got {c.port}")
@@ -132,7 +140,9 @@ def load_serve_config(path: str | Path, **overrides: Any) -> ServeConfig:
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of serve settings, got {type(data).__name__}")
+        raise ConfigError(
+            f"{path}: expected a mapping of serve settings, got {type(data).__name__}"
+        )
     known = {f.name for f in dataclasses.fields(ServeConfig)}
     unknown = sorted(set(data) - known)
     if unknown:

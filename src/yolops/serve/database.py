@@ -42,7 +42,11 @@ def _create(url: str) -> Engine:
     sqlite = parsed.get_backend_name() == "sqlite"
     if sqlite and parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    kwargs = {"connect_args": {"check_same_thread": False, "timeout": 10}} if sqlite else {"pool_pre_ping": True}
+    kwargs = (
+        {"connect_args": {"check_same_thread": False, "timeout": 10}}
+        if sqlite
+        else {"pool_pre_ping": True}
+    )
     try:
         engine = create_engine(parsed, **kwargs)
     except (ArgumentError, ImportError) as e:
@@ -69,8 +73,9 @@ def ensure_tables(engine: Engine, *tables: Table) -> None:
             except SQLAlchemyError as e:
                 # Another process created it between the check and the CREATE: look again.
                 if attempt == 1 or "already exists" not in str(e):
-                    raise DatabaseError(f"cannot open database {engine.url.render_as_string()}: "
-                                        f"{first_line(e)}") from None
+                    raise DatabaseError(
+                        f"cannot open database {engine.url.render_as_string()}: {first_line(e)}"
+                    ) from None
         _created.update((id(engine), t.name) for t in todo)
 
 

@@ -53,9 +53,13 @@ async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
-            raise ApiError(400, "bad_content_length", f"Content-Length {declared!r} is not a number")
+            raise ApiError(
+                400, "bad_content_length", f"Content-Length {declared!r} is not a number"
+            )
         if int(declared) > limit:
-            raise ApiError(413, "body_too_large", f"the body has {int(declared)} bytes; the limit is {limit}")
+            raise ApiError(
+                413, "body_too_large", f"the body has {int(declared)} bytes; the limit is {limit}"
+            )
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -64,8 +68,12 @@ async def read_body(request: Request, limit: int) -> bytes:
         chunks.append(chunk)
     body = b"".join(chunks)
     if not body:
-        raise ApiError(400, "empty_body", "the request has no body; send images as multipart/form-data "
-                                          "(field 'images') or JSON {\"images\": [{\"data\": base64}]}")
+        raise ApiError(
+            400,
+            "empty_body",
+            "the request has no body; send images as multipart/form-data "
+            '(field \'images\') or JSON {"images": [{"data": base64}]}',
+        )
     return body
 
 
@@ -78,12 +86,19 @@ async def parse_uploads(request: Request, body: bytes, max_images: int) -> list[
         uploads = _from_json(body, max_images)
     else:
         shown = media or "none"
-        raise ApiError(415, "unsupported_media_type",
-                       f"content type {shown!r} is not accepted; use {' or '.join(CONTENT_TYPES)}")
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"content type {shown!r} is not accepted; use {' or '.join(CONTENT_TYPES)}",
+        )
     if not uploads:
-        raise ApiError(400, "no_images", "the form holds no image files; send them in the field 'images'")
+        raise ApiError(
+            400, "no_images", "the form holds no image files; send them in the field 'images'"
+        )
     if len(uploads) > max_images:
-        raise ApiError(413, "too_many_images", f"{len(uploads)} images sent; at most {max_images} per request")
+        raise ApiError(
+            413, "too_many_images", f"{len(uploads)} images sent; at most {max_images} per request"
+        )
     return uploads
 
 
@@ -96,11 +111,18 @@ async def _from_multipart(request: Request, body: bytes, max_images: int) -> lis
         form = await parser.parse()
     except MultiPartException as e:
         if "files" in str(e).lower():
-            raise ApiError(413, "too_many_images", f"more than {max_images} images sent; "
-                                                   f"at most {max_images} per request") from None
-        raise ApiError(400, "malformed_multipart", f"the multipart body cannot be read: {e}") from None
+            raise ApiError(
+                413,
+                "too_many_images",
+                f"more than {max_images} images sent; at most {max_images} per request",
+            ) from None
+        raise ApiError(
+            400, "malformed_multipart", f"the multipart body cannot be read: {e}"
+        ) from None
     except Exception as e:  # python-multipart's own errors for broken framing
-        raise ApiError(400, "malformed_multipart", f"the multipart body cannot be read: {e}") from None
+        raise ApiError(
+            400, "malformed_multipart", f"the multipart body cannot be read: {e}"
+        ) from None
     uploads = []
     try:
         for field, value in form.multi_items():
@@ -118,10 +140,16 @@ def _from_json(body: bytes, max_images: int) -> list[Upload]:
         payload = PredictJson.model_validate_json(body)
     except ValidationError as e:
         if any(err.get("type") == "json_invalid" for err in e.errors()):
-            raise ApiError(400, "malformed_json", f"the body is not valid JSON: {e.errors()[0].get('msg')}") from None
+            raise ApiError(
+                400, "malformed_json", f"the body is not valid JSON: {e.errors()[0].get('msg')}"
+            ) from None
         raise ApiError(422, "invalid_request", describe_validation(e.errors())) from None
     if len(payload.images) > max_images:
-        raise ApiError(413, "too_many_images", f"{len(payload.images)} images sent; at most {max_images} per request")
+        raise ApiError(
+            413,
+            "too_many_images",
+            f"{len(payload.images)} images sent; at most {max_images} per request",
+        )
     uploads = []
     for i, item in enumerate(payload.images):
         text = item.data.split(",", 1)[1] if item.data.startswith("data:") else item.data
@@ -145,20 +173,32 @@ def decode_upload(upload: Upload, max_pixels: int, imgsz: int | None = None) -> 
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(upload.data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ApiError(413, "too_many_pixels", f"image {upload.name!r} has more pixels than the limit "
-                                               f"of {max_pixels}") from None
+        raise ApiError(
+            413,
+            "too_many_pixels",
+            f"image {upload.name!r} has more pixels than the limit of {max_pixels}",
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        raise ApiError(400, "not_an_image", f"image {upload.name!r} is not a readable image file") from None
+        raise ApiError(
+            400, "not_an_image", f"image {upload.name!r} is not a readable image file"
+        ) from None
     with im:
         if im.format not in FORMATS:
-            raise ApiError(415, "unsupported_image_format",
-                           f"image {upload.name!r} is {im.format}; accepted: {', '.join(FORMATS)}")
+            raise ApiError(
+                415,
+                "unsupported_image_format",
+                f"image {upload.name!r} is {im.format}; accepted: {', '.join(FORMATS)}",
+            )
         width, height = im.size
         if width <= 0 or height <= 0:
             raise ApiError(400, "not_an_image", f"image {upload.name!r} has size {width}x{height}")
         if width * height > max_pixels:
-            raise ApiError(413, "too_many_pixels", f"image {upload.name!r} is {width}x{height} = "
-                                                   f"{width * height} pixels; the limit is {max_pixels}")
+            raise ApiError(
+                413,
+                "too_many_pixels",
+                f"image {upload.name!r} is {width}x{height} = "
+                f"{width * height} pixels; the limit is {max_pixels}",
+            )
         factor = reduction_factor(width, height, imgsz) if imgsz and im.format == "JPEG" else 1
         if factor > 1:
             # A JPEG's EXIF is in its header (other formats may decode to read it).
@@ -171,9 +211,14 @@ def decode_upload(upload: Upload, max_pixels: int, imgsz: int | None = None) -> 
             im.load()
             rgb = ImageOps.exif_transpose(im).convert("RGB")
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-            raise ApiError(400, "corrupt_image", f"image {upload.name!r} is corrupt or truncated "
-                                                 f"({_reason(e)})") from None
-    return DecodedImage(upload.name, np.asarray(rgb, dtype=np.uint8), upload.data, size if factor > 1 else rgb.size)
+            raise ApiError(
+                400,
+                "corrupt_image",
+                f"image {upload.name!r} is corrupt or truncated ({_reason(e)})",
+            ) from None
+    return DecodedImage(
+        upload.name, np.asarray(rgb, dtype=np.uint8), upload.data, size if factor > 1 else rgb.size
+    )
 
 
 def _reason(e: Exception) -> str:

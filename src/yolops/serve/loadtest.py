@@ -50,21 +50,52 @@ class ServerProcess:
     """`yolops serve` in a child process, as in production (API keys and the
     prediction log on, hot reload off); ready when the constructor returns."""
 
-    def __init__(self, model: str | Path, db_url: str, workspace: str | Path, max_batch: int = 8,
-                 extra: Sequence[str] = (), start_timeout: float = 120.0):
+    def __init__(
+        self,
+        model: str | Path,
+        db_url: str,
+        workspace: str | Path,
+        max_batch: int = 8,
+        extra: Sequence[str] = (),
+        start_timeout: float = 120.0,
+    ):
         import httpx
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._log = tempfile.TemporaryFile("w+")  # a pipe nobody reads could fill and stall the server
+        self._log = tempfile.TemporaryFile(
+            "w+"
+        )  # a pipe nobody reads could fill and stall the server
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "yolops.cli.main", "serve", "--model", str(model), "--port", str(self.port),
-             "--database-url", db_url, "--workspace", str(workspace), "--max-batch", str(max_batch),
-             "--reload-interval", "0", *extra], stdout=subprocess.DEVNULL, stderr=self._log, text=True)
+            [
+                sys.executable,
+                "-m",
+                "yolops.cli.main",
+                "serve",
+                "--model",
+                str(model),
+                "--port",
+                str(self.port),
+                "--database-url",
+                db_url,
+                "--workspace",
+                str(workspace),
+                "--max-batch",
+                str(max_batch),
+                "--reload-interval",
+                "0",
+                *extra,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=self._log,
+            text=True,
+        )
         deadline = time.monotonic() + start_timeout
         while True:
             if self.proc.poll() is not None:
-                raise YolopsError(f"the server exited with {self.proc.returncode}: {self.log_tail()}")
+                raise YolopsError(
+                    f"the server exited with {self.proc.returncode}: {self.log_tail()}"
+                )
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
                     return
@@ -72,7 +103,9 @@ class ServerProcess:
                 pass
             if time.monotonic() > deadline:
                 self.stop()
-                raise YolopsError(f"the server did not become ready in {start_timeout:.0f} s: {self.log_tail()}")
+                raise YolopsError(
+                    f"the server did not become ready in {start_timeout:.0f} s: {self.log_tail()}"
+                )
             time.sleep(0.2)
 
     @property
@@ -100,8 +133,17 @@ class ServerProcess:
         self.stop()
 
 
-async def load(url: str, key: str, image: bytes, requests: int | None, concurrency: int, max_seconds: float,
-               pid: int | None = None, sample_every: float = 0.25, content_type: str = "image/jpeg") -> dict:
+async def load(
+    url: str,
+    key: str,
+    image: bytes,
+    requests: int | None,
+    concurrency: int,
+    max_seconds: float,
+    pid: int | None = None,
+    sample_every: float = 0.25,
+    content_type: str = "image/jpeg",
+) -> dict:
     """``requests`` predictions (None: as many as fit in ``max_seconds``) from
     ``concurrency`` clients; latencies in ms. With ``pid``, the server's RSS is
     sampled every ``sample_every`` s with the number of requests done so far
@@ -128,7 +170,9 @@ async def load(url: str, key: str, image: bytes, requests: int | None, concurren
             issued += 1
             sent = time.perf_counter()
             try:
-                r = await client.post("/v1/predict", files=[("images", (name, image, content_type))])
+                r = await client.post(
+                    "/v1/predict", files=[("images", (name, image, content_type))]
+                )
                 ok = r.status_code == 200
                 what = str(r.status_code)
             except httpx.HTTPError as e:
@@ -144,7 +188,9 @@ async def load(url: str, key: str, image: bytes, requests: int | None, concurren
             samples.append((time.perf_counter() - start, done(), rss_mb(pid)))
             await asyncio.sleep(sample_every)
 
-    async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": key}, timeout=60, limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=url, headers={"X-API-Key": key}, timeout=60, limits=limits
+    ) as client:
         watch = asyncio.create_task(sampler()) if pid is not None else None
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
         wall = time.perf_counter() - start
@@ -153,15 +199,21 @@ async def load(url: str, key: str, image: bytes, requests: int | None, concurren
             samples.append((wall, done(), rss_mb(pid)))
     n = len(latencies)
     result = {
-        "concurrency": concurrency, "requests": done(), "errors": sum(errors.values()),
-        "error_kinds": errors, "seconds": round(wall, 2), "images_per_s": round(n / wall, 1),
+        "concurrency": concurrency,
+        "requests": done(),
+        "errors": sum(errors.values()),
+        "error_kinds": errors,
+        "seconds": round(wall, 2),
+        "images_per_s": round(n / wall, 1),
         "p50_ms": round(statistics.median(latencies), 2) if latencies else None,
         "p99_ms": round(float(np.percentile(latencies, 99)), 2) if latencies else None,
         "mean_batch": round(statistics.fmean(batch_sizes), 2) if batch_sizes else None,
     }
     if pid is not None:
         result["rss_samples"] = [(round(t, 3), k, round(mb, 2)) for t, k, mb in samples]
-        result["memory"] = memory_trend(samples) if len(samples) >= 4 else None  # too short to judge
+        result["memory"] = (
+            memory_trend(samples) if len(samples) >= 4 else None
+        )  # too short to judge
     return result
 
 
@@ -172,14 +224,22 @@ def memory_trend(samples: Sequence[tuple[float, int, float]]) -> dict:
     slope of a least-squares line of RSS against requests served."""
     rows = [(t, k, mb) for t, k, mb in samples if not math.isnan(mb)]  # NaN: the process was gone
     if len(rows) < 4:
-        raise YolopsError(f"too few memory samples ({len(rows)}) to judge growth; run the load for longer")
+        raise YolopsError(
+            f"too few memory samples ({len(rows)}) to judge growth; run the load for longer"
+        )
     rss = np.array([mb for _, _, mb in rows])
     served = np.array([k for _, k, _ in rows], float)
     quarter = max(1, len(rows) // 4)
     first, last = float(np.median(rss[:quarter])), float(np.median(rss[-quarter:]))
     slope = float(np.polyfit(served, rss, 1)[0]) if served[-1] > served[0] else 0.0
-    return {"samples": len(rows), "requests": int(served[-1] - served[0]),
-            "seconds": round(rows[-1][0] - rows[0][0], 1),
-            "first_quarter_mb": round(first, 1), "last_quarter_mb": round(last, 1),
-            "growth_mb": round(last - first, 1), "mb_per_1000_requests": round(slope * 1000, 3),
-            "min_mb": round(float(rss.min()), 1), "max_mb": round(float(rss.max()), 1)}
+    return {
+        "samples": len(rows),
+        "requests": int(served[-1] - served[0]),
+        "seconds": round(rows[-1][0] - rows[0][0], 1),
+        "first_quarter_mb": round(first, 1),
+        "last_quarter_mb": round(last, 1),
+        "growth_mb": round(last - first, 1),
+        "mb_per_1000_requests": round(slope * 1000, 3),
+        "min_mb": round(float(rss.min()), 1),
+        "max_mb": round(float(rss.max()), 1),
+    }

@@ -12,7 +12,14 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
@@ -22,21 +29,41 @@ BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64)
 class ServeMetrics:
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry()
-        self.requests = Counter("yolops_http_requests_total", "HTTP requests", ["route", "method", "status"],
-                                registry=r)
-        self.latency = Histogram("yolops_http_request_duration_seconds", "HTTP request latency",
-                                 ["route", "method", "status"], buckets=LATENCY_BUCKETS, registry=r)
-        self.batch_size = Histogram("yolops_batch_size", "Images per inference run", buckets=BATCH_BUCKETS,
-                                    registry=r)
-        self.inference = Histogram("yolops_inference_seconds", "Seconds per inference run",
-                                   buckets=LATENCY_BUCKETS, registry=r)
+        self.requests = Counter(
+            "yolops_http_requests_total", "HTTP requests", ["route", "method", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "yolops_http_request_duration_seconds",
+            "HTTP request latency",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "yolops_batch_size", "Images per inference run", buckets=BATCH_BUCKETS, registry=r
+        )
+        self.inference = Histogram(
+            "yolops_inference_seconds",
+            "Seconds per inference run",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.queue_depth = Gauge("yolops_queue_depth", "Images waiting for inference", registry=r)
         self.images = Counter("yolops_images_total", "Images predicted", registry=r)
-        self.model_info = Gauge("yolops_model_info", "1 for the model version being served",
-                                ["name", "version"], registry=r)
-        self.reloads = Counter("yolops_model_reloads_total", "Model reloads", ["result"], registry=r)
-        self.log_dropped = Counter("yolops_prediction_log_dropped_total",
-                                   "Prediction log entries dropped (queue full or write failed)", registry=r)
+        self.model_info = Gauge(
+            "yolops_model_info",
+            "1 for the model version being served",
+            ["name", "version"],
+            registry=r,
+        )
+        self.reloads = Counter(
+            "yolops_model_reloads_total", "Model reloads", ["result"], registry=r
+        )
+        self.log_dropped = Counter(
+            "yolops_prediction_log_dropped_total",
+            "Prediction log entries dropped (queue full or write failed)",
+            registry=r,
+        )
 
     def set_model(self, name: str, version: str) -> None:
         self.model_info.clear()

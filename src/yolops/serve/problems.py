@@ -23,8 +23,12 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.headers = status, code, message, headers
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -48,8 +52,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DatabaseError)
     async def _database(_: Request, e: DatabaseError) -> JSONResponse:
         log.error("%s", e)
-        return error_response(503, "database_unavailable", "the API key database cannot be reached; retry later",
-                              {"Retry-After": "5"})
+        return error_response(
+            503,
+            "database_unavailable",
+            "the API key database cannot be reached; retry later",
+            {"Retry-After": "5"},
+        )
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, e: Exception) -> JSONResponse:

@@ -32,8 +32,15 @@ class ModelHolder:
 
 
 class ModelWatcher:
-    def __init__(self, source: ModelSource, holder: ModelHolder, metrics: ServeMetrics, fingerprint: str,
-                 interval: float = 2.0, threads: int = 0):
+    def __init__(
+        self,
+        source: ModelSource,
+        holder: ModelHolder,
+        metrics: ServeMetrics,
+        fingerprint: str,
+        interval: float = 2.0,
+        threads: int = 0,
+    ):
         self.source = source
         self.holder = holder
         self.metrics = metrics
@@ -80,15 +87,21 @@ class ModelWatcher:
             except Exception as e:  # whatever went wrong, the old model keeps serving
                 self.last_error = str(e) or type(e).__name__
                 self.metrics.reloads.labels(result="failed").inc()
-                log.error("model reload from %s failed, still serving version %s: %s", self.source.describe(),
-                          self.holder.current.ref.version, self.last_error)
+                log.error(
+                    "model reload from %s failed, still serving version %s: %s",
+                    self.source.describe(),
+                    self.holder.current.ref.version,
+                    self.last_error,
+                )
                 return False
             old = self.holder.current.ref.version
             self.holder.current = model
             self.last_error = None
             self.metrics.set_model(model.ref.name, model.ref.version)
             self.metrics.reloads.labels(result="ok").inc()
-            log.warning("model reloaded: %s version %s -> %s", model.ref.name, old, model.ref.version)
+            log.warning(
+                "model reloaded: %s version %s -> %s", model.ref.name, old, model.ref.version
+            )
             return True
 
     def _source_failed(self, error: str) -> None:
@@ -101,5 +114,10 @@ class ModelWatcher:
             return
         self._source_error = error
         self.metrics.reloads.labels(result="failed").inc()
-        log.error("cannot check %s for a new model, still serving version %s (logged once until it "
-                  "changes): %s", self.source.describe(), self.holder.current.ref.version, error)
+        log.error(
+            "cannot check %s for a new model, still serving version %s (logged once until it "
+            "changes): %s",
+            self.source.describe(),
+            self.holder.current.ref.version,
+            error,
+        )

@@ -7,8 +7,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class JsonImage(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    data: str = Field(description="The encoded image file (JPEG, PNG, BMP, TIFF or WebP) in base64; "
-                                  "a data: URL prefix is accepted.")
+    data: str = Field(
+        description="The encoded image file (JPEG, PNG, BMP, TIFF or WebP) in base64; "
+        "a data: URL prefix is accepted."
+    )
     name: str | None = Field(None, max_length=200, description="Echoed back in the result.")
 
 
@@ -20,8 +22,9 @@ class PredictJson(BaseModel):
 
 
 class Detection(BaseModel):
-    box: list[float] = Field(description="x1, y1, x2, y2 in pixels of the original image", min_length=4,
-                             max_length=4)
+    box: list[float] = Field(
+        description="x1, y1, x2, y2 in pixels of the original image", min_length=4, max_length=4
+    )
     score: float
     class_id: int
     class_name: str

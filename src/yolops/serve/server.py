@@ -44,7 +44,9 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
         return False
 
 
-def prepare(config: ServeConfig, source: ModelSource | None = None) -> tuple[ModelSource, LoadedModel, socket.socket]:
+def prepare(
+    config: ServeConfig, source: ModelSource | None = None
+) -> tuple[ModelSource, LoadedModel, socket.socket]:
     """Load the model and bind the socket before uvicorn starts, so that a bad model
     or a busy port is one clear error rather than a failed start-up."""
     limit_malloc_arenas()
@@ -77,13 +79,22 @@ def _uvicorn_server(config: ServeConfig, source: ModelSource, model: LoadedModel
     from yolops.serve.app import build_app
 
     app = build_app(config, source, model)
-    return uvicorn.Server(uvicorn.Config(
-        app, log_level=log_level, access_log=False, timeout_graceful_shutdown=5,
-        ssl_certfile=config.tls_cert or None, ssl_keyfile=config.tls_key or None,
-        timeout_keep_alive=30))
+    return uvicorn.Server(
+        uvicorn.Config(
+            app,
+            log_level=log_level,
+            access_log=False,
+            timeout_graceful_shutdown=5,
+            ssl_certfile=config.tls_cert or None,
+            ssl_keyfile=config.tls_key or None,
+            timeout_keep_alive=30,
+        )
+    )
 
 
-def run_server(config: ServeConfig, source: ModelSource | None = None, log_level: str = "info") -> None:
+def run_server(
+    config: ServeConfig, source: ModelSource | None = None, log_level: str = "info"
+) -> None:
     """Serve until interrupted (Ctrl-C or SIGTERM: in-flight requests finish first)."""
     source, model, sock = prepare(config, source)
     server = _uvicorn_server(config, source, model, log_level)
@@ -94,13 +105,19 @@ def run_server(config: ServeConfig, source: ModelSource | None = None, log_level
 
 
 @contextmanager
-def background_server(config: ServeConfig, source: ModelSource | None = None, log_level: str = "warning",
-                      start_timeout: float = 60.0) -> Iterator[RunningServer]:
+def background_server(
+    config: ServeConfig,
+    source: ModelSource | None = None,
+    log_level: str = "warning",
+    start_timeout: float = 60.0,
+) -> Iterator[RunningServer]:
     """A server on a background thread for the ``with`` block; ``config.port`` 0
     picks a free port. Stops (and joins) on exit."""
     source, model, sock = prepare(config, source)
     server = _uvicorn_server(config, source, model, log_level)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="yolops-server", daemon=True)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="yolops-server", daemon=True
+    )
     thread.start()
     deadline = time.monotonic() + start_timeout
     while not server.started:

@@ -42,8 +42,7 @@ class ModelSource(Protocol):
         """Cheap; changes whenever :meth:`resolve` may give another model."""
         ...
 
-    def resolve(self) -> ModelRef:
-        ...
+    def resolve(self) -> ModelRef: ...
 
 
 class FileModelSource:
@@ -84,7 +83,9 @@ def model_source(config) -> ModelSource:
     from yolops.track.resolve import is_reference
 
     if not config.model:
-        raise ModelError("no model to serve: give a model file or a registry reference (NAME@ALIAS)")
+        raise ModelError(
+            "no model to serve: give a model file or a registry reference (NAME@ALIAS)"
+        )
     if not Path(config.model).exists() and is_reference(config.model):
         from yolops.serve.registry_source import RegistryModelSource
 
@@ -102,9 +103,15 @@ class LoadedModel:
 
     def describe(self) -> dict:
         p = self.predictor
-        return {"name": self.ref.name, "version": self.ref.version, "path": str(self.ref.path),
-                "class_names": list(p.class_names), "imgsz": p.imgsz, "kind": p.kind,
-                "loaded_at": self.loaded_at.isoformat()}
+        return {
+            "name": self.ref.name,
+            "version": self.ref.version,
+            "path": str(self.ref.path),
+            "class_names": list(p.class_names),
+            "imgsz": p.imgsz,
+            "kind": p.kind,
+            "loaded_at": self.loaded_at.isoformat(),
+        }
 
 
 def load_model(ref: ModelRef, threads: int = 0) -> LoadedModel:
@@ -116,7 +123,9 @@ def load_model(ref: ModelRef, threads: int = 0) -> LoadedModel:
     path = ref.path
     suffix = path.suffix.lower()
     if suffix not in (".onnx", ".pt"):
-        raise ModelError(f"{path}: cannot serve a {suffix or 'suffix-less'} file; give an .onnx or .pt model")
+        raise ModelError(
+            f"{path}: cannot serve a {suffix or 'suffix-less'} file; give an .onnx or .pt model"
+        )
     if not path.is_file():
         raise ModelError(f"{path}: model file does not exist")
     onnx_path = cached_onnx(path) if suffix == ".pt" else path
@@ -124,5 +133,7 @@ def load_model(ref: ModelRef, threads: int = 0) -> LoadedModel:
     try:
         predictor.predict([np.zeros((predictor.imgsz, predictor.imgsz, 3), np.uint8)])
     except Exception as e:  # ORT's own error types
-        raise ModelError(f"{path}: the model loads but does not run ({type(e).__name__}: {e})") from None
+        raise ModelError(
+            f"{path}: the model loads but does not run ({type(e).__name__}: {e})"
+        ) from None
     return LoadedModel(predictor, ref)

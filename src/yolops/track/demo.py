@@ -38,7 +38,11 @@ def track_register_promote(
     ws = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
     run_dir = Path(train_result.run_dir if isinstance(train_result, TrainResult) else train_result)
     state = read_state(run_dir)
-    if state.get("completed") and state.get("run_id") and state.get("tracking_uri") == ws.tracking_uri:
+    if (
+        state.get("completed")
+        and state.get("run_id")
+        and state.get("tracking_uri") == ws.tracking_uri
+    ):
         run_id = state["run_id"]
     else:
         run_id = log_run_folder(ws, run_dir, console=console)
@@ -58,7 +62,16 @@ def track_register_promote(
     if source is not None:
         detector = Detector(reference, workspace=ws)
         detections = detector.predict(source)
-        console.print(f"   predicted {len(detections)} image(s) with [bold]{reference}[/] (version {served}): "
-                      f"{sum(len(d) for d in detections)} boxes")
-    return {"run_id": run_id, "version": str(mv.version), "promoted": promoted, "reason": reason,
-            "reference": reference, "served_version": served, "detections": detections}
+        console.print(
+            f"   predicted {len(detections)} image(s) with [bold]{reference}[/] (version {served}): "
+            f"{sum(len(d) for d in detections)} boxes"
+        )
+    return {
+        "run_id": run_id,
+        "version": str(mv.version),
+        "promoted": promoted,
+        "reason": reason,
+        "reference": reference,
+        "served_version": served,
+        "detections": detections,
+    }

@@ -34,10 +34,14 @@ def as_image_list(model_input: Any) -> list[np.ndarray]:
             return [np.ascontiguousarray(model_input, dtype=np.uint8)]
         if model_input.ndim == 4:
             return [np.ascontiguousarray(x, dtype=np.uint8) for x in model_input]
-        raise YolopsError(f"expected an image (H, W, 3) or a batch (B, H, W, 3), got shape {model_input.shape}")
+        raise YolopsError(
+            f"expected an image (H, W, 3) or a batch (B, H, W, 3), got shape {model_input.shape}"
+        )
     if isinstance(model_input, (list, tuple)):
         return [np.ascontiguousarray(np.asarray(x), dtype=np.uint8) for x in model_input]
-    raise YolopsError(f"expected an image array or a list of them, got {type(model_input).__name__}")
+    raise YolopsError(
+        f"expected an image array or a list of them, got {type(model_input).__name__}"
+    )
 
 
 def detections_frame(detections: list) -> "pd.DataFrame":  # noqa: F821
@@ -49,8 +53,18 @@ def detections_frame(detections: list) -> "pd.DataFrame":  # noqa: F821
             name = d.class_names[cls] if 0 <= cls < len(d.class_names) else str(cls)
             rows.append((i, *box, score, cls, name))
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
-    return frame.astype({"image": "int64", "x1": "float32", "y1": "float32", "x2": "float32", "y2": "float32",
-                         "score": "float32", "class_id": "int64", "class_name": "str"})
+    return frame.astype(
+        {
+            "image": "int64",
+            "x1": "float32",
+            "y1": "float32",
+            "x2": "float32",
+            "y2": "float32",
+            "score": "float32",
+            "class_id": "int64",
+            "class_name": "str",
+        }
+    )
 
 
 def _python_model_class():
@@ -69,14 +83,19 @@ def _define(base):
         def load_context(self, context) -> None:
             from yolops.infer.predictor import OnnxPredictor
 
-            self.predictor = OnnxPredictor(context.artifacts["onnx"], providers=["CPUExecutionProvider"])
+            self.predictor = OnnxPredictor(
+                context.artifacts["onnx"], providers=["CPUExecutionProvider"]
+            )
 
         def predict(self, context, model_input, params=None):
             params = params or {}
             images = as_image_list(model_input)
-            detections = self.predictor.predict(images, conf=float(params.get("conf", 0.25)),
-                                                iou=float(params.get("iou", 0.7)),
-                                                max_det=int(params.get("max_det", 300)))
+            detections = self.predictor.predict(
+                images,
+                conf=float(params.get("conf", 0.25)),
+                iou=float(params.get("iou", 0.7)),
+                max_det=int(params.get("max_det", 300)),
+            )
             return detections_frame(detections)
 
     return DetectorModel
@@ -91,10 +110,21 @@ def model_signature():
     from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
 
     inputs = Schema([TensorSpec(np.dtype(np.uint8), (-1, -1, -1, 3))])
-    outputs = Schema([ColSpec("long", "image"), *(ColSpec("float", c) for c in ("x1", "y1", "x2", "y2", "score")),
-                      ColSpec("long", "class_id"), ColSpec("string", "class_name")])
-    params = ParamSchema([ParamSpec("conf", "double", 0.25), ParamSpec("iou", "double", 0.7),
-                          ParamSpec("max_det", "long", 300)])
+    outputs = Schema(
+        [
+            ColSpec("long", "image"),
+            *(ColSpec("float", c) for c in ("x1", "y1", "x2", "y2", "score")),
+            ColSpec("long", "class_id"),
+            ColSpec("string", "class_name"),
+        ]
+    )
+    params = ParamSchema(
+        [
+            ParamSpec("conf", "double", 0.25),
+            ParamSpec("iou", "double", 0.7),
+            ParamSpec("max_det", "long", 300),
+        ]
+    )
     return ModelSignature(inputs=inputs, outputs=outputs, params=params)
 
 
@@ -104,7 +134,7 @@ def input_example(imgsz: int) -> np.ndarray:
     ramp = np.linspace(40, 200, imgsz, dtype=np.float32)
     image = np.repeat(np.repeat(ramp[None, :, None], imgsz, 0), 3, 2).astype(np.uint8)
     q = imgsz // 4
-    image[q:3 * q, q:3 * q] = (220, 40, 40)
+    image[q : 3 * q, q : 3 * q] = (220, 40, 40)
     return image[None]
 
 
@@ -129,14 +159,29 @@ def log_detector_model(workspace, run_id: str, onnx_path: str | Path, name: str 
     from yolops.infer.predictor import OnnxPredictor
 
     predictor = OnnxPredictor(onnx_path, providers=["CPUExecutionProvider"])
-    requirements = [f"yolops=={__version__}", f"mlflow=={mlflow.__version__}",
-                    f"onnxruntime=={onnxruntime.__version__}", f"numpy=={np.__version__}",
-                    f"pandas=={pandas.__version__}"]
-    with workspace.active(), mlflow.start_run(run_id=run_id, log_system_metrics=False), _no_advice():
+    requirements = [
+        f"yolops=={__version__}",
+        f"mlflow=={mlflow.__version__}",
+        f"onnxruntime=={onnxruntime.__version__}",
+        f"numpy=={np.__version__}",
+        f"pandas=={pandas.__version__}",
+    ]
+    with (
+        workspace.active(),
+        mlflow.start_run(run_id=run_id, log_system_metrics=False),
+        _no_advice(),
+    ):
         info = mlflow.pyfunc.log_model(
-            name=name, python_model=str(_MODEL_CODE), artifacts={"onnx": str(onnx_path)},
-            signature=model_signature(), input_example=input_example(min(predictor.imgsz, 64)),
+            name=name,
+            python_model=str(_MODEL_CODE),
+            artifacts={"onnx": str(onnx_path)},
+            signature=model_signature(),
+            input_example=input_example(min(predictor.imgsz, 64)),
             pip_requirements=requirements,
-            metadata={"class_names": list(predictor.class_names), "imgsz": predictor.imgsz, "format": "onnx"},
+            metadata={
+                "class_names": list(predictor.class_names),
+                "imgsz": predictor.imgsz,
+                "format": "onnx",
+            },
         )
     return info.model_id

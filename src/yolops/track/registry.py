@@ -20,7 +20,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 from yolops.errors import PromotionRefused, TrackingError
-from yolops.track.tracking import GATE_METRIC, TAG_DATASET, TAG_DATASET_HASH, TAG_MODEL_ID, TAG_REFERENCE
+from yolops.track.tracking import (
+    GATE_METRIC,
+    TAG_DATASET,
+    TAG_DATASET_HASH,
+    TAG_MODEL_ID,
+    TAG_REFERENCE,
+)
 from yolops.workspace import Workspace
 
 ALIAS_REF = re.compile(r"^(?:models:/)?(?P<name>[\w.\-]+)@(?P<alias>[\w\-]+)$")
@@ -56,7 +62,9 @@ def store_errors(fn):
         except Exception as e:
             from mlflow.exceptions import MlflowException
 
-            if isinstance(e, (MlflowException, OSError)) or type(e).__module__.startswith(("requests", "sqlalchemy")):
+            if isinstance(e, (MlflowException, OSError)) or type(e).__module__.startswith(
+                ("requests", "sqlalchemy")
+            ):
                 raise unreachable(ws, e) from None
             raise
 
@@ -71,7 +79,9 @@ def get_run(ws: Workspace, run_id: str):
         return ws.client().get_run(run_id)
     except MlflowException as e:
         if _not_found(e):
-            raise TrackingError(f"no run {run_id!r} in {ws.describe()}; `yolops runs list` shows the runs") from None
+            raise TrackingError(
+                f"no run {run_id!r} in {ws.describe()}; `yolops runs list` shows the runs"
+            ) from None
         raise unreachable(ws, e) from None
 
 
@@ -82,8 +92,10 @@ def get_registered_model(ws: Workspace, name: str):
         return ws.client().get_registered_model(name)
     except MlflowException as e:
         if _not_found(e):
-            raise TrackingError(f"no registered model {name!r} in {ws.describe()}; "
-                                "`yolops models list` shows the models") from None
+            raise TrackingError(
+                f"no registered model {name!r} in {ws.describe()}; "
+                "`yolops models list` shows the models"
+            ) from None
         raise unreachable(ws, e) from None
 
 
@@ -100,9 +112,15 @@ def model_version(ws: Workspace, ref: str):
     from mlflow.exceptions import MlflowException
 
     m_alias, m_version = ALIAS_REF.match(ref), VERSION_REF.match(ref)
-    name = (m_alias or m_version).group("name") if (m_alias or m_version) else ref.removeprefix("models:/")
+    name = (
+        (m_alias or m_version).group("name")
+        if (m_alias or m_version)
+        else ref.removeprefix("models:/")
+    )
     if not NAME_RE.match(name):
-        raise TrackingError(f"{ref!r} is not a model reference; use NAME@ALIAS, NAME/VERSION or NAME")
+        raise TrackingError(
+            f"{ref!r} is not a model reference; use NAME@ALIAS, NAME/VERSION or NAME"
+        )
     model = get_registered_model(ws, name)
     client = ws.client()
     if m_alias:
@@ -112,8 +130,12 @@ def model_version(ws: Workspace, ref: str):
         except MlflowException as e:
             if not _not_found(e):
                 raise unreachable(ws, e) from None
-            known = ", ".join(f"{a} -> {v}" for a, v in sorted((model.aliases or {}).items())) or "none"
-            raise TrackingError(f"model {name!r} has no alias {alias!r} (its aliases: {known})") from None
+            known = (
+                ", ".join(f"{a} -> {v}" for a, v in sorted((model.aliases or {}).items())) or "none"
+            )
+            raise TrackingError(
+                f"model {name!r} has no alias {alias!r} (its aliases: {known})"
+            ) from None
     all_versions = versions(ws, name)
     if not all_versions:
         raise TrackingError(f"model {name!r} has no versions")
@@ -123,12 +145,16 @@ def model_version(ws: Workspace, ref: str):
     for mv in all_versions:
         if str(mv.version) == version:
             return mv
-    raise TrackingError(f"model {name!r} has no version {version} "
-                        f"(its versions: {', '.join(str(mv.version) for mv in all_versions)})")
+    raise TrackingError(
+        f"model {name!r} has no version {version} "
+        f"(its versions: {', '.join(str(mv.version) for mv in all_versions)})"
+    )
 
 
 @store_errors
-def register_model(ws: Workspace, run_id: str, name: str, description: str = "", reference: bool = True):
+def register_model(
+    ws: Workspace, run_id: str, name: str, description: str = "", reference: bool = True
+):
     """Register the model a training run logged as the next version of ``name``
     (created when new). The version carries the run's lineage as tags and, with
     ``reference``, the reference statistics that monitoring compares live traffic
@@ -141,8 +167,10 @@ def register_model(ws: Workspace, run_id: str, name: str, description: str = "",
     run = get_run(ws, run_id)
     model_id = run.data.tags.get(TAG_MODEL_ID)
     if not model_id:
-        raise TrackingError(f"run {run_id} has no logged model (only finished, tracked trainings have one; "
-                            f"its status is {run.info.status})")
+        raise TrackingError(
+            f"run {run_id} has no logged model (only finished, tracked trainings have one; "
+            f"its status is {run.info.status})"
+        )
     client = ws.client()
     try:
         client.create_registered_model(name)
@@ -154,8 +182,14 @@ def register_model(ws: Workspace, run_id: str, name: str, description: str = "",
         tags["val_map50_95"] = f"{run.data.metrics[GATE_METRIC]:.6f}"
     tags["registered_by"] = getpass.getuser()
     with ws.active():  # MLflow looks the logged model up through its global tracking URI
-        mv = client.create_model_version(name, source=f"models:/{model_id}", run_id=run_id, tags=tags,
-                                         description=description or None, model_id=model_id)
+        mv = client.create_model_version(
+            name,
+            source=f"models:/{model_id}",
+            run_id=run_id,
+            tags=tags,
+            description=description or None,
+            model_id=model_id,
+        )
     if reference:
         _attach_reference_or_warn(ws, mv)
     return mv
@@ -174,8 +208,12 @@ def _attach_reference_or_warn(ws: Workspace, mv) -> None:
     try:
         attach_reference(ws, f"{mv.name}/{mv.version}")
     except YolopsError as e:
-        warnings.warn(f"registered {mv.name} version {mv.version} without reference statistics for "
-                      f"monitoring: {e}", ReferenceWarning, stacklevel=3)
+        warnings.warn(
+            f"registered {mv.name} version {mv.version} without reference statistics for "
+            f"monitoring: {e}",
+            ReferenceWarning,
+            stacklevel=3,
+        )
 
 
 @store_errors
@@ -184,8 +222,15 @@ def list_models(ws: Workspace) -> list[dict[str, Any]]:
     rows = []
     for model in ws.client().search_registered_models(max_results=1000):
         vs = versions(ws, model.name)
-        rows.append({"name": model.name, "versions": len(vs), "latest": str(vs[-1].version) if vs else None,
-                     "aliases": {a: str(v) for a, v in (model.aliases or {}).items()}, "updated": _iso(model.last_updated_timestamp)})
+        rows.append(
+            {
+                "name": model.name,
+                "versions": len(vs),
+                "latest": str(vs[-1].version) if vs else None,
+                "aliases": {a: str(v) for a, v in (model.aliases or {}).items()},
+                "updated": _iso(model.last_updated_timestamp),
+            }
+        )
     return sorted(rows, key=lambda r: r["name"])
 
 
@@ -197,15 +242,27 @@ def describe(ws: Workspace, ref: str) -> dict[str, Any]:
     run = get_run(ws, mv.run_id) if mv.run_id else None
     tags = run.data.tags if run else {}
     return {
-        "name": mv.name, "version": str(mv.version), "aliases": list(mv.aliases or []),
-        "run_id": mv.run_id, "model_id": mv.model_id, "source": mv.source, "status": mv.status,
+        "name": mv.name,
+        "version": str(mv.version),
+        "aliases": list(mv.aliases or []),
+        "run_id": mv.run_id,
+        "model_id": mv.model_id,
+        "source": mv.source,
+        "status": mv.status,
         "registered_by": (mv.tags or {}).get("registered_by") or mv.user_id or "",
         "registered_at": _iso(mv.creation_timestamp),
         "trained_by": tags.get("mlflow.user", ""),
         "trained_at": _iso(run.info.start_time) if run else "",
-        "metrics": {k: v for k, v in sorted((run.data.metrics if run else {}).items()) if k.startswith("best/")},
-        "lineage": {k: v for k, v in sorted(tags.items())
-                    if k.startswith(("dataset.", "git.")) or k == "mlflow.parentRunId"},
+        "metrics": {
+            k: v
+            for k, v in sorted((run.data.metrics if run else {}).items())
+            if k.startswith("best/")
+        },
+        "lineage": {
+            k: v
+            for k, v in sorted(tags.items())
+            if k.startswith(("dataset.", "git.")) or k == "mlflow.parentRunId"
+        },
         "promotions": {k: v for k, v in (mv.tags or {}).items() if k.startswith("promoted.")},
         "reference": (mv.tags or {}).get(TAG_REFERENCE, ""),
     }
@@ -228,8 +285,13 @@ def _gate_inputs(ws: Workspace, mv) -> tuple[float | None, str]:
 
 
 @store_errors
-def promote(ws: Workspace, name: str, version: str | int, alias: str = "production", force: bool = False,
-            ) -> Promotion:
+def promote(
+    ws: Workspace,
+    name: str,
+    version: str | int,
+    alias: str = "production",
+    force: bool = False,
+) -> Promotion:
     """Point ``NAME@alias`` at ``version``, gated on validation mAP50-95 (see the
     module docstring); raises :class:`PromotionRefused` saying why."""
     from mlflow.exceptions import MlflowException
@@ -251,35 +313,61 @@ def promote(ws: Workspace, name: str, version: str | int, alias: str = "producti
         reason = f"version {candidate.version} already holds {alias!r}"
     else:
         held, held_dataset = _gate_inputs(ws, holder)
-        reason = _gate(name, str(candidate.version), score, dataset, str(holder.version), held, held_dataset,
-                       alias, force)
+        reason = _gate(
+            name,
+            str(candidate.version),
+            score,
+            dataset,
+            str(holder.version),
+            held,
+            held_dataset,
+            alias,
+            force,
+        )
     client.set_registered_model_alias(name, alias, candidate.version)
     stamp = f"{getpass.getuser()} {datetime.now(timezone.utc).isoformat(timespec='seconds')}"
     client.set_model_version_tag(name, candidate.version, f"promoted.{alias}", stamp)
-    return Promotion(name, str(candidate.version), alias, str(holder.version) if holder else None, reason)
+    return Promotion(
+        name, str(candidate.version), alias, str(holder.version) if holder else None, reason
+    )
 
 
-def _gate(name: str, version: str, score: float | None, dataset: str, held_version: str,
-          held: float | None, held_dataset: str, alias: str, force: bool) -> str:
+def _gate(
+    name: str,
+    version: str,
+    score: float | None,
+    dataset: str,
+    held_version: str,
+    held: float | None,
+    held_dataset: str,
+    alias: str,
+    force: bool,
+) -> str:
     fmt = lambda v: "none" if v is None else f"{v:.4f}"  # noqa: E731
     if dataset != held_dataset or not dataset:
-        return (f"not compared: version {version} was validated on dataset {dataset or '?'}, version "
-                f"{held_version} on {held_dataset or '?'}")
+        return (
+            f"not compared: version {version} was validated on dataset {dataset or '?'}, version "
+            f"{held_version} on {held_dataset or '?'}"
+        )
     if score is None or held is None or score >= held:
         if score is None:
             if not force:
                 raise PromotionRefused(
                     f"refusing to promote {name} version {version} to {alias!r}: it has no validation "
                     f"mAP50-95 ({GATE_METRIC}) to compare with version {held_version}'s {fmt(held)}; "
-                    "pass --force to promote it anyway")
+                    "pass --force to promote it anyway"
+                )
             return f"forced: version {version} has no validation mAP50-95"
-        return (f"val mAP50-95 {fmt(score)} >= {fmt(held)} of version {held_version} "
-                f"on the same dataset ({dataset})")
+        return (
+            f"val mAP50-95 {fmt(score)} >= {fmt(held)} of version {held_version} "
+            f"on the same dataset ({dataset})"
+        )
     if not force:
         raise PromotionRefused(
             f"refusing to promote {name} version {version} to {alias!r}: its val mAP50-95 {fmt(score)} is below "
             f"{fmt(held)} of version {held_version}, which holds {alias!r}, on the same dataset ({dataset}); "
-            "pass --force to promote it anyway")
+            "pass --force to promote it anyway"
+        )
     return f"forced: val mAP50-95 {fmt(score)} < {fmt(held)} of version {held_version}"
 
 

@@ -17,9 +17,11 @@ from pathlib import Path
 from yolops.track.registry import get_run, store_errors
 from yolops.workspace import Workspace
 
-CURVES = (("losses", ("train/box_loss", "train/cls_loss", "train/dfl_loss")),
-          ("validation", ("val/map50_95", "val/map50", "val/precision", "val/recall")),
-          ("learning rate", ("lr",)))
+CURVES = (
+    ("losses", ("train/box_loss", "train/cls_loss", "train/dfl_loss")),
+    ("validation", ("val/map50_95", "val/map50", "val/precision", "val/recall")),
+    ("learning rate", ("lr",)),
+)
 PLOT_ORDER = ("training_curves", "pr_curves", "confusion_matrix", "predictions")
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
@@ -34,7 +36,9 @@ def _png(data: bytes) -> str:
 
 def _table(rows: list[tuple], header: tuple[str, ...]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -51,8 +55,12 @@ def _curves_png(client, run_id: str, metric_keys: set[str]) -> bytes | None:
     fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.4), squeeze=False)
     for ax, (title, keys) in zip(axes[0], panels):
         for key in keys:
-            history = sorted(client.get_metric_history(run_id, key), key=lambda m: (m.step, m.timestamp))
-            ax.plot([m.step for m in history], [m.value for m in history], marker="o", ms=3, label=key)
+            history = sorted(
+                client.get_metric_history(run_id, key), key=lambda m: (m.step, m.timestamp)
+            )
+            ax.plot(
+                [m.step for m in history], [m.value for m in history], marker="o", ms=3, label=key
+            )
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.legend(fontsize=7)
@@ -80,17 +88,30 @@ def write_report(ws: Workspace, run_id: str, out: str | Path | None = None) -> P
     out = Path(out) if out else ws.root / "reports" / f"{run_id}.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>yolops run {html.escape(run_id)}</title>"
-             f"<style>{_STYLE}</style></head><body>",
-             f"<h1>{html.escape(run.info.run_name or run_id)} <small>run {html.escape(run_id)}</small></h1>",
-             _table([("status", run.info.status), ("kind", tags.get("yolops.kind", "")),
-                     ("user", tags.get("mlflow.user", "")), ("run folder", tags.get("yolops.run_dir", ""))],
-                    ("", ""))]
-    final = sorted((k, f"{v:.4f}") for k, v in metrics.items() if k.startswith("best/") and "/ap" not in k)
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>yolops run {html.escape(run_id)}</title>"
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>{html.escape(run.info.run_name or run_id)} <small>run {html.escape(run_id)}</small></h1>",
+        _table(
+            [
+                ("status", run.info.status),
+                ("kind", tags.get("yolops.kind", "")),
+                ("user", tags.get("mlflow.user", "")),
+                ("run folder", tags.get("yolops.run_dir", "")),
+            ],
+            ("", ""),
+        ),
+    ]
+    final = sorted(
+        (k, f"{v:.4f}") for k, v in metrics.items() if k.startswith("best/") and "/ap" not in k
+    )
     if final:
         parts += ["<h2>Final metrics (best weights)</h2>", _table(final, ("metric", "value"))]
-    per_class = sorted((k.removeprefix("best/val/ap50_95/"), f"{v:.4f}") for k, v in metrics.items()
-                       if k.startswith("best/val/ap50_95/"))
+    per_class = sorted(
+        (k.removeprefix("best/val/ap50_95/"), f"{v:.4f}")
+        for k, v in metrics.items()
+        if k.startswith("best/val/ap50_95/")
+    )
     if per_class:
         parts += ["<h2>Per-class AP50-95 (val)</h2>", _table(per_class, ("class", "AP50-95"))]
     curves = _curves_png(client, run_id, set(metrics))
@@ -98,22 +119,32 @@ def write_report(ws: Workspace, run_id: str, out: str | Path | None = None) -> P
         parts += ["<h2>Metric curves</h2>", _png(curves)]
     with tempfile.TemporaryDirectory() as tmp:
         plots = _artifact_files(client, run_id, "plots", Path(tmp))
-        ranked = sorted((p for p in plots if p.suffix == ".png"),
-                        key=lambda p: next((i for i, k in enumerate(PLOT_ORDER) if p.name.startswith(k)), 99))
+        ranked = sorted(
+            (p for p in plots if p.suffix == ".png"),
+            key=lambda p: next((i for i, k in enumerate(PLOT_ORDER) if p.name.startswith(k)), 99),
+        )
         if ranked:
             parts.append("<h2>Plots</h2>")
             for p in ranked:
                 parts += [f"<h3>{html.escape(p.stem.replace('_', ' '))}</h3>", _png(p.read_bytes())]
-        config = [p for p in _artifact_files(client, run_id, "config.yaml", Path(tmp) / "c") if p.is_file()]
+        config = [
+            p
+            for p in _artifact_files(client, run_id, "config.yaml", Path(tmp) / "c")
+            if p.is_file()
+        ]
         if config:
             parts += ["<h2>Config</h2>", f"<pre>{html.escape(config[0].read_text())}</pre>"]
     lineage = sorted((k, v) for k, v in tags.items() if k.startswith(("dataset.", "git.", "sys.")))
     parts += ["<h2>Lineage and system</h2>", _table(lineage, ("tag", "value"))]
     if params:
         parts += ["<h2>Parameters</h2>", _table(sorted(params.items()), ("param", "value"))]
-    parts += ["<h2>Commands</h2><pre>"
-              + html.escape(f"yolops models register {run_id} --name NAME\nyolops predict --model runs:/{run_id} "
-                            f"--source IMAGES\nyolops runs compare {run_id} OTHER_RUN")
-              + "</pre></body></html>"]
+    parts += [
+        "<h2>Commands</h2><pre>"
+        + html.escape(
+            f"yolops models register {run_id} --name NAME\nyolops predict --model runs:/{run_id} "
+            f"--source IMAGES\nyolops runs compare {run_id} OTHER_RUN"
+        )
+        + "</pre></body></html>"
+    ]
     out.write_text("\n".join(parts), encoding="utf-8")
     return out

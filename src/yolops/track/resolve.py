@@ -33,11 +33,17 @@ def is_reference(ref: str | Path) -> bool:
     text = str(ref)
     if Path(text).exists():
         return False
-    return bool(RUN_REF.match(text) or text.startswith("models:/") or ALIAS_REF.match(text)
-                or VERSION_REF.match(text))
+    return bool(
+        RUN_REF.match(text)
+        or text.startswith("models:/")
+        or ALIAS_REF.match(text)
+        or VERSION_REF.match(text)
+    )
 
 
-def resolve_model(ref: str | Path, workspace: Workspace | None = None, backend: str = "auto") -> Path:
+def resolve_model(
+    ref: str | Path, workspace: Workspace | None = None, backend: str = "auto"
+) -> Path:
     """A local model file (.onnx or .pt) for ``ref``; see the module docstring.
     A path that is not a reference is returned as it is (the loader checks it)."""
     if not is_reference(ref):
@@ -64,8 +70,9 @@ def _from_run(ws: Workspace, run_id: str, path: str, backend: str) -> Path:
     path = path.strip("/")
     if path in ("", "model"):
         path = f"weights/{_weights_name(backend)}"
-    return _download(ws, f"runs:/{run_id}/{path}", ws.root / "cache" / "runs" / run_id / path,
-                     f"run {run_id}")
+    return _download(
+        ws, f"runs:/{run_id}/{path}", ws.root / "cache" / "runs" / run_id / path, f"run {run_id}"
+    )
 
 
 def _from_registry(ws: Workspace, ref: str, backend: str) -> Path:
@@ -76,14 +83,18 @@ def _from_registry(ws: Workspace, ref: str, backend: str) -> Path:
     cache = ws.model_cache / mv.name / str(mv.version)
     if backend == "torch":
         if not mv.run_id:
-            raise ModelError(f"{what} has no training run, so no PyTorch weights; use the ONNX backend")
+            raise ModelError(
+                f"{what} has no training run, so no PyTorch weights; use the ONNX backend"
+            )
         return _download(ws, f"runs:/{mv.run_id}/weights/best.pt", cache / "best.pt", what)
     folder = _download(ws, f"models:/{mv.name}/{mv.version}", cache / "model", what)
     graphs = sorted(folder.rglob("*.onnx"))
     if not graphs:  # MLflow "downloads" a missing folder as an empty one
         shutil.rmtree(folder, ignore_errors=True)
-        raise ModelError(f"{what}: no ONNX graph can be read from its files at {mv.source} "
-                         "(were they deleted from the artifact store?)")
+        raise ModelError(
+            f"{what}: no ONNX graph can be read from its files at {mv.source} "
+            "(were they deleted from the artifact store?)"
+        )
     return graphs[0]
 
 
@@ -104,8 +115,9 @@ def _download(ws: Workspace, uri: str, target: Path, what: str) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         from yolops.track.registry import mlflow_error
 
-        raise TrackingError(f"{what}: its files at {uri} cannot be read from {ws.tracking_uri}: "
-                            f"{mlflow_error(e)}") from None
+        raise TrackingError(
+            f"{what}: its files at {uri} cannot be read from {ws.tracking_uri}: {mlflow_error(e)}"
+        ) from None
     got.replace(target) if got != staging else staging.replace(target)
     shutil.rmtree(staging, ignore_errors=True)
     return target

@@ -13,8 +13,18 @@ from yolops.track.tracking import TAG_DATASET, TAG_KIND, TAG_PARENT
 from yolops.workspace import DEFAULT_EXPERIMENT, Workspace
 
 # The metrics a comparison shows, in this order, when a run has them.
-KEY_METRICS = ("best/val/map50_95", "best/val/map50", "best/val/precision", "best/val/recall",
-               "best/test/map50_95", "val/map50_95", "train/box_loss", "train/cls_loss", "epochs", "seconds")
+KEY_METRICS = (
+    "best/val/map50_95",
+    "best/val/map50",
+    "best/val/precision",
+    "best/val/recall",
+    "best/test/map50_95",
+    "val/map50_95",
+    "train/box_loss",
+    "train/cls_loss",
+    "epochs",
+    "seconds",
+)
 
 
 @dataclass
@@ -32,25 +42,43 @@ class RunSummary:
 
 def summarize(run) -> RunSummary:
     tags = run.data.tags
-    started = datetime.fromtimestamp(run.info.start_time / 1000, timezone.utc).strftime("%m-%d %H:%M") \
-        if run.info.start_time else ""
-    return RunSummary(run.info.run_id, run.info.run_name or "", tags.get(TAG_KIND, ""), run.info.status, started,
-                      tags.get(TAG_DATASET, ""), tags.get(TAG_PARENT, ""), dict(run.data.metrics),
-                      dict(run.data.params))
+    started = (
+        datetime.fromtimestamp(run.info.start_time / 1000, timezone.utc).strftime("%m-%d %H:%M")
+        if run.info.start_time
+        else ""
+    )
+    return RunSummary(
+        run.info.run_id,
+        run.info.run_name or "",
+        tags.get(TAG_KIND, ""),
+        run.info.status,
+        started,
+        tags.get(TAG_DATASET, ""),
+        tags.get(TAG_PARENT, ""),
+        dict(run.data.metrics),
+        dict(run.data.params),
+    )
 
 
 @store_errors
-def list_runs(ws: Workspace, experiment: str = DEFAULT_EXPERIMENT, kind: str | None = None,
-              limit: int = 50) -> list[RunSummary]:
+def list_runs(
+    ws: Workspace, experiment: str = DEFAULT_EXPERIMENT, kind: str | None = None, limit: int = 50
+) -> list[RunSummary]:
     """The newest runs of ``experiment`` first; ``kind`` keeps train, val, sweep or trial runs only."""
     client = ws.client()
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         known = ", ".join(e.name for e in client.search_experiments()) or "none"
-        raise TrackingError(f"no experiment {experiment!r} in {ws.describe()} (experiments: {known})")
+        raise TrackingError(
+            f"no experiment {experiment!r} in {ws.describe()} (experiments: {known})"
+        )
     query = f"tags.`{TAG_KIND}` = '{kind}'" if kind else ""
-    runs = client.search_runs([exp.experiment_id], filter_string=query, max_results=limit,
-                              order_by=["attributes.start_time DESC"])
+    runs = client.search_runs(
+        [exp.experiment_id],
+        filter_string=query,
+        max_results=limit,
+        order_by=["attributes.start_time DESC"],
+    )
     return [summarize(r) for r in runs]
 
 

@@ -48,11 +48,18 @@ OBJECTIVE = "val/map50_95"
 _TYPES = ("float", "int", "categorical")
 
 
-def validate_space(space: Mapping[str, Any], source: str = "search space") -> dict[str, dict[str, Any]]:
+def validate_space(
+    space: Mapping[str, Any], source: str = "search space"
+) -> dict[str, dict[str, Any]]:
     """The space, checked: known options, known types, sane bounds."""
     if not isinstance(space, Mapping) or not space:
         raise ConfigError(f"{source}: a search space maps training options to distributions")
-    train_fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"augment", "data", "project", "name"}
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)} - {
+        "augment",
+        "data",
+        "project",
+        "name",
+    }
     aug_fields = {f.name for f in dataclasses.fields(AugmentConfig)}
     out = {}
     for key, spec in space.items():
@@ -61,17 +68,23 @@ def validate_space(space: Mapping[str, Any], source: str = "search space") -> di
         if not known:
             raise ConfigError(f"{source}: {key!r} is not a training option that can be swept")
         if not isinstance(spec, Mapping) or spec.get("type") not in _TYPES:
-            raise ConfigError(f"{source}: {key}: give type float, int or categorical (got {spec!r})")
+            raise ConfigError(
+                f"{source}: {key}: give type float, int or categorical (got {spec!r})"
+            )
         if spec["type"] == "categorical":
             if not isinstance(spec.get("choices"), list) or not spec["choices"]:
-                raise ConfigError(f"{source}: {key}: a categorical needs a non-empty list of choices")
+                raise ConfigError(
+                    f"{source}: {key}: a categorical needs a non-empty list of choices"
+                )
         else:
             try:
                 low, high = float(spec["low"]), float(spec["high"])
             except (KeyError, TypeError, ValueError):
                 raise ConfigError(f"{source}: {key}: give numeric low and high") from None
             if not low < high or (spec.get("log") and low <= 0):
-                raise ConfigError(f"{source}: {key}: needs low < high (and low > 0 with log), got {low}, {high}")
+                raise ConfigError(
+                    f"{source}: {key}: needs low < high (and low > 0 with log), got {low}, {high}"
+                )
         out[key] = dict(spec)
     return out
 
@@ -92,10 +105,13 @@ def sample(trial, space: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         if spec["type"] == "categorical":
             values[key] = trial.suggest_categorical(key, spec["choices"])
         elif spec["type"] == "int":
-            values[key] = trial.suggest_int(key, int(spec["low"]), int(spec["high"]), log=bool(spec.get("log")))
+            values[key] = trial.suggest_int(
+                key, int(spec["low"]), int(spec["high"]), log=bool(spec.get("log"))
+            )
         else:
-            values[key] = trial.suggest_float(key, float(spec["low"]), float(spec["high"]),
-                                              log=bool(spec.get("log")))
+            values[key] = trial.suggest_float(
+                key, float(spec["low"]), float(spec["high"]), log=bool(spec.get("log"))
+            )
     return values
 
 
@@ -122,7 +138,9 @@ class PruningCallback(TrainCallback):
             return
         self.trial.report(float(metrics[OBJECTIVE]), epoch)
         if self.trial.should_prune():
-            raise optuna.TrialPruned(f"epoch {epoch}: val mAP50-95 {metrics[OBJECTIVE]:.4f} is behind")
+            raise optuna.TrialPruned(
+                f"epoch {epoch}: val mAP50-95 {metrics[OBJECTIVE]:.4f} is behind"
+            )
 
 
 def build_pruner(pruner: Any, epochs: int):
@@ -160,7 +178,9 @@ def _storage(ws: Workspace):
 
     ws.root.mkdir(parents=True, exist_ok=True)
     # SQLite under two writers: wait for the lock rather than fail at once.
-    return optuna.storages.RDBStorage(ws.optuna_storage, engine_kwargs={"connect_args": {"timeout": 60}})
+    return optuna.storages.RDBStorage(
+        ws.optuna_storage, engine_kwargs={"connect_args": {"timeout": 60}}
+    )
 
 
 def _close_interrupted(study) -> int:
@@ -180,15 +200,23 @@ class _SweepRun:
         from yolops.track.tracking import MLflowTracker
 
         self.ws, self.study, self.console = ws, study, console
-        self.tracker = MLflowTracker(ws, experiment=experiment, run_name=f"sweep {name}", kind="sweep",
-                                     log_model=False, console=console,
-                                     run_id=study.user_attrs.get("mlflow_run_id"))
+        self.tracker = MLflowTracker(
+            ws,
+            experiment=experiment,
+            run_name=f"sweep {name}",
+            kind="sweep",
+            log_model=False,
+            console=console,
+            run_id=study.user_attrs.get("mlflow_run_id"),
+        )
 
     @property
     def run_id(self) -> str | None:
         return self.tracker.run_id
 
-    def start(self, base: TrainConfig, space: dict, trials: int, pruner: str, run_dir: Path) -> None:
+    def start(
+        self, base: TrainConfig, space: dict, trials: int, pruner: str, run_dir: Path
+    ) -> None:
         t = self.tracker
         t.run_dir = run_dir
         t.guarded("starting the sweep run", self._start, base, space, trials, pruner)
@@ -206,16 +234,30 @@ class _SweepRun:
             client.update_run(t.run_id, status="RUNNING")
             return
         exp_id = get_or_create_experiment(client, t.experiment, self.ws.artifact_root)
-        run = client.create_run(exp_id, run_name=t.run_name, tags={
-            "yolops.kind": "sweep", "mlflow.user": getpass.getuser(), "optuna.study": self.study.study_name,
-            "mlflow.source.name": "yolops sweep", "dataset.source": base.data})
+        run = client.create_run(
+            exp_id,
+            run_name=t.run_name,
+            tags={
+                "yolops.kind": "sweep",
+                "mlflow.user": getpass.getuser(),
+                "optuna.study": self.study.study_name,
+                "mlflow.source.name": "yolops sweep",
+                "dataset.source": base.data,
+            },
+        )
         t.run_id = run.info.run_id
         params = {f"base.{k}": v for k, v in flatten(base.to_dict()).items() if k not in space}
-        params.update({"space": json.dumps(space)[:6000], "trials": str(trials), "pruner": str(pruner),
-                       "sampler": "TPE"})
+        params.update(
+            {
+                "space": json.dumps(space)[:6000],
+                "trials": str(trials),
+                "pruner": str(pruner),
+                "sampler": "TPE",
+            }
+        )
         items = [Param(k, v) for k, v in params.items()]
         for i in range(0, len(items), 100):
-            client.log_batch(t.run_id, params=items[i:i + 100])
+            client.log_batch(t.run_id, params=items[i : i + 100])
 
     def trial_done(self, study, trial) -> None:
         from optuna.trial import TrialState
@@ -223,8 +265,12 @@ class _SweepRun:
         if trial.state != TrialState.COMPLETE or self.tracker.client is None:
             return
         best = study.best_value
-        self.tracker.guarded("logging the sweep's progress", self.tracker.log_metrics,
-                           {"trial/value": trial.value, "best/val/map50_95": best}, trial.number)
+        self.tracker.guarded(
+            "logging the sweep's progress",
+            self.tracker.log_metrics,
+            {"trial/value": trial.value, "best/val/map50_95": best},
+            trial.number,
+        )
 
     def finish(self, best_config_path: Path, best_trial: int, best_run_id: str | None) -> None:
         t = self.tracker
@@ -266,17 +312,26 @@ def run_sweep(
     space = validate_space(space or DEFAULT_SPACE)
     name = name or f"sweep-{Path(base.data).stem or 'data'}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=name, storage=_storage(ws), direction="maximize", load_if_exists=True,
-                                sampler=optuna.samplers.TPESampler(seed=seed),
-                                pruner=build_pruner(pruner, base.epochs))
+    study = optuna.create_study(
+        study_name=name,
+        storage=_storage(ws),
+        direction="maximize",
+        load_if_exists=True,
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=build_pruner(pruner, base.epochs),
+    )
     known_space = study.user_attrs.get("space")
     if known_space is not None and known_space != json.loads(json.dumps(space)):
-        raise ConfigError(f"sweep {name!r} already exists in {ws.root} with another search space; "
-                          "give a new --name, or the same space to resume it")
+        raise ConfigError(
+            f"sweep {name!r} already exists in {ws.root} with another search space; "
+            "give a new --name, or the same space to resume it"
+        )
     study.set_user_attr("space", json.loads(json.dumps(space)))
     interrupted = _close_interrupted(study)
     if interrupted:
-        console.print(f"Resuming sweep [bold]{name}[/]: {interrupted} interrupted trial(s) marked failed")
+        console.print(
+            f"Resuming sweep [bold]{name}[/]: {interrupted} interrupted trial(s) marked failed"
+        )
     from optuna.trial import TrialState
 
     counted = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -291,23 +346,39 @@ def run_sweep(
         console.print(f"Sweep [bold]{name}[/]: {done} trial(s) already done, {remaining} to go")
 
     def objective(trial) -> float:
-        cfg = apply_params(base, sample(trial, space)).replace(project=str(folder), name=f"trial-{trial.number}")
-        tracker = MLflowTracker(ws, experiment=experiment, run_name=f"{name} trial {trial.number}",
-                                parent_run_id=parent.run_id, kind="trial", console=console,
-                                tags={"optuna.study": name, "optuna.trial": str(trial.number)})
-        console.print(f"[bold]trial {trial.number}[/] ({done + 1 + trial_count[0]}/{trials}): "
-                      + ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items()))
+        cfg = apply_params(base, sample(trial, space)).replace(
+            project=str(folder), name=f"trial-{trial.number}"
+        )
+        tracker = MLflowTracker(
+            ws,
+            experiment=experiment,
+            run_name=f"{name} trial {trial.number}",
+            parent_run_id=parent.run_id,
+            kind="trial",
+            console=console,
+            tags={"optuna.study": name, "optuna.trial": str(trial.number)},
+        )
+        console.print(
+            f"[bold]trial {trial.number}[/] ({done + 1 + trial_count[0]}/{trials}): "
+            + ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
+        )
         trial_count[0] += 1
         start = time.perf_counter()
         try:
-            result = train(cfg, dataset=dataset, callbacks=[tracker, PruningCallback(trial), *callbacks],
-                           console=console)
+            result = train(
+                cfg,
+                dataset=dataset,
+                callbacks=[tracker, PruningCallback(trial), *callbacks],
+                console=console,
+            )
         except optuna.TrialPruned:
             tracker.close("KILLED", "pruned")
             trial.set_user_attr("mlflow_run_id", tracker.run_id)
             raise
         except BaseException as e:
-            tracker.close("KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED", type(e).__name__)
+            tracker.close(
+                "KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED", type(e).__name__
+            )
             raise
         trial.set_user_attr("mlflow_run_id", tracker.run_id)
         trial.set_user_attr("run_dir", str(result.run_dir))
@@ -324,29 +395,64 @@ def _short(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def _summarize(ws: Workspace, study, base: TrainConfig, name: str, folder: Path, parent: _SweepRun, ran: int,
-               register: str | None, console: Console) -> SweepResult:
+def _summarize(
+    ws: Workspace,
+    study,
+    base: TrainConfig,
+    name: str,
+    folder: Path,
+    parent: _SweepRun,
+    ran: int,
+    register: str | None,
+    console: Console,
+) -> SweepResult:
     from optuna.trial import TrialState
 
-    rows = [{"number": t.number, "state": t.state.name, "value": t.value, "params": dict(t.params),
-             "run_id": t.user_attrs.get("mlflow_run_id"), "seconds": t.user_attrs.get("seconds")}
-            for t in study.get_trials(deepcopy=False)]
+    rows = [
+        {
+            "number": t.number,
+            "state": t.state.name,
+            "value": t.value,
+            "params": dict(t.params),
+            "run_id": t.user_attrs.get("mlflow_run_id"),
+            "seconds": t.user_attrs.get("seconds"),
+        }
+        for t in study.get_trials(deepcopy=False)
+    ]
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         raise TrackingError(f"sweep {name!r}: no trial completed (all were pruned or failed)")
     best = study.best_trial
     best_config = apply_params(base, best.params)
     path = folder / "best.yaml"
-    path.write_text(yaml.safe_dump(best_config.replace(project=base.project, name="").to_dict(), sort_keys=False))
+    path.write_text(
+        yaml.safe_dump(
+            best_config.replace(project=base.project, name="").to_dict(), sort_keys=False
+        )
+    )
     best_run = best.user_attrs.get("mlflow_run_id")
     parent.finish(path, best.number, best_run)
-    result = SweepResult(name, parent.run_id, rows, best.number, float(best.value), dict(best.params),
-                         best_config, best_run, path, ran)
+    result = SweepResult(
+        name,
+        parent.run_id,
+        rows,
+        best.number,
+        float(best.value),
+        dict(best.params),
+        best_config,
+        best_run,
+        path,
+        ran,
+    )
     if register:
         if not best_run:
-            raise TrackingError(f"sweep {name!r}: the best trial {best.number} was not tracked, so it cannot "
-                                "be registered")
+            raise TrackingError(
+                f"sweep {name!r}: the best trial {best.number} was not tracked, so it cannot "
+                "be registered"
+            )
         from yolops.track.registry import register_model
 
-        mv = register_model(ws, best_run, register, description=f"best of sweep {name} (trial {best.number})")
+        mv = register_model(
+            ws, best_run, register, description=f"best of sweep {name} (trial {best.number})"
+        )
         result.registered = f"{mv.name}/{mv.version}"
     return result

@@ -77,7 +77,9 @@ def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, str]:
 def git_commit(cwd: Path | None = None) -> str | None:
     """The commit checked out where yolops runs, when it runs in a git work tree."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
@@ -117,9 +119,18 @@ class MLflowTracker(TrainCallback):
     continues an existing run (a resumed training); ``log_model`` logs the pyfunc
     model at the end (ONNX export included)."""
 
-    def __init__(self, workspace: Workspace, experiment: str = DEFAULT_EXPERIMENT, run_name: str | None = None,
-                 parent_run_id: str | None = None, run_id: str | None = None, kind: str = "train",
-                 tags: dict[str, str] | None = None, log_model: bool = True, console: Console | None = None):
+    def __init__(
+        self,
+        workspace: Workspace,
+        experiment: str = DEFAULT_EXPERIMENT,
+        run_name: str | None = None,
+        parent_run_id: str | None = None,
+        run_id: str | None = None,
+        kind: str = "train",
+        tags: dict[str, str] | None = None,
+        log_model: bool = True,
+        console: Console | None = None,
+    ):
         quiet_mlflow()
         self.workspace = workspace
         self.experiment = experiment
@@ -159,14 +170,17 @@ class MLflowTracker(TrainCallback):
                 f"[yellow]warning:[/] this training is not (fully) tracked ({self.failure}). Nothing is lost: "
                 f"{result.run_dir} holds its config, metrics, plots and weights; "
                 f"`yolops runs sync {result.run_dir}` logs it once the tracking store is reachable.",
-                soft_wrap=True)
+                soft_wrap=True,
+            )
 
     def close(self, status: str = "KILLED", reason: str = "") -> None:
         """End the run early (a pruned trial, an interrupted or failed training)."""
         if self.run_id is None or self.failure is not None:
             return
         if reason:
-            self.guarded("tagging the run", self.client.set_tag, self.run_id, "yolops.stopped", reason)
+            self.guarded(
+                "tagging the run", self.client.set_tag, self.run_id, "yolops.stopped", reason
+            )
         self.guarded("ending the run", self.client.set_terminated, self.run_id, status)
         self._write_state()
 
@@ -184,7 +198,8 @@ class MLflowTracker(TrainCallback):
             self.console.print(
                 f"[yellow]warning:[/] tracking to {self.workspace.tracking_uri} stopped while {what} "
                 f"({type(e).__name__}: {message}). The training goes on; its run folder keeps everything.",
-                soft_wrap=True)
+                soft_wrap=True,
+            )
             log.debug("tracking failure", exc_info=True)
             self._write_state()
             return None
@@ -196,27 +211,38 @@ class MLflowTracker(TrainCallback):
         if self.run_id is not None:  # a resumed training continues its run
             self.client.update_run(self.run_id, status="RUNNING")
             return
-        exp_id = get_or_create_experiment(self.client, self.experiment, self.workspace.artifact_root)
-        run = self.client.create_run(exp_id, run_name=self.run_name or self.run_dir.name,
-                                      tags=self._tags(config, info))
+        exp_id = get_or_create_experiment(
+            self.client, self.experiment, self.workspace.artifact_root
+        )
+        run = self.client.create_run(
+            exp_id, run_name=self.run_name or self.run_dir.name, tags=self._tags(config, info)
+        )
         self.run_id = run.info.run_id
         params = flatten(config.to_dict())
         params.update({f"resolved.{k}": str(info[k]) for k in ("optimizer", "lr0") if k in info})
         params.update({k: str(v) for k, v in info.items() if k.startswith("model_")})
         items = [Param(k, v[:6000]) for k, v in params.items()]
         for start in range(0, len(items), 100):  # MLflow takes at most 100 params a call
-            self.client.log_batch(self.run_id, params=items[start:start + 100])
+            self.client.log_batch(self.run_id, params=items[start : start + 100])
 
     def _tags(self, config: TrainConfig, info: dict[str, Any]) -> dict[str, str]:
         tags = {
-            TAG_KIND: self.kind, TAG_RUN_DIR: str(self.run_dir), "mlflow.user": getpass.getuser(),
-            "mlflow.source.name": f"yolops {self.kind}", "mlflow.source.type": "LOCAL",
-            TAG_DATASET: str(info.get("dataset", "")), TAG_DATASET_HASH: str(info.get("dataset_hash", "")),
-            TAG_VAL_SPLIT: config.val_split, "dataset.train_split": "train",
+            TAG_KIND: self.kind,
+            TAG_RUN_DIR: str(self.run_dir),
+            "mlflow.user": getpass.getuser(),
+            "mlflow.source.name": f"yolops {self.kind}",
+            "mlflow.source.type": "LOCAL",
+            TAG_DATASET: str(info.get("dataset", "")),
+            TAG_DATASET_HASH: str(info.get("dataset_hash", "")),
+            TAG_VAL_SPLIT: config.val_split,
+            "dataset.train_split": "train",
             "dataset.train_images": str(info.get("train_images", "")),
-            "dataset.val_images": str(info.get("val_images", "")), "dataset.source": config.data or str(info.get("dataset_root", "")),
-            "sys.device": str(info.get("device", "")), "sys.threads": str(info.get("threads", "")),
-            "sys.torch": str(info.get("torch", "")), "sys.yolops": str(info.get("yolops", "")),
+            "dataset.val_images": str(info.get("val_images", "")),
+            "dataset.source": config.data or str(info.get("dataset_root", "")),
+            "sys.device": str(info.get("device", "")),
+            "sys.threads": str(info.get("threads", "")),
+            "sys.torch": str(info.get("torch", "")),
+            "sys.yolops": str(info.get("yolops", "")),
         }
         commit = git_commit()
         if commit:
@@ -230,18 +256,26 @@ class MLflowTracker(TrainCallback):
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        items = [Metric(metric_key(k), float(v), now, step) for k, v in values.items()
-                 if isinstance(v, (int, float))]
+        items = [
+            Metric(metric_key(k), float(v), now, step)
+            for k, v in values.items()
+            if isinstance(v, (int, float))
+        ]
         for start in range(0, len(items), 1000):
-            self.client.log_batch(self.run_id, metrics=items[start:start + 1000])
+            self.client.log_batch(self.run_id, metrics=items[start : start + 1000])
 
     def _finish(self, result: TrainResult) -> None:
         final: dict[str, float] = {}
         for k, v in result.metrics.items():
             split, _, rest = k.partition("/")
             final[f"best/{'val' if split == self._val_split else split}/{rest}"] = v
-        final.update({"train_images_per_second": result.train_images_per_second, "seconds": result.seconds,
-                      "epochs": result.epochs})
+        final.update(
+            {
+                "train_images_per_second": result.train_images_per_second,
+                "seconds": result.seconds,
+                "epochs": result.epochs,
+            }
+        )
         self.log_metrics(final, result.epochs)
         self.client.set_tag(self.run_id, "yolops.stopped", result.stopped)
         self._log_artifacts(result)
@@ -271,22 +305,40 @@ class MLflowTracker(TrainCallback):
     def _log_data_config(self, run_dir: Path) -> None:
         """The data config file itself (a YOLO YAML, a COCO JSON) and a summary of the
         dataset the run saw (name, content hash, split sizes)."""
-        config = yaml.safe_load((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").is_file() else {}
+        config = (
+            yaml.safe_load((run_dir / "config.yaml").read_text())
+            if (run_dir / "config.yaml").is_file()
+            else {}
+        )
         source = Path(str(config.get("data") or ""))
         if source.is_file() and source.stat().st_size < 50_000_000:
             self.client.log_artifact(self.run_id, str(source), "data")
-        summary = {"source": str(source), **{k: self._info[k] for k in
-                                              ("dataset", "dataset_hash", "train_images", "val_images")
-                                              if k in self._info}, "val_split": self._val_split}
+        summary = {
+            "source": str(source),
+            **{
+                k: self._info[k]
+                for k in ("dataset", "dataset_hash", "train_images", "val_images")
+                if k in self._info
+            },
+            "val_split": self._val_split,
+        }
         self.client.log_dict(self.run_id, summary, "data/dataset.yaml")
 
     def _write_state(self) -> None:
         if self.run_dir is None:
             return
-        state = {"tracking_uri": self.workspace.tracking_uri, "workspace": str(self.workspace.root),
-                 "experiment": self.experiment, "run_id": self.run_id, "model_id": self.model_id,
-                 "completed": self.completed, "failure": self.failure,
-                 "info": {k: (v if type(v) in (int, float, bool) else str(v)) for k, v in self._info.items()}}
+        state = {
+            "tracking_uri": self.workspace.tracking_uri,
+            "workspace": str(self.workspace.root),
+            "experiment": self.experiment,
+            "run_id": self.run_id,
+            "model_id": self.model_id,
+            "completed": self.completed,
+            "failure": self.failure,
+            "info": {
+                k: (v if type(v) in (int, float, bool) else str(v)) for k, v in self._info.items()
+            },
+        }
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / STATE_FILE).write_text(yaml.safe_dump(state, sort_keys=False))
 
@@ -300,7 +352,10 @@ def read_metrics_csv(path: Path) -> list[dict[str, float]]:
     if not path.is_file():
         return []
     with path.open(newline="") as f:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+        return [
+            {k: float(v) for k, v in row.items() if v not in ("", None)}
+            for row in csv.DictReader(f)
+        ]
 
 
 def result_from_run_dir(run_dir: str | Path) -> tuple[TrainConfig, TrainResult]:
@@ -309,20 +364,37 @@ def result_from_run_dir(run_dir: str | Path) -> tuple[TrainConfig, TrainResult]:
     best, last = run_dir / "weights" / "best.pt", run_dir / "weights" / "last.pt"
     for needed in (run_dir / "config.yaml", best):
         if not needed.is_file():
-            raise TrackingError(f"{run_dir}: not a finished training run folder ({needed.name} is missing)")
+            raise TrackingError(
+                f"{run_dir}: not a finished training run folder ({needed.name} is missing)"
+            )
     config = TrainConfig.from_yaml(run_dir / "config.yaml")
     history = read_metrics_csv(run_dir / "metrics.csv")
     final_path = run_dir / "metrics_final.yaml"
-    final = {k: float(v) for k, v in (yaml.safe_load(final_path.read_text()) or {}).items()} \
-        if final_path.is_file() else {}
+    final = (
+        {k: float(v) for k, v in (yaml.safe_load(final_path.read_text()) or {}).items()}
+        if final_path.is_file()
+        else {}
+    )
     epochs = int(history[-1]["epoch"]) if history else 0
     seconds = float(history[-1].get("time", 0.0)) if history else 0.0
-    return config, TrainResult(run_dir=run_dir, best=best, last=last, epochs=epochs, metrics=final,
-                               history=history, seconds=seconds)
+    return config, TrainResult(
+        run_dir=run_dir,
+        best=best,
+        last=last,
+        epochs=epochs,
+        metrics=final,
+        history=history,
+        seconds=seconds,
+    )
 
 
-def log_run_folder(workspace: Workspace, run_dir: str | Path, experiment: str = DEFAULT_EXPERIMENT,
-                   log_model: bool = True, console: Console | None = None) -> str:
+def log_run_folder(
+    workspace: Workspace,
+    run_dir: str | Path,
+    experiment: str = DEFAULT_EXPERIMENT,
+    log_model: bool = True,
+    console: Console | None = None,
+) -> str:
     """Log a finished training's run folder as a new MLflow run (its epochs, results,
     artifacts and model); returns the run id. For trainings that ran untracked, or
     whose tracking server went away. Raises :class:`TrackingError` when the store
@@ -334,16 +406,27 @@ def log_run_folder(workspace: Workspace, run_dir: str | Path, experiment: str = 
     info = dict(previous.get("info") or {})
     if not info:
         best = load_checkpoint(result.best)
-        info = {"dataset": best.get("dataset", ""), "dataset_hash": best.get("dataset_hash", ""),
-                "yolops": best.get("yolops", ""), "device": "unknown"}
-    tracker = MLflowTracker(workspace, experiment=experiment, log_model=log_model, console=console,
-                            tags={"yolops.synced_from": str(result.run_dir)})
+        info = {
+            "dataset": best.get("dataset", ""),
+            "dataset_hash": best.get("dataset_hash", ""),
+            "yolops": best.get("yolops", ""),
+            "device": "unknown",
+        }
+    tracker = MLflowTracker(
+        workspace,
+        experiment=experiment,
+        log_model=log_model,
+        console=console,
+        tags={"yolops.synced_from": str(result.run_dir)},
+    )
     tracker.on_train_start(result.run_dir, config, info)
     for row in result.history:
         tracker.on_epoch_end(int(row["epoch"]), {k: v for k, v in row.items() if not math.isnan(v)})
     tracker.guarded("logging the results", tracker._finish, result)
     if tracker.failure is not None:
-        raise TrackingError(f"cannot log {result.run_dir} to {workspace.tracking_uri}: {tracker.failure}")
+        raise TrackingError(
+            f"cannot log {result.run_dir} to {workspace.tracking_uri}: {tracker.failure}"
+        )
     tracker.completed = True
     tracker._write_state()
     return tracker.run_id
@@ -352,8 +435,15 @@ def log_run_folder(workspace: Workspace, run_dir: str | Path, experiment: str = 
 # -- evaluations ------------------------------------------------------------------------------
 
 
-def log_evaluation(workspace: Workspace, model_ref: str, dataset, split: str | None, metrics: dict[str, float],
-                   experiment: str = DEFAULT_EXPERIMENT, model_run_id: str | None = None) -> str:
+def log_evaluation(
+    workspace: Workspace,
+    model_ref: str,
+    dataset,
+    split: str | None,
+    metrics: dict[str, float],
+    experiment: str = DEFAULT_EXPERIMENT,
+    model_run_id: str | None = None,
+) -> str:
     """Log one evaluation (``yolops val``) as an MLflow run: the model reference,
     dataset and split as params, the metrics under ``<split>/``, lineage tags (the
     dataset's name, content hash and split; the run that trained the model, when
@@ -365,22 +455,39 @@ def log_evaluation(workspace: Workspace, model_ref: str, dataset, split: str | N
     try:
         client = workspace.client()
         exp_id = get_or_create_experiment(client, experiment, workspace.artifact_root)
-        tags = {TAG_KIND: "val", "mlflow.user": getpass.getuser(), "mlflow.source.name": "yolops val",
-                TAG_DATASET: dataset.name, TAG_DATASET_HASH: dataset.content_hash(), "dataset.split": part}
+        tags = {
+            TAG_KIND: "val",
+            "mlflow.user": getpass.getuser(),
+            "mlflow.source.name": "yolops val",
+            TAG_DATASET: dataset.name,
+            TAG_DATASET_HASH: dataset.content_hash(),
+            "dataset.split": part,
+        }
         if model_run_id:
             tags.update({"yolops.model_run": model_run_id, TAG_PARENT: model_run_id})
         commit = git_commit()
         if commit:
             tags["git.commit"] = commit
-        run = client.create_run(exp_id, run_name=f"val {Path(model_ref).name} on {dataset.name}/{part}", tags=tags)
+        run = client.create_run(
+            exp_id, run_name=f"val {Path(model_ref).name} on {dataset.name}/{part}", tags=tags
+        )
         now = int(time.time() * 1000)
         client.log_batch(
             run.info.run_id,
-            metrics=[Metric(metric_key(f"{part}/{k}"), float(v), now, 0) for k, v in metrics.items()],
-            params=[Param("model", model_ref), Param("data", str(dataset.root or dataset.name)),
-                    Param("split", part), Param("images", str(len(dataset)))])
+            metrics=[
+                Metric(metric_key(f"{part}/{k}"), float(v), now, 0) for k, v in metrics.items()
+            ],
+            params=[
+                Param("model", model_ref),
+                Param("data", str(dataset.root or dataset.name)),
+                Param("split", part),
+                Param("images", str(len(dataset))),
+            ],
+        )
         client.set_terminated(run.info.run_id, "FINISHED")
         return run.info.run_id
     except Exception as e:
-        raise TrackingError(f"cannot log the evaluation to {workspace.tracking_uri}: "
-                            f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}") from None
+        raise TrackingError(
+            f"cannot log the evaluation to {workspace.tracking_uri}: "
+            f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+        ) from None

@@ -13,9 +13,25 @@ from yolops.workspace import Workspace
 def ui_command(ws: Workspace, host: str = "127.0.0.1", port: int = 5000) -> list[str]:
     """The ``mlflow server`` command line serving the workspace's store and artifacts."""
     if not ws.embedded:
-        raise TrackingError(f"{ws.tracking_uri} is a tracking server: open it in a browser, it has its own UI")
-    return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", ws.tracking_uri,
-            "--default-artifact-root", ws.artifact_root, "--host", host, "--port", str(port), "--workers", "1"]
+        raise TrackingError(
+            f"{ws.tracking_uri} is a tracking server: open it in a browser, it has its own UI"
+        )
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        ws.tracking_uri,
+        "--default-artifact-root",
+        ws.artifact_root,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
 
 
 def run_ui(ws: Workspace, host: str = "127.0.0.1", port: int = 5000) -> int:

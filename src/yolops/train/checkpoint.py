@@ -31,7 +31,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for a bad file
-        raise ModelError(f"{path}: not a readable yolops checkpoint ({type(e).__name__}: {e})") from None
+        raise ModelError(
+            f"{path}: not a readable yolops checkpoint ({type(e).__name__}: {e})"
+        ) from None
     missing = [k for k in ("model", "scale", "class_names", "imgsz") if k not in state]
     if missing:
         raise ModelError(f"{path}: not a yolops checkpoint (missing {', '.join(missing)})")
@@ -43,5 +45,7 @@ def model_from_checkpoint(state: dict[str, Any], source: str = "checkpoint") -> 
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as e:
-        raise ModelError(f"{source}: weights do not fit a yolops-{state['scale']} model: {e}") from None
+        raise ModelError(
+            f"{source}: weights do not fit a yolops-{state['scale']} model: {e}"
+        ) from None
     return model.eval()

@@ -63,7 +63,9 @@ class TrainConfig:
             raise ConfigError(f"optimizer must be auto, sgd or adamw, got {self.optimizer!r}")
         for name in ("warmup", "close_mosaic"):
             if not 0.0 <= getattr(self, name) < 1.0:
-                raise ConfigError(f"{name} is a share of the schedule in [0, 1), got {getattr(self, name)}")
+                raise ConfigError(
+                    f"{name} is a share of the schedule in [0, 1), got {getattr(self, name)}"
+                )
 
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)

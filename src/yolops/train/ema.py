@@ -14,7 +14,9 @@ class ModelEMA:
     decay that ramps up from 0 (``d = decay * (1 - exp(-updates / tau))``) so the
     average is not dominated by the random initial weights."""
 
-    def __init__(self, model: nn.Module, decay: float = 0.9999, tau: float = 2000.0, updates: int = 0):
+    def __init__(
+        self, model: nn.Module, decay: float = 0.9999, tau: float = 2000.0, updates: int = 0
+    ):
         self.module = copy.deepcopy(model).eval()
         for p in self.module.parameters():
             p.requires_grad_(False)

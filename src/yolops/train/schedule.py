@@ -56,8 +56,13 @@ class Budget:
     ``reserve`` the seconds kept back for the final evaluation and saving.
     """
 
-    def __init__(self, total_iters: int | None = None, seconds: float | None = None,
-                 elapsed_before: float = 0.0, reserve: float = 0.0):
+    def __init__(
+        self,
+        total_iters: int | None = None,
+        seconds: float | None = None,
+        elapsed_before: float = 0.0,
+        reserve: float = 0.0,
+    ):
         if (total_iters is None) == (seconds is None):
             raise ValueError("a budget is either iterations or seconds")
         self.total_iters = total_iters

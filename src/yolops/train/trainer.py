@@ -75,8 +75,13 @@ def next_run_dir(project: Path, name: str) -> Path:
             n += 1
 
 
-def build_optimizer(model: nn.Module, name: str, lr: float, momentum: float, weight_decay: float,
-                    ) -> torch.optim.Optimizer:
+def build_optimizer(
+    model: nn.Module,
+    name: str,
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+) -> torch.optim.Optimizer:
     """Weight decay on conv/linear weights only; none on BatchNorm weights and biases
     (decaying them only fights the normalisation)."""
     decay, no_decay, biases = [], [], []
@@ -107,16 +112,24 @@ def resolve_optimizer(config: TrainConfig) -> tuple[str, float]:
     return name, lr0
 
 
-def prepare_data(config: TrainConfig, dataset: Dataset | None, console: Console) -> tuple[Dataset, Dataset]:
+def prepare_data(
+    config: TrainConfig, dataset: Dataset | None, console: Console
+) -> tuple[Dataset, Dataset]:
     ds = dataset if dataset is not None else load_dataset(config.data)
     if ds.issues.at_least("error"):
-        console.print(f"[yellow]note:[/] {len(ds.issues.at_least('error'))} record(s) were set aside while "
-                      "loading; run `yolops data stats` for the list")
+        console.print(
+            f"[yellow]note:[/] {len(ds.issues.at_least('error'))} record(s) were set aside while "
+            "loading; run `yolops data stats` for the list"
+        )
     if "train" not in ds.splits:
         if ds.splits:
-            raise ConfigError(f"dataset {ds.name!r} has no 'train' split (it has {', '.join(ds.splits)})")
+            raise ConfigError(
+                f"dataset {ds.name!r} has no 'train' split (it has {', '.join(ds.splits)})"
+            )
         ds = ds.random_split({"train": 0.8, "val": 0.2}, seed=config.seed)
-        console.print(f"[yellow]note:[/] dataset {ds.name!r} has no splits; split it 80/20 (seed {config.seed})")
+        console.print(
+            f"[yellow]note:[/] dataset {ds.name!r} has no splits; split it 80/20 (seed {config.seed})"
+        )
     if config.val_split not in ds.splits:
         raise ConfigError(
             f"dataset {ds.name!r} has no {config.val_split!r} split to validate on "
@@ -129,9 +142,20 @@ def prepare_data(config: TrainConfig, dataset: Dataset | None, console: Console)
 
 
 def train_one_epoch(
-    model: YOLO, ema: ModelEMA, loader, loss_fn: DetectionLoss, optimizer: torch.optim.Optimizer,
-    schedule: Schedule, budget: Budget, iteration: int, grad_clip: float, device: torch.device,
-    progress: Progress, task, epoch_label: str, budget_task=None,
+    model: YOLO,
+    ema: ModelEMA,
+    loader,
+    loss_fn: DetectionLoss,
+    optimizer: torch.optim.Optimizer,
+    schedule: Schedule,
+    budget: Budget,
+    iteration: int,
+    grad_clip: float,
+    device: torch.device,
+    progress: Progress,
+    task,
+    epoch_label: str,
+    budget_task=None,
 ) -> tuple[dict[str, float], int, int, bool]:
     """One pass over ``loader``. Returns (mean losses and lr, iteration, images seen,
     whether the time budget ran out mid-epoch)."""
@@ -165,9 +189,12 @@ def train_one_epoch(
             sums[k] += float(getattr(parts, k))
         speed = images / max(time.perf_counter() - start, 1e-9)
         progress.update(
-            task, advance=1,
-            description=(f"{epoch_label} box {sums['box'] / steps:.3f} cls {sums['cls'] / steps:.3f} "
-                         f"dfl {sums['dfl'] / steps:.3f} {speed:.1f} img/s"),
+            task,
+            advance=1,
+            description=(
+                f"{epoch_label} box {sums['box'] / steps:.3f} cls {sums['cls'] / steps:.3f} "
+                f"dfl {sums['dfl'] / steps:.3f} {speed:.1f} img/s"
+            ),
         )
         if budget_task is not None:
             progress.update(budget_task, completed=100 * budget.progress(iteration))
@@ -211,7 +238,9 @@ def train(
     if resume is not None:
         state = load_checkpoint(resume)
         if "optimizer" not in state:
-            raise YolopsError(f"{resume}: holds no training state to resume (is it a best.pt export?)")
+            raise YolopsError(
+                f"{resume}: holds no training state to resume (is it a best.pt export?)"
+            )
         config = TrainConfig.from_dict(state["config"], source=str(resume))
     device = select_device(config.device, config.threads)
     torch.manual_seed(config.seed)
@@ -224,17 +253,34 @@ def train(
     if state is None:
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
 
-    model = (model_from_checkpoint({**state, "model": state["raw_model"]}) if state
-             else build_model(config.model, ds.num_classes)).to(device)
+    model = (
+        model_from_checkpoint({**state, "model": state["raw_model"]})
+        if state
+        else build_model(config.model, ds.num_classes)
+    ).to(device)
     opt_name, lr0 = resolve_optimizer(config)
     optimizer = build_optimizer(model, opt_name, lr0, config.momentum, config.weight_decay)
     ema = ModelEMA(model, config.ema_decay, config.ema_tau)
-    loss_fn = DetectionLoss(ds.num_classes, model.reg_max, config.box_weight, config.cls_weight, config.dfl_weight)
-    schedule = Schedule(lr0=lr0, lrf=config.lrf, warmup=config.warmup, momentum=config.momentum,
-                        close_mosaic=config.close_mosaic)
+    loss_fn = DetectionLoss(
+        ds.num_classes, model.reg_max, config.box_weight, config.cls_weight, config.dfl_weight
+    )
+    schedule = Schedule(
+        lr0=lr0,
+        lrf=config.lrf,
+        warmup=config.warmup,
+        momentum=config.momentum,
+        close_mosaic=config.close_mosaic,
+    )
 
-    train_set_loader = build_loader(train_ds, config.imgsz, config.batch, config.augment, shuffle=True,
-                                    seed=config.seed, workers=config.workers)
+    train_set_loader = build_loader(
+        train_ds,
+        config.imgsz,
+        config.batch,
+        config.augment,
+        shuffle=True,
+        seed=config.seed,
+        workers=config.workers,
+    )
     iters_per_epoch = len(train_set_loader)
     epoch, iteration, history, best_fitness, stale = 0, 0, [], -1.0, 0
     elapsed_before = 0.0
@@ -251,13 +297,24 @@ def train(
     reserve = 0.0
     if config.time is not None:
         reserve = min(0.1 * config.time, 4.0 + 0.02 * config.time)
-    budget = (Budget(seconds=config.time, elapsed_before=elapsed_before, reserve=reserve)
-              if config.time is not None else Budget(total_iters=config.epochs * iters_per_epoch))
+    budget = (
+        Budget(seconds=config.time, elapsed_before=elapsed_before, reserve=reserve)
+        if config.time is not None
+        else Budget(total_iters=config.epochs * iters_per_epoch)
+    )
     info = {
-        "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
-        "yolops": __version__, "optimizer": opt_name, "lr0": lr0, "dataset": ds.name,
-        "dataset_hash": ds.content_hash(), "dataset_root": str(ds.root or ""), "train_images": len(train_ds),
-        "val_images": len(val_ds), **{f"model_{k}": v for k, v in model.info(config.imgsz).items()},
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "yolops": __version__,
+        "optimizer": opt_name,
+        "lr0": lr0,
+        "dataset": ds.name,
+        "dataset_hash": ds.content_hash(),
+        "dataset_root": str(ds.root or ""),
+        "train_images": len(train_ds),
+        "val_images": len(val_ds),
+        **{f"model_{k}": v for k, v in model.info(config.imgsz).items()},
     }
     for cb in callbacks:
         cb.on_train_start(run_dir, config, info)
@@ -270,11 +327,19 @@ def train(
 
     train_images, train_seconds, stopped = 0, 0.0, "completed"
     last_val_seconds = 0.0
-    columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-               TimeElapsedColumn(), TimeRemainingColumn()]
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
     with Progress(*columns, console=console, transient=True) as progress:
-        budget_task = (progress.add_task(f"time budget {config.time:.0f} s", total=100)
-                       if budget.timed else None)
+        budget_task = (
+            progress.add_task(f"time budget {config.time:.0f} s", total=100)
+            if budget.timed
+            else None
+        )
         while True:
             p = budget.progress(iteration)
             if (not budget.timed and epoch >= config.epochs) or (budget.timed and p >= 1.0):
@@ -286,14 +351,30 @@ def train(
             task = progress.add_task(label, total=iters_per_epoch)
             t0 = time.perf_counter()
             metrics, iteration, seen, out_of_time = train_one_epoch(
-                model, ema, train_set_loader, loss_fn, optimizer, schedule, budget, iteration,
-                config.grad_clip, device, progress, task, label, budget_task)
+                model,
+                ema,
+                train_set_loader,
+                loss_fn,
+                optimizer,
+                schedule,
+                budget,
+                iteration,
+                config.grad_clip,
+                device,
+                progress,
+                task,
+                label,
+                budget_task,
+            )
             train_seconds += time.perf_counter() - t0
             train_images += seen
             progress.remove_task(task)
             epoch += 1
-            last_epoch = out_of_time or (not budget.timed and epoch >= config.epochs) or (
-                budget.timed and budget.progress(iteration) >= 1.0)
+            last_epoch = (
+                out_of_time
+                or (not budget.timed and epoch >= config.epochs)
+                or (budget.timed and budget.progress(iteration) >= 1.0)
+            )
             if epoch % config.val_interval == 0 or last_epoch:
                 t1 = time.perf_counter()
                 result, _ = validate(ema.module, val_ds, config.imgsz, config.batch, device)
@@ -309,8 +390,20 @@ def train(
                 best_fitness, stale = _fitness(metrics), 0
             elif "val/map50_95" in metrics:
                 stale += 1
-            ckpt = _checkpoint_state(config, run_dir, ds, model, ema, optimizer, epoch, iteration,
-                                     history, best_fitness, stale, budget.elapsed())
+            ckpt = _checkpoint_state(
+                config,
+                run_dir,
+                ds,
+                model,
+                ema,
+                optimizer,
+                epoch,
+                iteration,
+                history,
+                best_fitness,
+                stale,
+                budget.elapsed(),
+            )
             save_checkpoint(weights_dir / "last.pt", ckpt)
             if improved or not (weights_dir / "best.pt").exists():
                 save_checkpoint(weights_dir / "best.pt", _inference_state(ckpt))
@@ -327,52 +420,106 @@ def train(
 
     final = finish(run_dir, ds, config, device, history, console)
     result = TrainResult(
-        run_dir=run_dir, best=weights_dir / "best.pt", last=weights_dir / "last.pt", epochs=epoch,
-        metrics=final, history=history, seconds=time.perf_counter() - wall_start + elapsed_before,
+        run_dir=run_dir,
+        best=weights_dir / "best.pt",
+        last=weights_dir / "last.pt",
+        epochs=epoch,
+        metrics=final,
+        history=history,
+        seconds=time.perf_counter() - wall_start + elapsed_before,
         train_images_per_second=train_images / max(train_seconds, 1e-9),
-        peak_memory_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, stopped=stopped,
+        peak_memory_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        stopped=stopped,
     )
     for cb in callbacks:
         cb.on_train_end(result)
     console.print(
         f"[green]Done[/] ({stopped}) after {epoch} epochs in {result.seconds:.0f} s: "
         f"val mAP50-95 {final.get('val/map50_95', float('nan')):.3f}, mAP50 {final.get('val/map50', float('nan')):.3f}"
-        + (f"; test mAP50-95 {final['test/map50_95']:.3f}, mAP50 {final['test/map50']:.3f}" if "test/map50_95" in final else "")
+        + (
+            f"; test mAP50-95 {final['test/map50_95']:.3f}, mAP50 {final['test/map50']:.3f}"
+            if "test/map50_95" in final
+            else ""
+        )
         + f". Weights: [bold]{weights_dir / 'best.pt'}[/]"
     )
     return result
 
 
 def _epoch_line(m: dict[str, float]) -> str:
-    line = (f"epoch {m['epoch']:>3}  {m['time']:>6.0f}s  loss box {m['train/box_loss']:.3f} "
-            f"cls {m['train/cls_loss']:.3f} dfl {m['train/dfl_loss']:.3f}  lr {m['lr']:.2e}")
+    line = (
+        f"epoch {m['epoch']:>3}  {m['time']:>6.0f}s  loss box {m['train/box_loss']:.3f} "
+        f"cls {m['train/cls_loss']:.3f} dfl {m['train/dfl_loss']:.3f}  lr {m['lr']:.2e}"
+    )
     if "val/map50_95" in m:
         line += f"  val mAP50 {m['val/map50']:.3f} mAP50-95 {m['val/map50_95']:.3f}"
     return line
 
 
-def _checkpoint_state(config: TrainConfig, run_dir: Path, ds: Dataset, model: YOLO, ema: ModelEMA,
-                      optimizer: torch.optim.Optimizer, epoch: int, iteration: int,
-                      history: list[dict], best_fitness: float, stale: int, elapsed: float) -> dict:
+def _checkpoint_state(
+    config: TrainConfig,
+    run_dir: Path,
+    ds: Dataset,
+    model: YOLO,
+    ema: ModelEMA,
+    optimizer: torch.optim.Optimizer,
+    epoch: int,
+    iteration: int,
+    history: list[dict],
+    best_fitness: float,
+    stale: int,
+    elapsed: float,
+) -> dict:
     return {
-        "model": ema.module.state_dict(), "raw_model": model.state_dict(), "ema": ema.state_dict(),
-        "optimizer": optimizer.state_dict(), "scale": config.model, "class_names": list(ds.class_names),
-        "imgsz": config.imgsz, "config": config.to_dict(), "run_dir": str(run_dir), "epoch": epoch,
-        "iteration": iteration, "history": history, "best_fitness": best_fitness, "stale": stale,
-        "elapsed": elapsed, "torch_rng": torch.get_rng_state(), "dataset": ds.name,
-        "dataset_hash": ds.content_hash(), "yolops": __version__,
+        "model": ema.module.state_dict(),
+        "raw_model": model.state_dict(),
+        "ema": ema.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scale": config.model,
+        "class_names": list(ds.class_names),
+        "imgsz": config.imgsz,
+        "config": config.to_dict(),
+        "run_dir": str(run_dir),
+        "epoch": epoch,
+        "iteration": iteration,
+        "history": history,
+        "best_fitness": best_fitness,
+        "stale": stale,
+        "elapsed": elapsed,
+        "torch_rng": torch.get_rng_state(),
+        "dataset": ds.name,
+        "dataset_hash": ds.content_hash(),
+        "yolops": __version__,
     }
 
 
 def _inference_state(ckpt: dict) -> dict:
     """best.pt keeps what prediction needs (EMA weights, classes, size) and the record."""
-    keep = ("model", "scale", "class_names", "imgsz", "config", "run_dir", "epoch", "history",
-            "best_fitness", "dataset", "dataset_hash", "yolops")
+    keep = (
+        "model",
+        "scale",
+        "class_names",
+        "imgsz",
+        "config",
+        "run_dir",
+        "epoch",
+        "history",
+        "best_fitness",
+        "dataset",
+        "dataset_hash",
+        "yolops",
+    )
     return {k: ckpt[k] for k in keep}
 
 
-def finish(run_dir: Path, ds: Dataset, config: TrainConfig, device: torch.device,
-           history: list[dict], console: Console) -> dict[str, float]:
+def finish(
+    run_dir: Path,
+    ds: Dataset,
+    config: TrainConfig,
+    device: torch.device,
+    history: list[dict],
+    console: Console,
+) -> dict[str, float]:
     """Score best.pt on val (and test, when there is one) and draw the plots."""
     from yolops.train import plots
 
@@ -386,9 +533,13 @@ def finish(run_dir: Path, ds: Dataset, config: TrainConfig, device: torch.device
         result, predictions = validate(model, part, config.imgsz, config.batch, device)
         metrics.update(result.to_metrics(f"{split}/"))
         plots.plot_pr_curves(result, run_dir / f"pr_curves_{split}.png")
-        plots.plot_confusion_matrix(result, list(ds.class_names), run_dir / f"confusion_matrix_{split}.png")
+        plots.plot_confusion_matrix(
+            result, list(ds.class_names), run_dir / f"confusion_matrix_{split}.png"
+        )
         plots.plot_predictions_grid(part, predictions, run_dir / f"predictions_{split}.png")
     if history:
         plots.plot_training_curves(history, run_dir / "training_curves.png")
-    (run_dir / "metrics_final.yaml").write_text(yaml.safe_dump({k: float(v) for k, v in metrics.items()}))
+    (run_dir / "metrics_final.yaml").write_text(
+        yaml.safe_dump({k: float(v) for k, v in metrics.items()})
+    )
     return metrics

@@ -39,15 +39,22 @@ def predict_dataset(
         per_image = postprocess(boxes, scores, conf=conf, iou=iou, max_det=max_det)
         for image_id, info, (b, s, c) in zip(batch.image_ids, batch.letterbox, per_image):
             b = boxes_from_letterbox(b.float().cpu().numpy(), info)
-            out[image_id] = Detections(b, s.float().cpu().numpy(), c.cpu().numpy(), dataset.class_names)
+            out[image_id] = Detections(
+                b, s.float().cpu().numpy(), c.cpu().numpy(), dataset.class_names
+            )
         if on_batch:
             on_batch(len(batch.image_ids))
     model.train(was_training)
     return out
 
 
-def validate(model: YOLO, dataset: Dataset, imgsz: int, batch_size: int = 16,
-             device: torch.device | str = "cpu") -> tuple[EvalResult, dict[str, Detections]]:
+def validate(
+    model: YOLO,
+    dataset: Dataset,
+    imgsz: int,
+    batch_size: int = 16,
+    device: torch.device | str = "cpu",
+) -> tuple[EvalResult, dict[str, Detections]]:
     """COCO metrics of ``model`` on ``dataset`` (and the predictions, for plots)."""
     predictions = predict_dataset(model, dataset, imgsz, batch_size, device=device)
     return evaluate(dataset, predictions), predictions

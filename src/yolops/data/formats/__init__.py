@@ -28,7 +28,9 @@ def _module(name: str) -> ModuleType:
     elif name == "voc":
         from yolops.data.formats import voc as m
     else:
-        raise DatasetFormatError(f"unknown format {name!r}; choose one of {', '.join(FORMAT_NAMES)}")
+        raise DatasetFormatError(
+            f"unknown format {name!r}; choose one of {', '.join(FORMAT_NAMES)}"
+        )
     return m
 
 

@@ -38,7 +38,14 @@ def check_box(
     """
     x1, y1, x2, y2 = box
     if not all(math.isfinite(v) for v in box):
-        issues.add("box_nonfinite", Severity.ERROR, f"box {list(box)} has a non-finite value", path, location, image_id)
+        issues.add(
+            "box_nonfinite",
+            Severity.ERROR,
+            f"box {list(box)} has a non-finite value",
+            path,
+            location,
+            image_id,
+        )
         return False
     if x2 < x1 or y2 < y1:
         issues.add(
@@ -51,7 +58,14 @@ def check_box(
         )
         return False
     if x2 == x1 or y2 == y1:
-        issues.add("box_zero_area", Severity.ERROR, f"box {_fmt(box)} has zero area", path, location, image_id)
+        issues.add(
+            "box_zero_area",
+            Severity.ERROR,
+            f"box {_fmt(box)} has zero area",
+            path,
+            location,
+            image_id,
+        )
         return False
     if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height:
         issues.add(
