@@ -27,6 +27,8 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/yolops demo
 
 test: $(VENV)/.installed-test
+	$(PY) -m ruff check src tests bench
+	$(PY) -m ruff format --check src tests bench
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed-test

@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from yolops.data.formats import load_dataset
-from yolops.data.images import decode_image, decode_for_model
+from yolops.data.images import decode_for_model, decode_image
 from yolops.detections import Detections
 from yolops.infer.predictor import load_predictor
 from yolops.model.boxes import box_iou
@@ -101,7 +101,8 @@ def main() -> int:
         "map50": {way: round(m.map50, 4) for way, m in metrics.items()},
     }
     table = Table(
-        title=f"{args.split}: {len(ds)} images, {', '.join(sorted(shapes))}, imgsz {predictor.imgsz}"
+        title=f"{args.split}: {len(ds)} images, {', '.join(sorted(shapes))}, "
+        f"imgsz {predictor.imgsz}"
     )
     for col in ("decode", f"boxes @ {args.conf}", "mAP50-95", "mAP50"):
         table.add_column(col, justify="right")

@@ -14,7 +14,7 @@ bench/results/infer.json.
 Without ``--weights`` the model is a random-initialised yolops-n with ``--classes``
 classes (the speed of a network does not depend on its weights; NMS gets almost no
 candidates, so with a trained model the whole call costs slightly more).
-"""
+"""  # noqa: E501 (the usage line is a command to copy whole)
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ import platform
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np

@@ -19,7 +19,7 @@ import json
 import platform
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -99,7 +99,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "monitor.json")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    end = datetime.now(timezone.utc)
+    end = datetime.now(UTC)
     reference = make_reference(rng)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'yolops.db'}"

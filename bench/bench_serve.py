@@ -122,9 +122,10 @@ def memory_verdict(memory: dict | None, limit_mb: float) -> tuple[bool, str]:
         return True, "too few memory samples to judge"
     flat = memory["growth_mb"] <= limit_mb
     return flat, (
-        f"RSS after warm-up {memory['first_quarter_mb']} → {memory['last_quarter_mb']} MB (median of the "
-        f"first vs last quarter of {memory['samples']} samples: {memory['growth_mb']:+.1f} MB; fitted "
-        f"{memory['mb_per_1000_requests']:+.3f} MB per 1,000 requests over {memory['requests']} "
+        f"RSS after warm-up {memory['first_quarter_mb']} → {memory['last_quarter_mb']} MB "
+        f"(median of the first vs last quarter of {memory['samples']} samples: "
+        f"{memory['growth_mb']:+.1f} MB; fitted {memory['mb_per_1000_requests']:+.3f} MB per "
+        f"1,000 requests over {memory['requests']} "
         f"requests): {'flat' if flat else 'GROWING'} (limit {limit_mb:g} MB)"
     )
 
@@ -182,7 +183,8 @@ def run_soak(
     )
     console.print(
         f"Soak: {result['requests']} requests from {c} clients in {result['seconds']} s "
-        f"({result['images_per_s']} images/s, p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms), "
+        f"({result['images_per_s']} images/s, p50 {result['p50_ms']} ms, "
+        f"p99 {result['p99_ms']} ms), "
         f"errors {result['errors']} (warm-up included), prediction log entries dropped "
         f"{result['log_dropped']:.0f}."
     )

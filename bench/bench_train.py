@@ -112,7 +112,8 @@ def main() -> None:
     }
 
     table = Table(
-        title=f"yolops-{args.model} on BCCD, --time {args.time:.0f}, imgsz {args.imgsz}, test split",
+        title=f"yolops-{args.model} on BCCD, --time {args.time:.0f}, imgsz {args.imgsz}, "
+        "test split",
         title_justify="left",
     )
     for col in ("model", "wall s", "test mAP50-95", "test mAP50"):

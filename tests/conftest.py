@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from track_support import tiny_config
 from yolops.data.dataset import Dataset, ImageRecord
 from yolops.workspace import Workspace
+
+from track_support import tiny_config
 
 BCCD_DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "bccd"
 TINY_CLASSES = ("cat", "dog", "bird")

@@ -33,7 +33,7 @@ class Detections:
     def __len__(self) -> int:
         return len(self.boxes)
 
-    def select(self, keep: np.ndarray) -> "Detections":
+    def select(self, keep: np.ndarray) -> Detections:
         return Detections(self.boxes[keep], self.scores[keep], self.classes[keep], self.class_names)
 
     def to_dicts(self) -> list[dict]:

@@ -8,8 +8,9 @@ det.export("model.onnx", end2end=True)
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from rich.console import Console
 
@@ -63,7 +64,7 @@ class Detector:
         callbacks: Iterable = (),
         console: Console | None = None,
         **overrides: Any,
-    ) -> "Detector":
+    ) -> Detector:
         """Train a new model (see :class:`yolops.train.config.TrainConfig` for the
         options, passed as keywords or as ``config``) and load its best weights."""
         from yolops.train.config import TrainConfig

@@ -7,9 +7,9 @@ Loading never drops, clips or repairs anything silently: each problem becomes an
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Iterable, Iterator
 
 from yolops.errors import DataLoadError
 

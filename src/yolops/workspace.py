@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 DEFAULT_ROOT = "yolops-workspace"
 DEFAULT_EXPERIMENT = "yolops"
@@ -52,9 +52,7 @@ class Workspace:
     tracking_uri: str
 
     @classmethod
-    def resolve(
-        cls, root: str | Path | None = None, tracking_uri: str | None = None
-    ) -> "Workspace":
+    def resolve(cls, root: str | Path | None = None, tracking_uri: str | None = None) -> Workspace:
         """``root``, else ``$YOLOPS_HOME``, else ``./yolops-workspace``; ``tracking_uri``,
         else ``$MLFLOW_TRACKING_URI``, else the embedded SQLite store in the root."""
         base = Path(root or os.environ.get("YOLOPS_HOME") or DEFAULT_ROOT).expanduser().absolute()

@@ -200,7 +200,7 @@ def test_bad_annotations_are_reported_and_good_ones_load(written):
     assert [(i.code, i.location) for i in got] == [
         (code, f"annotation id {1000 + k}") for k, (_, code, _) in enumerate(bad)
     ] + [("box_out_of_bounds", "annotation id 2000")]
-    for issue, (_, code, words) in zip(got, bad):
+    for issue, (_, _, words) in zip(got, bad):
         assert issue.severity is Severity.ERROR and words in issue.message, issue
     assert got[-1].severity is Severity.WARNING
     np.testing.assert_array_equal(ds["img_0"].boxes, [[60, 40, 70, 50]])  # kept as is

@@ -164,7 +164,7 @@ def test_bad_label_lines_are_reported_and_good_lines_load(written):
     assert [(i.code, i.location) for i in got] == [
         (code, f"line {n}") for n, (code, _) in enumerate(BAD_LINES.values(), 2)
     ] + [("box_out_of_bounds", f"line {len(BAD_LINES) + 2}")]
-    for issue, (code, words) in zip(got, BAD_LINES.values()):
+    for issue, (_, words) in zip(got, BAD_LINES.values()):
         assert (
             issue.severity is Severity.ERROR
             and words in issue.message

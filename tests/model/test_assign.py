@@ -165,7 +165,7 @@ def test_target_score_of_each_gt_peaks_at_its_best_iou():
     a = assign(scores, pred, anchors, [[0, 2]], [gts])
     from yolops.model.boxes import bbox_iou
 
-    for k, (gt, label) in enumerate(zip(gts, (0, 2))):
+    for gt, label in zip(gts, (0, 2)):
         mine = a.fg_mask[0] & (a.target_boxes[0] == torch.tensor(gt)).all(-1)
         assert mine.any()
         best_iou = bbox_iou(pred[0, mine], torch.tensor(gt)).max()

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
 from yolops.monitor.reference import Reference
 
 CLASSES = ("cat", "dog", "bird")
-END = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+END = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def reference(n_images: int = 400, seed: int = 0) -> Reference:

@@ -4,7 +4,7 @@ images darkened or blurred do, each in its own feature."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import cv2
 import numpy as np
@@ -18,7 +18,7 @@ from yolops.monitor.log import image_statistics
 from yolops.monitor.reference import build_reference
 
 pytestmark = pytest.mark.bccd
-END = datetime(2026, 11, 25, 12, tzinfo=timezone.utc)
+END = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
 
 class NoBoxes:

@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from monitor_support import END, reference, rows
 
 from yolops.monitor.drift import ALERT, OK, TOO_FEW, MonitorConfig, check_window
 from yolops.monitor.reference import Reference, ReferenceError
+
+from monitor_support import END, reference, rows
 
 START = END - timedelta(hours=1)
 

@@ -15,7 +15,6 @@ import cv2
 import numpy as np
 import pytest
 
-from cli_support import run_cli
 from yolops.cli.main import main
 from yolops.data.dataset import Dataset
 from yolops.data.images import read_image
@@ -25,6 +24,8 @@ from yolops.monitor.reference import ReferenceError
 from yolops.monitor.reference_store import attach_reference, load_reference
 from yolops.track.registry import describe
 from yolops.track.resolve import resolve_model
+
+from cli_support import run_cli
 
 
 def serve_like(registered, url: str, samples, images: list[np.ndarray], version: str = "1") -> None:

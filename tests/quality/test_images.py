@@ -17,7 +17,6 @@ from yolops.quality.images import (
     hamming,
     image_stats,
     perceptual_hash,
-    scan_image,
     scan_images,
 )
 from yolops.quality.plant import DETECTED_BY, recall

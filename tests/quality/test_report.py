@@ -129,7 +129,8 @@ def test_chromium_renders_the_pictures(report, tmp_path):
     page = path.read_text(encoding="utf-8")
     probe = (
         "<script>window.onload=()=>{const i=[...document.images];"
-        "document.title='images '+i.length+' broken '+i.filter(x=>!x.complete||x.naturalWidth==0).length}"
+        "document.title='images '+i.length+' broken '"
+        "+i.filter(x=>!x.complete||x.naturalWidth==0).length}"
         "</script></body>"
     )
     path.write_text(page.replace("</body>", probe), encoding="utf-8")

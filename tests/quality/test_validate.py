@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from yolops.data.formats import load_dataset
 from yolops.errors import ConfigError
 from yolops.issues import Issue, IssueLog, Severity
-from yolops.data.formats import load_dataset
 from yolops.quality.plant import CHECK_KINDS, DEMO_KINDS, DETECTED_BY, plant_and_validate, recall
 from yolops.quality.schema import infer_schema
 from yolops.quality.validate import QualityConfig, validate_dataset

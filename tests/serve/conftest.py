@@ -7,11 +7,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from serve_support import encode, export_tiny, scene
 
 from yolops.serve.auth import KeyStore
 from yolops.serve.config import ServeConfig
 from yolops.serve.server import background_server
+
+from serve_support import encode, export_tiny, scene
 
 
 @pytest.fixture(scope="session")

@@ -5,13 +5,12 @@ from __future__ import annotations
 import io
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import httpx
-
 import numpy as np
 from PIL import Image
 

@@ -199,8 +199,8 @@ def test_metrics_count_requests_batches_and_model(serve, keys, png):
     assert 'yolops_http_requests_total{method="POST",route="/v1/predict",status="415"} 1.0' in text
     assert 'route="<unmatched>",status="404"' in text
     assert (
-        'yolops_http_request_duration_seconds_count{method="POST",route="/v1/predict",status="200"} 3.0'
-        in text
+        'yolops_http_request_duration_seconds_count{method="POST",route="/v1/predict",'
+        'status="200"} 3.0' in text
     )
     assert "yolops_batch_size_sum 6.0" in text and "yolops_images_total 6.0" in text
     assert f'yolops_model_info{{name="model",version="{version}"}} 1.0' in text

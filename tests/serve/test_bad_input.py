@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import base64
 import io
-import zlib
 import struct
+import zlib
 
 import httpx
 import numpy as np
 import pytest
 from PIL import Image
+
 from serve_support import encode, files, scene
 
 

@@ -8,10 +8,11 @@ import time
 
 import httpx
 import pytest
-from serve_support import encode, files, scene
 
 from yolops.monitor.log import read_predictions
 from yolops.serve.auth import KeyStore
+
+from serve_support import encode, files, scene
 
 pgserver = pytest.importorskip("pgserver")
 pytest.importorskip("pg8000")

@@ -10,10 +10,11 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-from serve_support import encode, files, scene
 
 from yolops.detections import Detections
 from yolops.monitor.log import LogEntry, PredictionLog, image_statistics, read_predictions
+
+from serve_support import encode, files, scene
 
 
 def wait_for_rows(url: str, n: int, timeout: float = 10.0) -> list[dict]:

@@ -13,8 +13,6 @@ import time
 
 import httpx
 import pytest
-from serve_support import encode, files, scene, steady_load
-from track_support import free_port, new_workspace
 
 from yolops.errors import TrackingError
 from yolops.monitor.log import read_predictions
@@ -22,6 +20,9 @@ from yolops.serve.registry_source import RegistryModelSource
 from yolops.track.registry import promote, register_model
 from yolops.track.tracking import log_run_folder
 from yolops.workspace import Workspace
+
+from serve_support import encode, files, scene, steady_load
+from track_support import free_port, new_workspace
 
 NAME = "shapes"
 

@@ -7,6 +7,7 @@ import os
 import time
 
 import httpx
+
 from serve_support import encode, files, scene, steady_load
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import asyncio
 
-from serve_support import encode, scene
-
 from yolops.serve.auth import KeyStore
 from yolops.serve.loadtest import ServerProcess, load, memory_trend
+
+from serve_support import encode, scene
 
 GROWTH_LIMIT_MB = 60  # generous: a leak of ~1 KB per request over the soak fits well under it
 

@@ -15,9 +15,10 @@ import time
 
 import httpx
 import pytest
-from serve_support import encode, files, scene
 
 from yolops.serve.demo import serve_and_ask
+
+from serve_support import encode, files, scene
 
 
 def yolops(*args: str, env=None) -> subprocess.CompletedProcess:

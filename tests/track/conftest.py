@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from track_support import new_workspace
 from yolops.workspace import Workspace
+
+from track_support import new_workspace
 
 
 @pytest.fixture(autouse=True)

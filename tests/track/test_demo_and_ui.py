@@ -9,13 +9,14 @@ import sys
 import time
 import urllib.request
 
-from track_support import free_port
+import pytest
+
+from yolops.errors import TrackingError
 from yolops.track.demo import track_register_promote
 from yolops.track.ui import ui_command
-from yolops.errors import TrackingError
 from yolops.workspace import Workspace
 
-import pytest
+from track_support import free_port
 
 
 def test_track_register_promote_then_predict_with_production(

@@ -10,18 +10,18 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
 from rich.console import Console
 
-from track_support import free_port, tiny_config
 from yolops.detector import Detector
 from yolops.track.registry import describe, promote, register_model
 from yolops.track.tracking import GATE_METRIC, MLflowTracker, read_state
 from yolops.train.trainer import TrainCallback, train
 from yolops.workspace import Workspace
+
+from track_support import free_port, tiny_config
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> None:

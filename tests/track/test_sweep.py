@@ -7,10 +7,11 @@ import optuna
 import pytest
 import yaml
 
-from track_support import tiny_config
 from yolops.errors import ConfigError
 from yolops.track.sweep import apply_params, load_space, run_sweep, validate_space
 from yolops.train.trainer import TrainCallback
+
+from track_support import tiny_config
 
 SPACE = {
     "lr0": {"type": "float", "low": 0.001, "high": 0.004, "log": True},

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import subprocess
 import sys
@@ -13,14 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from rich.console import Console
 
-from track_support import free_port, new_workspace, tiny_config
 from yolops.errors import TrackingError
 from yolops.track.tracking import GATE_METRIC, MLflowTracker, log_run_folder, read_state
 from yolops.train.trainer import TrainCallback, train
 from yolops.workspace import Workspace
+
+from track_support import free_port, new_workspace, tiny_config
 
 
 def _console() -> tuple[Console, io.StringIO]:

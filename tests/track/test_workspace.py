@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 from yolops.workspace import Workspace
 
@@ -50,10 +49,12 @@ def test_active_puts_mlflow_state_back(workspace, monkeypatch):
 
 def test_mlflow_telemetry_is_off_once_yolops_tracking_is_imported():
     code = (
-        "import os; os.environ.pop('MLFLOW_DISABLE_TELEMETRY', None); os.environ.pop('DO_NOT_TRACK', None)\n"
+        "import os; os.environ.pop('MLFLOW_DISABLE_TELEMETRY', None); "
+        "os.environ.pop('DO_NOT_TRACK', None)\n"
         "import yolops.track.tracking\n"
         "from mlflow.telemetry.utils import is_telemetry_disabled\n"
-        "print(os.environ['MLFLOW_DISABLE_TELEMETRY'], os.environ['DO_NOT_TRACK'], is_telemetry_disabled())"
+        "print(os.environ['MLFLOW_DISABLE_TELEMETRY'], os.environ['DO_NOT_TRACK'], "
+        "is_telemetry_disabled())"
     )
     env = {
         k: v

@@ -6,15 +6,14 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
 
 from yolops.data.synth import SynthConfig, generate, generate_to
+from yolops.train.augment import AugmentConfig
 from yolops.train.checkpoint import load_checkpoint
 from yolops.train.config import TrainConfig
-from yolops.train.augment import AugmentConfig
 from yolops.train.trainer import TrainCallback, train
 
 

@@ -77,9 +77,9 @@ def _attach(ws, ref: str, data: str | None, max_images: int = 1000) -> None:
     r = load_reference(ws, ref)
     boxes = sum(len(d) for d in r.detections_at(0.25))
     console.print(
-        f"[green]Reference statistics[/] of {r.model_name}/{r.model_version}: {r.num_images} images' "
-        f"inputs, predictions on {len(r.detections)} validation images ({boxes} boxes at conf 0.25) "
-        f"from {r.dataset} -> {uri}"
+        f"[green]Reference statistics[/] of {r.model_name}/{r.model_version}: "
+        f"{r.num_images} images' inputs, predictions on {len(r.detections)} validation images "
+        f"({boxes} boxes at conf 0.25) from {r.dataset} -> {uri}"
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -135,7 +135,7 @@ def _parse_end(text: str | None) -> datetime | None:
         raise ConfigError(
             f"--end {text!r}: not an ISO 8601 time (e.g. 2026-11-25T14:00:00+00:00)"
         ) from None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _print(report, out) -> None:

@@ -128,7 +128,7 @@ def parity_table(report: dict) -> Table:
     table.caption = (
         f"{'[green]parity holds' if ok else '[red]parity broken'}[/]: {report['matched']} of "
         f"{report['boxes_reference']} boxes matched ({report['unmatched']} unmatched), min IoU "
-        f"{report['min_iou']:.4f}, same class {report['class_agreement']:.1%}, max score difference "
-        f"{report['max_score_diff']:.2e}"
+        f"{report['min_iou']:.4f}, same class {report['class_agreement']:.1%}, "
+        f"max score difference {report['max_score_diff']:.2e}"
     )
     return table

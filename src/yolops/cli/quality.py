@@ -43,14 +43,16 @@ def schema(
         None, "--format", help="Source format: yolo, coco or voc (detected when omitted)."
     ),
 ) -> None:
-    """Infer a schema (classes, image formats and sizes, box ranges per class) to edit and validate against."""
+    # One line: Typer's list of commands keeps the line breaks of a help text.
+    """Infer a schema (classes, image formats and sizes, box ranges per class) to edit and validate against."""  # noqa: E501
     from yolops.quality.schema import infer_schema
 
     ds = _load(src, fmt)
     with console.status("Inferring the schema …", spinner="dots"):
         written = infer_schema(ds).save(out)
     console.print(
-        f"[green]Wrote[/] the schema of {len(ds)} images, {ds.num_classes} classes to [bold]{written}[/]"
+        f"[green]Wrote[/] the schema of {len(ds)} images, {ds.num_classes} classes "
+        f"to [bold]{written}[/]"
     )
 
 
@@ -174,7 +176,8 @@ def print_report(report, fail_on: str, examples: int = 2) -> None:
     if report.drift is not None:
         drifted = report.drift.drifted
         console.print(
-            f"Drift against {escape(report.drift.reference)}: {len(drifted)} of {len(report.drift.features)} features drifted"
+            f"Drift against {escape(report.drift.reference)}: {len(drifted)} of "
+            f"{len(report.drift.features)} features drifted"
         )
         for f in drifted:
             console.print(f"  [yellow]{escape(f.describe())}[/]")

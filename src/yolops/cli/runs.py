@@ -97,7 +97,8 @@ def report(
     workspace: str = WORKSPACE,
     tracking_uri: str = TRACKING_URI,
 ) -> None:
-    """Write one self-contained HTML report of a run (config, curves, PR curves, confusion matrix, predictions)."""
+    # One line: Typer's list of commands keeps the line breaks of a help text.
+    """Write one self-contained HTML report of a run (config, curves, PR curves, confusion matrix, predictions)."""  # noqa: E501
     from yolops.track.report import write_report
 
     with console.status("Writing the report …"):
@@ -112,7 +113,8 @@ def sync(
     workspace: str = WORKSPACE,
     tracking_uri: str = TRACKING_URI,
 ) -> None:
-    """Log a finished run folder (an untracked training, or one whose server went away) as a new run."""
+    # One line: Typer's list of commands keeps the line breaks of a help text.
+    """Log a finished run folder (an untracked training, or one whose server went away) as a new run."""  # noqa: E501
     from yolops.track.tracking import log_run_folder
 
     with console.status(f"Logging {run_dir} …"):

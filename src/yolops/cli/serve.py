@@ -75,7 +75,8 @@ def serve(
     ),
     tls_key: str = typer.Option(None, "--tls-key", help="TLS private key (PEM)."),
 ) -> None:
-    """Serve a detector over HTTP: POST /v1/predict, GET /v1/models, /healthz, /readyz, /metrics, /docs."""
+    # One line: Typer's list of commands keeps the line breaks of a help text.
+    """Serve a detector over HTTP: POST /v1/predict, GET /v1/models, /healthz, /readyz, /metrics, /docs."""  # noqa: E501
     from yolops.serve.config import ServeConfig, load_serve_config
     from yolops.serve.server import run_server
 

@@ -94,7 +94,8 @@ def train(
             f"`yolops models register {tracker.run_id} --name NAME`"
         )
     console.print(
-        f"throughput {result.train_images_per_second:.1f} train img/s, peak memory {result.peak_memory_mb:.0f} MB, "
+        f"throughput {result.train_images_per_second:.1f} train img/s, "
+        f"peak memory {result.peak_memory_mb:.0f} MB, "
         f"run folder [bold]{result.run_dir}[/]"
     )
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -68,10 +68,10 @@ class ImageRecord:
     def num_boxes(self) -> int:
         return len(self.boxes)
 
-    def replace(self, **changes) -> "ImageRecord":
+    def replace(self, **changes) -> ImageRecord:
         return replace(self, **changes)
 
-    def select(self, keep: np.ndarray) -> "ImageRecord":
+    def select(self, keep: np.ndarray) -> ImageRecord:
         """A copy with only the boxes where the boolean mask ``keep`` (N,) is true."""
         keep = np.asarray(keep, dtype=bool)
         return self.replace(
@@ -208,7 +208,7 @@ class Dataset:
 
     # -- deriving new datasets ----------------------------------------------------
 
-    def _derive(self, records: Iterable[ImageRecord], **changes) -> "Dataset":
+    def _derive(self, records: Iterable[ImageRecord], **changes) -> Dataset:
         records = tuple(records)
         keep = {r.id for r in records}
         splits = changes.pop(
@@ -220,25 +220,26 @@ class Dataset:
         kwargs.update(changes)
         return Dataset(records, splits=splits, **kwargs)
 
-    def split(self, name: str) -> "Dataset":
+    def split(self, name: str) -> Dataset:
         """The images of one split, as a dataset whose only split is ``name``."""
         if name not in self.splits:
             raise YolopsError(
-                f"dataset {self.name!r} has no split {name!r} (it has: {', '.join(self.splits) or 'none'})"
+                f"dataset {self.name!r} has no split {name!r} "
+                f"(it has: {', '.join(self.splits) or 'none'})"
             )
         ids = set(self.splits[name])
         return self._derive(r for r in self.records if r.id in ids)
 
-    def filter(self, predicate: Callable[[ImageRecord], bool]) -> "Dataset":
+    def filter(self, predicate: Callable[[ImageRecord], bool]) -> Dataset:
         return self._derive(r for r in self.records if predicate(r))
 
-    def subset(self, ids: Iterable[str]) -> "Dataset":
+    def subset(self, ids: Iterable[str]) -> Dataset:
         return self._derive(self[i] for i in ids)
 
-    def map(self, fn: Callable[[ImageRecord], ImageRecord]) -> "Dataset":
+    def map(self, fn: Callable[[ImageRecord], ImageRecord]) -> Dataset:
         return self._derive(fn(r) for r in self.records)
 
-    def with_splits(self, splits: Mapping[str, Iterable[str]]) -> "Dataset":
+    def with_splits(self, splits: Mapping[str, Iterable[str]]) -> Dataset:
         return self._derive(self.records, splits=splits)
 
     def random_split(
@@ -246,7 +247,7 @@ class Dataset:
         fractions: Mapping[str, float] | None = None,
         seed: int = 0,
         stratify: bool = True,
-    ) -> "Dataset":
+    ) -> Dataset:
         """Assign every image to a split, seeded, stratified by class presence.
 
         Images are grouped by the rarest class they contain (or ``no boxes``), each
@@ -290,7 +291,7 @@ class Dataset:
                 start += k
         return self._derive(self.records, splits=out)
 
-    def remap_classes(self, class_names: Sequence[str]) -> "Dataset":
+    def remap_classes(self, class_names: Sequence[str]) -> Dataset:
         """The same dataset over a new class list, mapped by name.
 
         Every current class must be in ``class_names``; extra names are allowed.
@@ -308,7 +309,7 @@ class Dataset:
         return self._derive((remap(r) for r in self.records), class_names=tuple(class_names))
 
     @classmethod
-    def merge(cls, datasets: Sequence["Dataset"], name: str | None = None) -> "Dataset":
+    def merge(cls, datasets: Sequence[Dataset], name: str | None = None) -> Dataset:
         """Concatenate datasets whose class lists may differ: classes are matched by
         name, in order of first appearance. Image ids must be unique across them."""
         if not datasets:
@@ -337,7 +338,7 @@ class Dataset:
     # -- I/O (formats live in yolops.data.formats) --------------------------------
 
     @classmethod
-    def load(cls, path: str | Path, format: str | None = None, strict: bool = False) -> "Dataset":
+    def load(cls, path: str | Path, format: str | None = None, strict: bool = False) -> Dataset:
         """Read a dataset in YOLO, COCO or VOC form; the format is detected when not given."""
         from yolops.data.formats import load_dataset
 

@@ -6,7 +6,7 @@ Every function returns a new array and leaves its input untouched.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np

@@ -29,9 +29,10 @@ import ast
 import json
 import logging
 import os
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -81,7 +82,8 @@ class Predictor(Protocol):
 def prepare_batch(
     images: Sequence[np.ndarray], imgsz: int
 ) -> tuple[np.ndarray, list[LetterboxInfo]]:
-    """RGB uint8 images -> (B, 3, imgsz, imgsz) float32 array in [0, 1] and how each was letterboxed."""
+    """RGB uint8 images -> (B, 3, imgsz, imgsz) float32 array in [0, 1] and how each was
+    letterboxed."""
     canvases, infos = [], []
     for i, image in enumerate(images):
         if (
@@ -179,7 +181,8 @@ class TorchPredictor:
     def __init__(self, model: YOLO, class_names: Sequence[str], imgsz: int, device: str = "auto"):
         if len(class_names) != model.num_classes:
             raise ModelError(
-                f"model has {model.num_classes} classes but {len(class_names)} class names were given"
+                f"model has {model.num_classes} classes but {len(class_names)} class names "
+                "were given"
             )
         self.device = select_device(device)
         self.model = model.eval().to(self.device)
@@ -187,7 +190,7 @@ class TorchPredictor:
         self.imgsz = int(imgsz)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto") -> "TorchPredictor":
+    def from_checkpoint(cls, path: str | Path, device: str = "auto") -> TorchPredictor:
         from yolops.train.checkpoint import load_checkpoint, model_from_checkpoint
 
         state = load_checkpoint(path)
@@ -271,7 +274,8 @@ def _imgsz_from_metadata(text: str, source: str) -> int:
 
 
 def default_providers(device: str = "auto") -> list[str]:
-    """ONNX Runtime execution providers: CUDA when available (and not ``device='cpu'``), then the CPU."""
+    """ONNX Runtime execution providers: CUDA when available (and not ``device='cpu'``),
+    then the CPU."""
     import onnxruntime as ort
 
     available = ort.get_available_providers()
@@ -336,13 +340,14 @@ class OnnxPredictor:
             return "end2end"
         if self.metadata.get("kind") == "end2end":
             raise ModelError(
-                f"{src}: an end2end graph must have outputs {', '.join(END2END_OUTPUTS)}; has {outputs}"
+                f"{src}: an end2end graph must have outputs {', '.join(END2END_OUTPUTS)}; "
+                f"has {outputs}"
             )
         shape = self.session.get_outputs()[0].shape
         if len(outputs) != 1 or len(shape) != 3:
             raise ModelError(
-                f"{src}: unsupported detection graph (outputs {outputs}, first of shape {shape}); expected one "
-                "output (batch, 4 + classes, anchors) or the end2end outputs "
+                f"{src}: unsupported detection graph (outputs {outputs}, first of shape {shape}); "
+                "expected one output (batch, 4 + classes, anchors) or the end2end outputs "
                 f"{', '.join(END2END_OUTPUTS)}"
             )
         return "raw"
@@ -362,7 +367,8 @@ class OnnxPredictor:
                     names = tuple(str(i) for i in range(rows - 4))  # unnamed graph: ids as names
                 elif rows != 4 + len(names):
                     raise ModelError(
-                        f"{src}: output has {rows} rows per anchor, expected 4 + {len(names)} classes"
+                        f"{src}: output has {rows} rows per anchor, "
+                        f"expected 4 + {len(names)} classes"
                     )
         if not names:
             raise ModelError(f"{src}: no class names in the metadata and none given")
@@ -475,8 +481,9 @@ class OnnxPredictor:
         if looser and not self._warned_floor:
             self._warned_floor = True
             log.warning(
-                "%s: NMS is inside this graph (conf %s, iou %s, max_det %s); asked for conf %s, iou %s, "
-                "max_det %s: only a stricter conf, fewer boxes or a class filter can be applied",
+                "%s: NMS is inside this graph (conf %s, iou %s, max_det %s); "
+                "asked for conf %s, iou %s, max_det %s: "
+                "only a stricter conf, fewer boxes or a class filter can be applied",
                 self.path,
                 baked.get("conf"),
                 baked.get("iou"),
@@ -602,7 +609,8 @@ def _predict_chunk(
     agnostic: bool,
 ) -> Iterator[tuple[str, np.ndarray, tuple[int, int], Detections]]:
     images = [image for _, image, _ in chunk]
-    # Sizes only where an image was reduced: full-size images keep the unclipped boxes they always had.
+    # Sizes only where an image was reduced: full-size images keep the unclipped boxes
+    # they always had.
     sizes = [size if size != (image.shape[1], image.shape[0]) else None for _, image, size in chunk]
     detections = predictor.predict(
         images,

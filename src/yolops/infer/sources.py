@@ -14,9 +14,9 @@ it, naming the file. Nothing is skipped silently.
 from __future__ import annotations
 
 import glob
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence, Union
 
 import cv2
 import numpy as np
@@ -26,8 +26,8 @@ from yolops.errors import YolopsError
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 
-SourceItem = Union[str, Path, np.ndarray]
-Source = Union[SourceItem, Sequence[SourceItem]]
+SourceItem = str | Path | np.ndarray
+Source = SourceItem | Sequence[SourceItem]
 
 
 class SourceError(YolopsError):
@@ -54,7 +54,7 @@ class _Array:
     image: np.ndarray
 
 
-_Resolved = Union[_Image, _Video, _Array]
+_Resolved = _Image | _Video | _Array
 
 
 def iter_images(
@@ -106,7 +106,8 @@ def resolve_source(source: Source, recursive: bool = False) -> list[_Resolved]:
                 )
         return out
     raise SourceError(
-        f"source is a {type(source).__name__}; expected a path, a glob, an RGB array or a list of them"
+        f"source is a {type(source).__name__}; "
+        "expected a path, a glob, an RGB array or a list of them"
     )
 
 
@@ -272,7 +273,7 @@ class VideoWriter:
     def close(self) -> None:
         self._writer.release()
 
-    def __enter__(self) -> "VideoWriter":
+    def __enter__(self) -> VideoWriter:
         return self
 
     def __exit__(self, *exc) -> None:

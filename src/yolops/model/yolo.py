@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from yolops.errors import ConfigError
-from yolops.model.layers import C2f, SPPF, Conv, SeparableConv, fuse_conv_bn
+from yolops.model.layers import SPPF, C2f, Conv, SeparableConv, fuse_conv_bn
 
 # scale -> (depth multiple, width multiple, max channels), applied to the base network
 # below (YOLOv8 proportions). Changing a row changes the weights a checkpoint fits.
@@ -212,7 +212,7 @@ class YOLO(nn.Module):
     def forward(self, images: Tensor) -> HeadOutput:
         return self.head(self.neck(*self.backbone(images)))
 
-    def fuse(self) -> "YOLO":
+    def fuse(self) -> YOLO:
         """Fold every BatchNorm into its convolution, in place; for inference only
         (the fused model no longer trains its normalisation)."""
         for m in self.modules():

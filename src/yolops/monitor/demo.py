@@ -4,7 +4,7 @@ tell the two windows apart, report, and export the flagged images for labeling."
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
@@ -21,8 +21,9 @@ def serve_drift_and_monitor(
 ) -> dict:
     """Each of ``images`` is sent once as it is, then once darkened (repeats would
     make the tests see more evidence than there is). With fewer than 30 images the
-    verdict needs only as many as there are. Returns ``quiet`` and ``dark`` (:class:`~yolops.monitor.drift.MonitorReport`),
-    ``html`` (the dark window's report) and ``export`` (:class:`ExportResult`)."""
+    verdict needs only as many as there are. Returns ``quiet`` and ``dark``
+    (:class:`~yolops.monitor.drift.MonitorReport`), ``html`` (the dark window's report)
+    and ``export`` (:class:`ExportResult`)."""
     import httpx
 
     from yolops.monitor.drift import MonitorConfig
@@ -52,11 +53,11 @@ def serve_drift_and_monitor(
     )
     with background_server(config) as server:
         with httpx.Client(base_url=server.url, timeout=60, headers={"X-API-Key": key}) as c:
-            t0 = datetime.now(timezone.utc)
+            t0 = datetime.now(UTC)
             _send(c, ordinary)
-            t1 = datetime.now(timezone.utc)
+            t1 = datetime.now(UTC)
             _send(c, dark)
-            t2 = datetime.now(timezone.utc)
+            t2 = datetime.now(UTC)
     # The server has stopped, so its prediction log is written.
     config = MonitorConfig(min_images=min(MonitorConfig.min_images, len(images)))
     quiet = monitor(reference, window=t1 - t0, end=t1, workspace=ws, database_url=db, config=config)

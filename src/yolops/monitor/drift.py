@@ -98,7 +98,8 @@ class MonitorReport:
     def summary(self) -> str:
         head = (
             f"{self.model_name} version {self.model_version}: {len(self.rows)} images from "
-            f"{self.start.isoformat(timespec='seconds')} to {self.end.isoformat(timespec='seconds')}"
+            f"{self.start.isoformat(timespec='seconds')} to "
+            f"{self.end.isoformat(timespec='seconds')}"
         )
         if self.status == TOO_FEW:
             return (

@@ -37,11 +37,13 @@ class ExportResult:
         ]
         if self.not_saved:
             parts.append(
-                f"{self.not_saved} were not saved by the server (raise --log-sample-rate to keep more)"
+                f"{self.not_saved} were not saved by the server "
+                "(raise --log-sample-rate to keep more)"
             )
         if self.unreadable:
             parts.append(
-                f"{len(self.unreadable)} saved copies could not be read (first: {self.unreadable[0]})"
+                f"{len(self.unreadable)} saved copies could not be read "
+                f"(first: {self.unreadable[0]})"
             )
         return "; ".join(parts)
 

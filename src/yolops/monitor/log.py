@@ -32,10 +32,10 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -89,7 +89,7 @@ class LogEntry:
     stats: dict[str, float]
     detections: Detections = field(repr=False)
     data: bytes | None = field(default=None, repr=False)
-    time: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 def image_statistics(image: np.ndarray) -> dict[str, float]:
@@ -310,5 +310,5 @@ def read_predictions(
         r["classes"] = json.loads(r["classes"])
         r["scores"] = json.loads(r["scores"])
         if r["time"].tzinfo is None:  # SQLite keeps no zone; rows are written in UTC
-            r["time"] = r["time"].replace(tzinfo=timezone.utc)
+            r["time"] = r["time"].replace(tzinfo=UTC)
     return rows

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -57,9 +57,7 @@ class Reference:
     detections: list[list[tuple[str, float]]]
     conf_floor: float = CONF_FLOOR
     splits: dict[str, int] = field(default_factory=dict)  # images used per split
-    created_at: str = field(
-        default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
-    )
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
     def num_images(self) -> int:
@@ -77,7 +75,7 @@ class Reference:
             )
         return [[(c, s) for c, s in image if s >= conf] for image in self.detections]
 
-    def with_version(self, name: str, version: str) -> "Reference":
+    def with_version(self, name: str, version: str) -> Reference:
         return Reference(
             **{
                 **asdict(self),
@@ -94,7 +92,7 @@ class Reference:
         return {"format": FORMAT, **d}
 
     @classmethod
-    def from_dict(cls, d: dict, source: str = "reference") -> "Reference":
+    def from_dict(cls, d: dict, source: str = "reference") -> Reference:
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise ReferenceError(
                 f"{source}: not a yolops reference statistics file (format {FORMAT})"
@@ -124,7 +122,7 @@ class Reference:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "Reference":
+    def load(cls, path: str | Path) -> Reference:
         path = Path(path)
         try:
             data = json.loads(path.read_text())

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from yolops.errors import TrackingError, YolopsError
 from yolops.monitor.reference import Reference, ReferenceError, build_reference

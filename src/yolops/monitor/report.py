@@ -9,7 +9,7 @@ flagged images, with a thumbnail of each the server saved.
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from yolops.data.images import ImageReadError, read_image
 from yolops.monitor.drift import ALERT, OK, MonitorReport
 from yolops.quality.drift import DriftReport
-from yolops.quality.report import CSS, REF_COLOR, CUR_COLOR, drift_html, escape, plot_html, section
+from yolops.quality.report import CSS, CUR_COLOR, REF_COLOR, drift_html, escape, plot_html, section
 
 THUMBNAILS = 24  # flagged images shown as pictures
 ROWS = 200  # flagged images listed
@@ -78,17 +78,22 @@ def _header(r: MonitorReport) -> str:
         r.status, ("info", r.status.upper())
     )
     cards = [
-        f"<div class='card {card[0]}'><b>{escape(card[1])}</b>{len(r.rows)} images in the window</div>",
-        f"<div class='card {'error' if r.drifted else 'info'}'><b>{len(r.drifted)}</b>features drifted</div>",
-        f"<div class='card {'warning' if r.flagged else 'info'}'><b>{len(r.flagged)}</b>images flagged</div>",
+        f"<div class='card {card[0]}'><b>{escape(card[1])}</b>"
+        f"{len(r.rows)} images in the window</div>",
+        f"<div class='card {'error' if r.drifted else 'info'}'><b>{len(r.drifted)}</b>"
+        "features drifted</div>",
+        f"<div class='card {'warning' if r.flagged else 'info'}'><b>{len(r.flagged)}</b>"
+        "images flagged</div>",
     ]
     c, ref = r.config, r.reference
     meta = (
-        f"window {r.start.isoformat(timespec='seconds')} .. {r.end.isoformat(timespec='seconds')} · "
-        f"reference: {escape(ref.dataset)} ({ref.num_images} images, {len(ref.detections)} validation images "
-        f"predicted, built {escape(ref.created_at)}) · compared at confidence {c.conf:g}, low confidence "
-        f"below {c.low_conf:g} · {r.other_versions} rows of other versions left out · generated "
-        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}"
+        f"window {r.start.isoformat(timespec='seconds')} .. "
+        f"{r.end.isoformat(timespec='seconds')} · "
+        f"reference: {escape(ref.dataset)} ({ref.num_images} images, "
+        f"{len(ref.detections)} validation images predicted, built {escape(ref.created_at)}) · "
+        f"compared at confidence {c.conf:g}, low confidence below {c.low_conf:g} · "
+        f"{r.other_versions} rows of other versions left out · generated "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}"
     )
     alerts = "".join(f"<li>{escape(a)}</li>" for a in r.alerts)
     verdict = f"<p><b>{escape(r.summary())}</b></p>" + (f"<ul>{alerts}</ul>" if alerts else "")
@@ -102,7 +107,7 @@ def _timeline(r: MonitorReport) -> Figure:
     times = np.array([row["time"].timestamp() for row in r.rows])
     edges = np.linspace(r.start.timestamp(), r.end.timestamp(), 25)
     bucket = np.clip(np.searchsorted(edges, times, side="right") - 1, 0, len(edges) - 2)
-    centers = [datetime.fromtimestamp(t, timezone.utc) for t in (edges[:-1] + edges[1:]) / 2]
+    centers = [datetime.fromtimestamp(t, UTC) for t in (edges[:-1] + edges[1:]) / 2]
     conf, low = r.config.conf, r.config.low_conf
     scores = [[s for s in row["scores"] if s >= conf] for row in r.rows]
     ref_scores = [s for image in r.reference.detections_at(conf) for _, s in image]
@@ -172,13 +177,14 @@ def _flagged(r: MonitorReport) -> str:
         f"<div class='gallery'>{''.join(figures)}</div>"
         if figures
         else (
-            "<p>The server saved none of these images (serve with <code>--log-sample-rate</code> to keep a share "
-            "of them for labeling).</p>"
+            "<p>The server saved none of these images "
+            "(serve with <code>--log-sample-rate</code> to keep a share of them for labeling).</p>"
         )
     )
     rows = "".join(
-        f"<tr><td>{f.row['time'].isoformat(timespec='seconds')}</td><td>{escape(f.row['image_name'])}</td>"
-        f"<td>{escape(f.row['request_id'])}</td><td>{'yes' if f.row.get('sample_path') else 'no'}</td>"
+        f"<tr><td>{f.row['time'].isoformat(timespec='seconds')}</td>"
+        f"<td>{escape(f.row['image_name'])}</td><td>{escape(f.row['request_id'])}</td>"
+        f"<td>{'yes' if f.row.get('sample_path') else 'no'}</td>"
         f"<td>{escape('; '.join(f.reasons))}</td></tr>"
         for f in r.flagged[:ROWS]
     )

@@ -12,7 +12,7 @@ in the workspace database the server writes to.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from yolops.errors import ConfigError
 from yolops.monitor.drift import MonitorConfig, MonitorReport, check_window
@@ -48,7 +48,7 @@ def monitor(
 
     ws = workspace or Workspace.resolve()
     reference = load_reference(ws, model)
-    end = (end or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    end = (end or datetime.now(UTC)).astimezone(UTC)
     start = end - window
     url = database_url or default_database_url(ws.root)
     rows = read_predictions(url, since=start, until=end, model_name=reference.model_name)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from rich.rule import Rule
 
@@ -49,7 +49,8 @@ def run_demo(workspace: Path, fast: bool = False) -> dict:
         data_yaml = generate_to(root / "shapes", "yolo", config)
         outputs["dataset"] = data_yaml
         console.print(
-            f"   {config.num_images} images of circles, squares and triangles -> [bold]{data_yaml}[/]"
+            f"   {config.num_images} images of circles, squares and triangles "
+            f"-> [bold]{data_yaml}[/]"
         )
 
     with _step(2, "Validate it, with a few defects planted on purpose (the quality gate)"):
@@ -85,7 +86,8 @@ def run_demo(workspace: Path, fast: bool = False) -> dict:
 
     with _step(
         10,
-        "Monitor it: ordinary traffic, then a failing camera; drift report, images back to labeling",
+        "Monitor it: ordinary traffic, then a failing camera; "
+        "drift report, images back to labeling",
     ):
         outputs["monitoring"] = monitor_step(Path(workspace), reference, ds, root / "monitoring")
 
@@ -163,7 +165,8 @@ def quality_step(data_yaml: Path, out: Path) -> Path:
     result = plant_and_validate(load_dataset(data_yaml), out / "planted")
     counts = result.report.counts_by_severity()
     console.print(
-        f"   {counts['error']} error(s), {counts['warning']} warning(s) in {len(result.report.dataset)} images"
+        f"   {counts['error']} error(s), {counts['warning']} warning(s) "
+        f"in {len(result.report.dataset)} images"
     )
     for kind, (found, planted) in result.recall.items():
         console.print(f"   planted {kind:<24} found {found}/{planted}")
@@ -183,7 +186,8 @@ def serve_step(model: Path, image: Path, root: Path) -> None:
         or "nothing"
     )
     console.print(
-        f"   POST {answer['url']}/v1/predict ({result['name']}, {result['width']}x{result['height']}) "
+        f"   POST {answer['url']}/v1/predict "
+        f"({result['name']}, {result['width']}x{result['height']}) "
         f"-> {len(result['detections'])} boxes: {found}"
     )
     console.print(

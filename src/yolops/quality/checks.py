@@ -32,8 +32,8 @@ from the data being checked (there it only marks the outliers).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 import numpy as np
 import torch
@@ -47,7 +47,6 @@ from yolops.issues import Issue, Severity
 from yolops.model.boxes import box_iou
 from yolops.quality.images import ImageScan, hamming
 from yolops.quality.schema import BOX_MEASURES, Schema, box_measures
-
 
 DUPLICATE_OF = (
     "duplicate of "  # location prefix of duplicate and leakage issues, then the other image id
@@ -119,7 +118,8 @@ def check_boxes(ds: Dataset, config: CheckConfig = CheckConfig()) -> list[Issue]
                         i,
                         "box_tiny",
                         Severity.WARNING,
-                        f"is {m['width'][i]:g}x{m['height'][i]:g} px (a side < {config.tiny_side:g} px)",
+                        f"is {m['width'][i]:g}x{m['height'][i]:g} px "
+                        f"(a side < {config.tiny_side:g} px)",
                     )
                 )
     return issues
@@ -300,7 +300,8 @@ def check_split_coverage(stats: DatasetStats) -> list[Issue]:
                     Issue(
                         "split_missing_class",
                         Severity.WARNING,
-                        f"split {split!r} has no box of class {c!r} (the dataset has {stats.boxes_per_class[c]})",
+                        f"split {split!r} has no box of class {c!r} "
+                        f"(the dataset has {stats.boxes_per_class[c]})",
                     )
                 )
     return issues
@@ -343,7 +344,8 @@ def check_classes_against_schema(
                         r,
                         "class_unknown",
                         Severity.ERROR,
-                        f"{len(idx)} box(es) of class {ds.class_names[k]!r}, which the schema does not list",
+                        f"{len(idx)} box(es) of class {ds.class_names[k]!r}, "
+                        "which the schema does not list",
                         location=_boxes_location(idx),
                     )
                 )
@@ -360,7 +362,8 @@ def check_classes_against_schema(
                 Issue(
                     "class_share_shift",
                     Severity.WARNING,
-                    f"class {name!r} is {n / total:.1%} of boxes; the schema expects {expected.share:.1%}",
+                    f"class {name!r} is {n / total:.1%} of boxes; "
+                    f"the schema expects {expected.share:.1%}",
                 )
             )
     return issues
@@ -427,8 +430,8 @@ def check_images_against_schema(
                     r,
                     "image_size_outside_schema",
                     severity,
-                    f"image is {r.width}x{r.height} px; the schema allows width {schema.image_width}, "
-                    f"height {schema.image_height}",
+                    f"image is {r.width}x{r.height} px; "
+                    f"the schema allows width {schema.image_width}, height {schema.image_height}",
                 )
             )
         scan = scans.get(r.id)

@@ -21,8 +21,8 @@ monitoring can call them on logged statistics.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 from scipy.spatial.distance import jensenshannon
@@ -83,7 +83,8 @@ class FeatureDrift:
         psign = "<" if self.p_value < self.alpha else ">="
         verdict = "drifted" if self.drifted else "no drift"
         return (
-            f"{self.feature} {verdict}: {self.statistic} {self.value:.3g} {sign} {self.threshold:g} "
+            f"{self.feature} {verdict}: "
+            f"{self.statistic} {self.value:.3g} {sign} {self.threshold:g} "
             f"({self.test} p {self.p_value:.2g} {psign} {self.alpha:g}); {self.change}"
         )
 

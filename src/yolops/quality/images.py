@@ -21,9 +21,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 import cv2
 import numpy as np
@@ -56,7 +56,8 @@ def image_stats(image: np.ndarray) -> dict[str, float]:
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim not in (2, 3) or min(image.shape[:2]) == 0:
         raise ValueError(
-            f"image_stats expects a non-empty uint8 (H, W[, 3]) image, got {image.dtype} {image.shape}"
+            "image_stats expects a non-empty uint8 (H, W[, 3]) image, "
+            f"got {image.dtype} {image.shape}"
         )
     height, width = image.shape[:2]
     small = _work_size(image)
@@ -261,7 +262,8 @@ def _size_issues(
             (
                 "image_odd_aspect",
                 Severity.WARNING,
-                f"aspect ratio {s['aspect']:.2f} (w/h) is far from the dataset's median {med['aspect']:.2f}",
+                f"aspect ratio {s['aspect']:.2f} (w/h) is far from the dataset's median "
+                f"{med['aspect']:.2f}",
             )
         )
     pixels = w * h / (med["width"] * med["height"])
@@ -369,6 +371,9 @@ def cleanvision_issues(
         row = table.loc[str(r.path)]
         for kind, (code, severity) in CLEANVISION_CODES.items():
             if row[f"is_{kind}_issue"]:
-                message = f"cleanvision: {kind.replace('_', ' ')} (score {row[f'{kind}_score']:.3f}, 0 bad .. 1 fine)"
+                message = (
+                    f"cleanvision: {kind.replace('_', ' ')} "
+                    f"(score {row[f'{kind}_score']:.3f}, 0 bad .. 1 fine)"
+                )
                 issues.append(_issue(ds, r, code, severity, message))
     return issues

@@ -33,9 +33,9 @@ computes it: the geometric mean of the three subtypes' softmin-pooled box scores
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -398,9 +398,10 @@ def label_issues(
             Issue(
                 MODEL_TOO_WEAK,
                 Severity.WARNING,
-                f"the model finds only {scores.model_recall:.0%} of the labelled boxes (IoU >= 0.5, score > "
-                f"{config.low_probability_threshold:g}; at least {config.min_model_recall:.0%} needed): too weak "
-                "to judge the labels. Give a better model, or train the folds longer (--fold-epochs)",
+                f"the model finds only {scores.model_recall:.0%} of the labelled boxes "
+                f"(IoU >= 0.5, score > {config.low_probability_threshold:g}; "
+                f"at least {config.min_model_recall:.0%} needed): too weak to judge the labels. "
+                "Give a better model, or train the folds longer (--fold-epochs)",
             )
         ]
     issues: list[LabelIssue] = []
@@ -409,8 +410,17 @@ def label_issues(
         r, pred = ds[image_id], scores.predictions[k]
         path = relative_name(r.path, ds.root) if ds.root else str(r.path)
 
+        # Called only within this iteration; the defaults bind this image's values anyway.
         def issue(
-            code: str, score: float, message: str, box: int | None, p: int | None
+            code: str,
+            score: float,
+            message: str,
+            box: int | None,
+            p: int | None,
+            *,
+            pred=pred,
+            path=path,
+            image_id=image_id,
         ) -> LabelIssue:
             predicted = (
                 {}
@@ -464,9 +474,15 @@ def label_issues(
                 # cleanlab's swap score for a box labelled twice with two classes
                 what = f"{label} is also labelled as another class: one object, two classes?"
             elif code == "label_wrong_class":
-                what = f"{label}: the model sees a {names[pred.classes[p]]} here (score {pred.scores[p]:.2f})"
+                what = (
+                    f"{label}: the model sees a {names[pred.classes[p]]} here "
+                    f"(score {pred.scores[p]:.2f})"
+                )
             elif code == "label_bad_location":
-                what = f"{label} is badly placed: the model puts the {names[r.classes[i]]} at {_xyxy(pred.boxes[p])}"
+                what = (
+                    f"{label} is badly placed: the model puts the {names[r.classes[i]]} "
+                    f"at {_xyxy(pred.boxes[p])}"
+                )
             else:
                 what = f"{label}: the model sees nothing here; a label with no object?"
             issues.append(issue(code, s, what, i, p))

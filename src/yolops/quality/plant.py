@@ -14,9 +14,10 @@ For tests, benchmarks and the demo; never for real data.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -91,7 +92,8 @@ def plant_defects(
         raise YolopsError(f"plant_defects: unknown kinds {unknown}; choose from {', '.join(KINDS)}")
     if any(k in _COPIES for k in kinds) and len([s for s in ds.splits.values() if s]) < 2:
         raise YolopsError(
-            f"plant_defects: dataset {ds.name!r} needs two non-empty splits to plant copies across splits"
+            f"plant_defects: dataset {ds.name!r} needs two non-empty splits "
+            "to plant copies across splits"
         )
     images_dir = Path(out_dir).absolute() / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
@@ -101,7 +103,8 @@ def plant_defects(
     need = per_kind * len(kinds)
     if need > len(order):
         raise YolopsError(
-            f"plant_defects: {need} defects need {need} images with boxes; {ds.name!r} has {len(order)}"
+            f"plant_defects: {need} defects need {need} images with boxes; "
+            f"{ds.name!r} has {len(order)}"
         )
     records = {r.id: _relink(r, images_dir) for r in ds}
     splits = {k: list(v) for k, v in ds.splits.items()}
@@ -359,7 +362,7 @@ DEMO_KINDS = (
 class PlantedValidation:
     """What :func:`plant_and_validate` planted, what validation reported, and the recall."""
 
-    report: "QualityReport"
+    report: QualityReport
     truth: list[PlantedDefect]
     recall: dict[str, tuple[int, int]]  # kind -> (found, planted)
 

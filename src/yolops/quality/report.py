@@ -16,9 +16,9 @@ import io
 import math
 import re
 from collections import defaultdict
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -78,7 +78,8 @@ def render_html(report: QualityReport, thumbnails: int = 12, fail_on: str | None
 # -- layout -----------------------------------------------------------------------------------
 
 CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0 auto;max-width:1200px;
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0 auto;\
+max-width:1200px;
      padding:24px;color:#1f2328;background:#fafbfc}
 h1{margin:0 0 4px}h2{border-bottom:2px solid #d0d7de;padding-bottom:4px;margin-top:36px}
 .meta{color:#57606a}.cards{display:flex;gap:12px;margin:16px 0}
@@ -128,7 +129,7 @@ def _header(report: QualityReport, fail_on: str | None) -> str:
     if report.drift is not None:
         n = len(report.drift.drifted)
         drift = f" · drift against {escape(report.drift.reference)}: {n} feature(s) drifted"
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     seconds = sum(report.seconds.values())
     return (
         f"<h1>Quality report: {escape(ds.name)}</h1>"
@@ -153,7 +154,8 @@ def _issue_table(report: QualityReport) -> str:
         worst = max((i.severity for i in items), key=lambda s: s.rank)
         rows.append(
             f"<tr><td>{_sev(worst)}</td><td><a href='#code-{escape(code)}'>{escape(code)}</a></td>"
-            f"<td class='num'>{len(items)}</td><td>{escape(_where(items[0]))}: {escape(items[0].message)}</td></tr>"
+            f"<td class='num'>{len(items)}</td>"
+            f"<td>{escape(_where(items[0]))}: {escape(items[0].message)}</td></tr>"
         )
     return (
         "<table><tr><th>severity</th><th>code</th><th>count</th><th>first example</th></tr>"
@@ -183,7 +185,10 @@ def _code_section(report: QualityReport, code: str, items: list[Issue], thumbnai
         f"<table><tr><th>severity</th><th>where</th><th>message</th></tr>{rows}</table>{more}</details>"
     )
     shown = f"<div class='gallery'>{''.join(gallery)}</div>" if gallery else ""
-    return f"<section id='code-{escape(code)}'><h3>{escape(code)} ({len(items)})</h3>{shown}{table}</section>"
+    return (
+        f"<section id='code-{escape(code)}'><h3>{escape(code)} ({len(items)})</h3>"
+        f"{shown}{table}</section>"
+    )
 
 
 # -- thumbnails --------------------------------------------------------------------------------
@@ -214,7 +219,8 @@ def _figure(report: QualityReport, issue: Issue) -> str | None:
     )
     return (
         f"<figure{width}><div class='pair'>{''.join(uris)}</div>"
-        f"<figcaption><b>{escape(issue.image_id)}</b> {escape(issue.location or '')}<br>{escape(issue.message)}{legend}"
+        f"<figcaption><b>{escape(issue.image_id)}</b> {escape(issue.location or '')}"
+        f"<br>{escape(issue.message)}{legend}"
         "</figcaption></figure>"
     )
 
@@ -363,7 +369,8 @@ def plot_html(fig: Figure, alt: str) -> str:
 def _stats_html(report: QualityReport) -> str:
     s, ds = report.stats, report.dataset
     rows = "".join(
-        f"<tr><td>{escape(c)}</td>{''.join(f'<td class=num>{s.boxes_per_class_per_split[c][x]}</td>' for x in s.splits)}"
+        f"<tr><td>{escape(c)}</td>"
+        f"{''.join(f'<td class=num>{s.boxes_per_class_per_split[c][x]}</td>' for x in s.splits)}"
         f"<td class=num>{s.boxes_per_class[c]}</td><td class=num>{s.images_per_class[c]}</td></tr>"
         for c in s.class_names
     )
@@ -451,9 +458,10 @@ def _schema_html(report: QualityReport) -> str:
         for name, c in sc.classes.items()
     )
     return (
-        f"<p>Schema {escape(source)}. Images: formats {escape(', '.join(sc.image_formats) or '-')}, modes "
-        f"{escape(', '.join(sc.image_modes) or '-')}, width {escape(sc.image_width)} px, height "
-        f"{escape(sc.image_height)} px; boxes per image {escape(sc.boxes_per_image)}.</p>"
+        f"<p>Schema {escape(source)}. "
+        f"Images: formats {escape(', '.join(sc.image_formats) or '-')}, "
+        f"modes {escape(', '.join(sc.image_modes) or '-')}, width {escape(sc.image_width)} px, "
+        f"height {escape(sc.image_height)} px; boxes per image {escape(sc.boxes_per_image)}.</p>"
         "<table><tr><th>class</th><th>share</th><th>width (px)</th><th>height (px)</th>"
         f"<th>area (px²)</th><th>aspect (w/h)</th></tr>{rows}</table>"
     )
@@ -463,14 +471,16 @@ def drift_html(drift: DriftReport) -> str:
     rows = "".join(
         f"<tr class='{'drifted' if f.drifted else ''}'><td>{escape(f.feature)}</td>"
         f"<td>{'<b>drifted</b>' if f.drifted else 'no'}</td><td>{escape(f.statistic)}</td>"
-        f"<td class=num>{_fmt(f.value)}</td><td class=num>{f.threshold:g}</td><td>{escape(f.test)}</td>"
+        f"<td class=num>{_fmt(f.value)}</td><td class=num>{f.threshold:g}</td>"
+        f"<td>{escape(f.test)}</td>"
         f"<td class=num>{_fmt(f.p_value)}</td><td class=num>{f.reference_n}</td>"
         f"<td class=num>{f.current_n}</td><td>{escape(f.change)}</td></tr>"
         for f in drift.features
     )
     table = (
-        f"<p>Current {escape(drift.current)} against reference {escape(drift.reference)}. A feature drifts "
-        "when its statistic exceeds the threshold and its test's p-value is below alpha.</p>"
+        f"<p>Current {escape(drift.current)} against reference {escape(drift.reference)}. "
+        "A feature drifts when its statistic exceeds the threshold and its test's p-value "
+        "is below alpha.</p>"
         "<table><tr><th>feature</th><th>drifted</th><th>statistic</th><th>value</th><th>threshold</th>"
         "<th>test</th><th>p-value</th><th>reference n</th><th>current n</th><th>change</th></tr>"
         f"{rows}</table>"

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterable, Mapping, Sequence
 
 from yolops.data.dataset import Dataset
 from yolops.data.stats import DatasetStats, dataset_stats
@@ -56,7 +56,8 @@ class QualityConfig:
     def __post_init__(self) -> None:
         if self.image_checker not in IMAGE_CHECKERS:
             raise ConfigError(
-                f"image_checker must be one of {', '.join(IMAGE_CHECKERS)}, got {self.image_checker!r}"
+                f"image_checker must be one of {', '.join(IMAGE_CHECKERS)}, "
+                f"got {self.image_checker!r}"
             )
 
 
@@ -79,7 +80,8 @@ class QualityReport:
     seconds: Mapping[str, float] = field(default_factory=dict)
 
     def counts_by_severity(self) -> dict[str, int]:
-        """Issues per severity, every severity present: ``{"error": 2, "warning": 5, "info": 0}``."""
+        """Issues per severity, every severity present:
+        ``{"error": 2, "warning": 5, "info": 0}``."""
         counts = Counter(i.severity.value for i in self.issues)
         return {
             s.value: counts.get(s.value, 0)

@@ -12,8 +12,8 @@ writes what the log still holds.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 from fastapi import FastAPI
 
@@ -54,8 +54,10 @@ def build_app(
         title="yolops inference API",
         version=__version__,
         lifespan=lifespan,
-        description="Object detection over HTTP: POST images to /v1/predict, get boxes, classes and scores "
-        "in image pixels. Authenticate with an API key (`yolops keys create`).",
+        description=(
+            "Object detection over HTTP: POST images to /v1/predict, get boxes, classes and "
+            "scores in image pixels. Authenticate with an API key (`yolops keys create`)."
+        ),
     )
     install_error_handlers(app)
     app.include_router(predict_router)

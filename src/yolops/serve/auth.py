@@ -20,7 +20,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import Column, DateTime, String, Table, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -89,7 +89,7 @@ class KeyStore:
                     ):
                         break
                 key = f"yk_{key_id}_{secrets.token_urlsafe(32)}"
-                now = datetime.now(timezone.utc)
+                now = datetime.now(UTC)
                 conn.execute(
                     insert(api_keys).values(
                         id=key_id,
@@ -126,7 +126,7 @@ class KeyStore:
                     conn.execute(
                         update(api_keys)
                         .where(api_keys.c.id == key_id)
-                        .values(revoked_at=datetime.now(timezone.utc))
+                        .values(revoked_at=datetime.now(UTC))
                     )
                 row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
         return _info(row)
@@ -177,5 +177,5 @@ def _info(row) -> KeyInfo:
 def _utc(value: datetime | None) -> datetime | None:
     # SQLite hands datetimes back naive; they were written in UTC.
     if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
     return value

@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict, deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -93,8 +93,9 @@ class MicroBatcher:
         params: PredictParams,
         sizes: list[tuple[int, int] | None] | None = None,
     ) -> BatchResult:
-        """Detections for ``images`` (RGB uint8), in order; :class:`Overloaded` when the queue is full.
-        ``sizes``: per image None, or the original (width, height) it was reduced from."""
+        """Detections for ``images`` (RGB uint8), in order; :class:`Overloaded` when the
+        queue is full. ``sizes``: per image None, or the original (width, height) it was
+        reduced from."""
         if not self.running or self._arrived is None:
             raise Overloaded("the server is not accepting requests (starting or stopping)")
         if self.waiting + len(images) > self.max_queue:

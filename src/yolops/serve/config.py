@@ -74,7 +74,7 @@ class ServeConfig:
         if problems:
             raise ConfigError("invalid serve configuration: " + "; ".join(problems))
 
-    def replace(self, **changes: Any) -> "ServeConfig":
+    def replace(self, **changes: Any) -> ServeConfig:
         return dataclasses.replace(self, **changes)
 
     @property

@@ -2,7 +2,8 @@
 
 SQLite in the workspace by default (WAL, so the server reads API keys while
 `yolops keys` writes them); any SQLAlchemy URL (PostgreSQL for replicas) otherwise.
-Each store creates its tables on first use (:func:`ensure_tables`); they are ours alone, so no migrations tool yet.
+Each store creates its tables on first use (:func:`ensure_tables`); they are ours alone,
+so no migrations tool yet.
 """
 
 from __future__ import annotations

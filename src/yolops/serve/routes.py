@@ -6,7 +6,6 @@ import time
 import uuid
 
 import anyio
-
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -30,7 +29,8 @@ def get_state(request: Request) -> ServerState:
 
 
 def require(role: str):
-    """A dependency admitting requests whose API key allows ``role`` (any request when auth is off)."""
+    """A dependency admitting requests whose API key allows ``role`` (any request when
+    auth is off)."""
 
     def check(
         state: ServerState = Depends(get_state),
@@ -120,8 +120,11 @@ _PREDICT_BODY = {
     responses=ERRORS,
     openapi_extra=_PREDICT_BODY,
     summary="Detect objects in one or more images",
-    description='Multipart (files in the field `images`) or JSON (`{"images": [{"data": base64}]}`). '
-    "Boxes are x1, y1, x2, y2 in pixels of each original image.",
+    description=(
+        "Multipart (files in the field `images`) or "
+        'JSON (`{"images": [{"data": base64}]}`). '
+        "Boxes are x1, y1, x2, y2 in pixels of each original image."
+    ),
 )
 async def predict(
     request: Request,

@@ -63,7 +63,8 @@ def track_register_promote(
         detector = Detector(reference, workspace=ws)
         detections = detector.predict(source)
         console.print(
-            f"   predicted {len(detections)} image(s) with [bold]{reference}[/] (version {served}): "
+            f"   predicted {len(detections)} image(s) with [bold]{reference}[/] "
+            f"(version {served}): "
             f"{sum(len(d) for d in detections)} boxes"
         )
     return {

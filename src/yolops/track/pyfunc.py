@@ -13,9 +13,10 @@ Output: a DataFrame, one row per box: ``image`` (index in the batch), ``x1 y1 x2
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,7 @@ def as_image_list(model_input: Any) -> list[np.ndarray]:
     )
 
 
-def detections_frame(detections: list) -> "pd.DataFrame":  # noqa: F821
+def detections_frame(detections: list) -> pd.DataFrame:  # noqa: F821
     import pandas as pd
 
     rows = []

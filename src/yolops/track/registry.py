@@ -16,7 +16,7 @@ import functools
 import getpass
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from yolops.errors import PromotionRefused, TrackingError
@@ -325,7 +325,7 @@ def promote(
             force,
         )
     client.set_registered_model_alias(name, alias, candidate.version)
-    stamp = f"{getpass.getuser()} {datetime.now(timezone.utc).isoformat(timespec='seconds')}"
+    stamp = f"{getpass.getuser()} {datetime.now(UTC).isoformat(timespec='seconds')}"
     client.set_model_version_tag(name, candidate.version, f"promoted.{alias}", stamp)
     return Promotion(
         name, str(candidate.version), alias, str(holder.version) if holder else None, reason
@@ -353,8 +353,9 @@ def _gate(
         if score is None:
             if not force:
                 raise PromotionRefused(
-                    f"refusing to promote {name} version {version} to {alias!r}: it has no validation "
-                    f"mAP50-95 ({GATE_METRIC}) to compare with version {held_version}'s {fmt(held)}; "
+                    f"refusing to promote {name} version {version} to {alias!r}: "
+                    f"it has no validation mAP50-95 ({GATE_METRIC}) to compare with "
+                    f"version {held_version}'s {fmt(held)}; "
                     "pass --force to promote it anyway"
                 )
             return f"forced: version {version} has no validation mAP50-95"
@@ -364,8 +365,9 @@ def _gate(
         )
     if not force:
         raise PromotionRefused(
-            f"refusing to promote {name} version {version} to {alias!r}: its val mAP50-95 {fmt(score)} is below "
-            f"{fmt(held)} of version {held_version}, which holds {alias!r}, on the same dataset ({dataset}); "
+            f"refusing to promote {name} version {version} to {alias!r}: "
+            f"its val mAP50-95 {fmt(score)} is below {fmt(held)} of version {held_version}, "
+            f"which holds {alias!r}, on the same dataset ({dataset}); "
             "pass --force to promote it anyway"
         )
     return f"forced: val mAP50-95 {fmt(score)} < {fmt(held)} of version {held_version}"
@@ -374,4 +376,4 @@ def _gate(
 def _iso(ms: int | None) -> str:
     if not ms:
         return ""
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")

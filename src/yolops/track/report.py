@@ -24,10 +24,14 @@ CURVES = (
 )
 PLOT_ORDER = ("training_curves", "pr_curves", "confusion_matrix", "predictions")
 
-_STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
-th{background:#f3f3f3}img{max-width:100%;border:1px solid #ddd;margin:.3em 0}pre{background:#f6f6f6;padding:1em}
-h1 small{color:#777;font-weight:normal}"""
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}\n"
+    "table{border-collapse:collapse;margin:.5em 0 1.5em}"
+    "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}\n"
+    "th{background:#f3f3f3}img{max-width:100%;border:1px solid #ddd;margin:.3em 0}"
+    "pre{background:#f6f6f6;padding:1em}\n"
+    "h1 small{color:#777;font-weight:normal}"
+)
 
 
 def _png(data: bytes) -> str:
@@ -89,9 +93,11 @@ def write_report(ws: Workspace, run_id: str, out: str | Path | None = None) -> P
     out.parent.mkdir(parents=True, exist_ok=True)
     tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
     parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>yolops run {html.escape(run_id)}</title>"
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>yolops run {html.escape(run_id)}</title>"
         f"<style>{_STYLE}</style></head><body>",
-        f"<h1>{html.escape(run.info.run_name or run_id)} <small>run {html.escape(run_id)}</small></h1>",
+        f"<h1>{html.escape(run.info.run_name or run_id)} "
+        f"<small>run {html.escape(run_id)}</small></h1>",
         _table(
             [
                 ("status", run.info.status),

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from yolops.errors import TrackingError
@@ -43,7 +43,7 @@ class RunSummary:
 def summarize(run) -> RunSummary:
     tags = run.data.tags
     started = (
-        datetime.fromtimestamp(run.info.start_time / 1000, timezone.utc).strftime("%m-%d %H:%M")
+        datetime.fromtimestamp(run.info.start_time / 1000, UTC).strftime("%m-%d %H:%M")
         if run.info.start_time
         else ""
     )
@@ -64,7 +64,8 @@ def summarize(run) -> RunSummary:
 def list_runs(
     ws: Workspace, experiment: str = DEFAULT_EXPERIMENT, kind: str | None = None, limit: int = 50
 ) -> list[RunSummary]:
-    """The newest runs of ``experiment`` first; ``kind`` keeps train, val, sweep or trial runs only."""
+    """The newest runs of ``experiment`` first; ``kind`` keeps train, val, sweep or trial
+    runs only."""
     client = ws.client()
     exp = client.get_experiment_by_name(experiment)
     if exp is None:

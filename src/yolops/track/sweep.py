@@ -24,9 +24,10 @@ import dataclasses
 import getpass
 import json
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import yaml
 from rich.console import Console

@@ -28,8 +28,9 @@ import math
 import re
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 from rich.console import Console
@@ -167,9 +168,10 @@ class MLflowTracker(TrainCallback):
         self._write_state()
         if self.failure is not None:
             self.console.print(
-                f"[yellow]warning:[/] this training is not (fully) tracked ({self.failure}). Nothing is lost: "
-                f"{result.run_dir} holds its config, metrics, plots and weights; "
-                f"`yolops runs sync {result.run_dir}` logs it once the tracking store is reachable.",
+                f"[yellow]warning:[/] this training is not (fully) tracked ({self.failure}). "
+                f"Nothing is lost: {result.run_dir} holds its config, metrics, plots and weights; "
+                f"`yolops runs sync {result.run_dir}` logs it once the tracking store is "
+                "reachable.",
                 soft_wrap=True,
             )
 
@@ -196,8 +198,9 @@ class MLflowTracker(TrainCallback):
             message = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
             self.failure = f"{what} failed: {type(e).__name__}: {message}"
             self.console.print(
-                f"[yellow]warning:[/] tracking to {self.workspace.tracking_uri} stopped while {what} "
-                f"({type(e).__name__}: {message}). The training goes on; its run folder keeps everything.",
+                f"[yellow]warning:[/] tracking to {self.workspace.tracking_uri} stopped while "
+                f"{what} ({type(e).__name__}: {message}). "
+                "The training goes on; its run folder keeps everything.",
                 soft_wrap=True,
             )
             log.debug("tracking failure", exc_info=True)

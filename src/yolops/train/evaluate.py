@@ -21,8 +21,8 @@ Conventions (those of COCO):
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 from faster_coco_eval import COCO, COCOeval_faster

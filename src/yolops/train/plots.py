@@ -10,8 +10,8 @@ from __future__ import annotations
 import csv
 import logging
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import cv2
 import numpy as np

@@ -10,9 +10,10 @@ from __future__ import annotations
 import csv
 import resource
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 import yaml
@@ -42,7 +43,7 @@ class TrainCallback:
 
     def on_train_start(self, run_dir: Path, config: TrainConfig, info: dict[str, Any]) -> None: ...
     def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None: ...
-    def on_train_end(self, result: "TrainResult") -> None: ...
+    def on_train_end(self, result: TrainResult) -> None: ...
 
 
 @dataclass
@@ -128,14 +129,15 @@ def prepare_data(
             )
         ds = ds.random_split({"train": 0.8, "val": 0.2}, seed=config.seed)
         console.print(
-            f"[yellow]note:[/] dataset {ds.name!r} has no splits; split it 80/20 (seed {config.seed})"
+            f"[yellow]note:[/] dataset {ds.name!r} has no splits; "
+            f"split it 80/20 (seed {config.seed})"
         )
     if config.val_split not in ds.splits:
         raise ConfigError(
             f"dataset {ds.name!r} has no {config.val_split!r} split to validate on "
             f"(it has {', '.join(ds.splits)}); choose one with val_split"
         )
-    train_ds, val_ds = ds.split("train"), ds.split(config.val_split)
+    train_ds = ds.split("train")
     if len(train_ds) == 0:
         raise ConfigError(f"dataset {ds.name!r}: the train split is empty")
     return ds, train_ds
@@ -318,11 +320,13 @@ def train(
     }
     for cb in callbacks:
         cb.on_train_start(run_dir, config, info)
+    # int(): what "%d" printed, should a config give a float number of epochs
+    length = f"budget {config.time:.0f} s" if config.time else f"{int(config.epochs)} epochs"
     console.print(
         f"Training yolops-{config.model} ({info.get('model_params', 0) / 1e6:.2f} M params, "
         f"{info.get('model_gflops', 0):.2f} GFLOPs at {config.imgsz}) on "
         f"{len(train_ds)} images, validating on {len(val_ds)} ({config.val_split}), {device}, "
-        f"{'budget %.0f s' % config.time if config.time else '%d epochs' % config.epochs} -> [bold]{run_dir}[/]"
+        f"{length} -> [bold]{run_dir}[/]"
     )
 
     train_images, train_seconds, stopped = 0, 0.0, "completed"
@@ -435,7 +439,8 @@ def train(
         cb.on_train_end(result)
     console.print(
         f"[green]Done[/] ({stopped}) after {epoch} epochs in {result.seconds:.0f} s: "
-        f"val mAP50-95 {final.get('val/map50_95', float('nan')):.3f}, mAP50 {final.get('val/map50', float('nan')):.3f}"
+        f"val mAP50-95 {final.get('val/map50_95', float('nan')):.3f}, "
+        f"mAP50 {final.get('val/map50', float('nan')):.3f}"
         + (
             f"; test mAP50-95 {final['test/map50_95']:.3f}, mAP50 {final['test/map50']:.3f}"
             if "test/map50_95" in final
