@@ -35,13 +35,13 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from yolops import __version__
+from yolops._version import __version__
 from yolops.data.images import decode_for_model, decode_image
 from yolops.data.synth import SynthConfig, render_scene
+from yolops.device import cpu_count
 from yolops.infer.export import export_onnx
 from yolops.infer.predictor import OnnxPredictor
 from yolops.model.yolo import YOLO, build_model
-from yolops.train.device import cpu_count
 
 HERE = Path(__file__).resolve().parent
 TARGETS_MS = {320: 5.2, 640: 19.0}  # product targets for yolops-n ONNX on the 2-core machine

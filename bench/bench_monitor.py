@@ -27,12 +27,12 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import insert
 
-from yolops import __version__
+from yolops._version import __version__
+from yolops.db import ensure_tables, get_engine
 from yolops.monitor.drift import check_window
 from yolops.monitor.log import predictions, read_predictions
 from yolops.monitor.reference import Reference
 from yolops.monitor.report import render_monitor_html
-from yolops.serve.database import ensure_tables, get_engine
 
 CLASSES = ("RBC", "WBC", "Platelets")
 HERE = Path(__file__).resolve().parent

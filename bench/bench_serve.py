@@ -40,13 +40,13 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from yolops import __version__
+from yolops._version import __version__
 from yolops.data.synth import SynthConfig, render_scene
+from yolops.device import cpu_count
+from yolops.identity import KeyStore
 from yolops.infer.export import export_onnx
 from yolops.model.yolo import build_model
-from yolops.serve.auth import KeyStore
 from yolops.serve.loadtest import ServerProcess, load
-from yolops.train.device import cpu_count
 
 HERE = Path(__file__).resolve().parent
 LOCK = Path("/tmp/yolops-bench.lock")

@@ -31,7 +31,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from yolops import __version__
+from yolops._version import __version__
 from yolops.data.synth import SynthConfig, generate
 from yolops.track.tracking import MLflowTracker
 from yolops.train.config import TrainConfig

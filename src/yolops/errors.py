@@ -1,7 +1,8 @@
-"""Exceptions raised by yolops.
+"""Every exception yolops raises on purpose.
 
 Every message names the file, the record and what is wrong, so that the CLI can
-print it as it is (no traceback) and a user knows where to look.
+print it as it is (no traceback) and a user knows where to look. One module for all
+of them, so that any layer can raise and catch them without importing another.
 """
 
 from __future__ import annotations
@@ -9,6 +10,13 @@ from __future__ import annotations
 
 class YolopsError(Exception):
     """Base of every error yolops raises on purpose."""
+
+
+class ConfigError(YolopsError):
+    """A configuration value or file is invalid."""
+
+
+# -- data -------------------------------------------------------------------------------------
 
 
 class DatasetFormatError(YolopsError):
@@ -23,8 +31,22 @@ class DataLoadError(YolopsError):
         self.issues = list(issues or [])
 
 
-class ConfigError(YolopsError):
-    """A configuration value or file is invalid."""
+class ImageReadError(YolopsError):
+    """An image file is missing, not an image, truncated or cannot be decoded.
+    ``code`` is a stable name for the problem (``image_corrupt``, ...)."""
+
+    def __init__(self, path: object, code: str, message: str):
+        super().__init__(f"{path}: {message}")
+        self.path = str(path)
+        self.code = code
+        self.reason = message
+
+
+class SourceError(YolopsError):
+    """A source path does not exist, holds nothing to predict on, or cannot be read."""
+
+
+# -- models, tracking, monitoring -------------------------------------------------------------
 
 
 class ModelError(YolopsError):
@@ -37,3 +59,26 @@ class TrackingError(YolopsError):
 
 class PromotionRefused(TrackingError):
     """A model version may not take an alias (its validation score is lower)."""
+
+
+class ReferenceStatsError(YolopsError):
+    """Reference statistics of a model version cannot be built, read or found."""
+
+
+class AlertError(YolopsError):
+    """The webhook could not be reached or refused the alert."""
+
+
+# -- the platform -----------------------------------------------------------------------------
+
+
+class DatabaseError(YolopsError):
+    """The workspace database cannot be reached or used."""
+
+
+class AuthError(YolopsError):
+    """A user, key or session is unknown, or an identity operation is refused."""
+
+
+class Overloaded(YolopsError):
+    """More images are waiting than the server accepts; the client should retry later."""

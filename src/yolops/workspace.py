@@ -1,13 +1,17 @@
-"""Where yolops keeps its state: one workspace directory, or a tracking server.
+"""Where yolops keeps its state: one workspace directory, its database, and a
+tracking server when there is one. Every surface resolves it the same way.
 
     ws = Workspace.resolve()                      # ./yolops-workspace, or $YOLOPS_HOME
-    ws = Workspace.resolve("team-ws", tracking_uri="http://127.0.0.1:5000")
+    ws = Workspace.resolve("team-ws", tracking_uri="http://127.0.0.1:5000",
+                           database_url="postgresql+pg8000://yolops@db/yolops")
 
 Embedded by default: MLflow's backend store is ``sqlite:///<root>/mlflow.db`` and
 artifacts live under ``<root>/artifacts``; no server to start. A tracking URI
 (``--tracking-uri`` or ``$MLFLOW_TRACKING_URI``) points tracking, the registry and
-artifacts at a real MLflow server instead; local files (run folders, the sweep
-storage, the model cache) stay under the workspace root either way.
+artifacts at a real MLflow server instead. The workspace database (API keys, users,
+the prediction log: :mod:`yolops.db`) is ``sqlite:///<root>/yolops.db`` unless
+``--database-url`` or ``$YOLOPS_DATABASE_URL`` names another. Local files (run
+folders, the sweep storage, the model cache, saved samples) stay under the root.
 """
 
 from __future__ import annotations
@@ -46,18 +50,31 @@ def quiet_mlflow() -> None:
 
 @dataclass(frozen=True)
 class Workspace:
-    """A workspace root and the MLflow tracking URI its runs and models go to."""
+    """A workspace root, the MLflow tracking URI its runs and models go to, and the
+    SQLAlchemy URL of its database."""
 
     root: Path
     tracking_uri: str
+    database_url: str = ""  # "" = the SQLite file in the root
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{self.root / 'yolops.db'}")
 
     @classmethod
-    def resolve(cls, root: str | Path | None = None, tracking_uri: str | None = None) -> Workspace:
+    def resolve(
+        cls,
+        root: str | Path | None = None,
+        tracking_uri: str | None = None,
+        database_url: str | None = None,
+    ) -> Workspace:
         """``root``, else ``$YOLOPS_HOME``, else ``./yolops-workspace``; ``tracking_uri``,
-        else ``$MLFLOW_TRACKING_URI``, else the embedded SQLite store in the root."""
+        else ``$MLFLOW_TRACKING_URI``, else the embedded SQLite store in the root;
+        ``database_url``, else ``$YOLOPS_DATABASE_URL``, else ``<root>/yolops.db``."""
         base = Path(root or os.environ.get("YOLOPS_HOME") or DEFAULT_ROOT).expanduser().absolute()
         uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or ""
-        return cls(base, uri or f"sqlite:///{base / 'mlflow.db'}")
+        db = database_url or os.environ.get("YOLOPS_DATABASE_URL") or ""
+        return cls(base, uri or f"sqlite:///{base / 'mlflow.db'}", db)
 
     @property
     def embedded(self) -> bool:
@@ -83,6 +100,21 @@ class Workspace:
     def optuna_storage(self) -> str:
         """Optuna's RDB storage for sweeps, so an interrupted sweep resumes."""
         return f"sqlite:///{self.root / 'optuna.db'}"
+
+    @property
+    def samples_dir(self) -> Path:
+        """Images the server saved for labeling."""
+        return self.root / "samples"
+
+    @property
+    def monitoring_dir(self) -> Path:
+        """Monitoring reports."""
+        return self.root / "monitoring"
+
+    @property
+    def predict_dir(self) -> Path:
+        """What `yolops predict --save/--json` writes, unless told otherwise."""
+        return self.root / "predict"
 
     @property
     def model_cache(self) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from yolops.serve.auth import KeyStore
+from yolops.identity import KeyStore
 from yolops.serve.config import ServeConfig
 from yolops.serve.server import background_server
 

@@ -13,8 +13,8 @@ import httpx
 import numpy as np
 import pytest
 
+from yolops.identity import KeyStore
 from yolops.infer.predictor import OnnxPredictor
-from yolops.serve.auth import KeyStore
 
 from serve_support import encode, files, scene
 
@@ -238,9 +238,9 @@ def test_keystore_refuses_bad_roles_and_unknown_ids(db_url):
 def test_key_database_down_is_503_not_500(model_path, db_url, keys, png):
     from fastapi.testclient import TestClient
 
+    from yolops.errors import DatabaseError
     from yolops.serve.app import build_app
     from yolops.serve.config import ServeConfig
-    from yolops.serve.database import DatabaseError
 
     app = build_app(
         ServeConfig(

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from yolops.detections import Detections
-from yolops.serve.batching import MicroBatcher, Overloaded, PredictParams
+from yolops.errors import Overloaded
+from yolops.serve.batching import MicroBatcher, PredictParams
 from yolops.serve.metrics import ServeMetrics
 
 PARAMS = PredictParams(0.25, 0.7, 300)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from yolops.errors import ConfigError
-from yolops.serve.config import ServeConfig, default_database_url, load_serve_config
+from yolops.serve.config import ServeConfig, load_serve_config
+from yolops.workspace import Workspace
 
 
 def test_yaml_then_overrides(tmp_path):
@@ -34,15 +35,19 @@ def test_bad_yaml_is_named(tmp_path, text, message):
 
 def test_database_defaults_to_the_workspace(tmp_path, monkeypatch):
     monkeypatch.delenv("YOLOPS_DATABASE_URL", raising=False)
-    assert default_database_url(tmp_path) == f"sqlite:///{tmp_path / 'yolops.db'}"
+    assert Workspace.resolve(tmp_path).database_url == f"sqlite:///{tmp_path / 'yolops.db'}"
     monkeypatch.setenv("YOLOPS_HOME", str(tmp_path / "home"))
-    assert ServeConfig().db_url == f"sqlite:///{tmp_path / 'home' / 'yolops.db'}"
+    ws = ServeConfig().resolved_workspace
+    assert ws.database_url == f"sqlite:///{tmp_path / 'home' / 'yolops.db'}"
+    assert ws.samples_dir == tmp_path / "home" / "samples"
     monkeypatch.setenv("YOLOPS_DATABASE_URL", "postgresql://db.internal/yolops")
-    assert ServeConfig().db_url == "postgresql://db.internal/yolops"
+    assert ServeConfig().resolved_workspace.database_url == "postgresql://db.internal/yolops"
+    given = ServeConfig(database_url="sqlite:////tmp/x.db").resolved_workspace
+    assert given.database_url == "sqlite:////tmp/x.db"
 
 
 def test_unusable_database_url_is_a_clear_error():
-    from yolops.serve.auth import KeyStore
+    from yolops.identity import KeyStore
 
     with pytest.raises(ConfigError, match="not a database URL"):
         KeyStore("no-scheme-here")

@@ -29,7 +29,7 @@ EXAMPLES = 12
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, models_dir):
-    from yolops.serve.auth import KeyStore
+    from yolops.identity import KeyStore
     from yolops.serve.config import ServeConfig
     from yolops.serve.server import background_server
 

@@ -9,8 +9,8 @@ import time
 import httpx
 import pytest
 
+from yolops.identity import KeyStore
 from yolops.monitor.log import read_predictions
-from yolops.serve.auth import KeyStore
 
 from serve_support import encode, files, scene
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from yolops.serve.auth import KeyStore
+from yolops.identity import KeyStore
 from yolops.serve.loadtest import ServerProcess, load, memory_trend
 
 from serve_support import encode, scene

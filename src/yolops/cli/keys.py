@@ -30,10 +30,10 @@ _WS = typer.Option(
 
 
 def _store(database_url: str | None, workspace: str | None):
-    from yolops.serve.auth import KeyStore
-    from yolops.serve.config import default_database_url
+    from yolops.identity import KeyStore
+    from yolops.workspace import Workspace
 
-    return KeyStore(database_url or default_database_url(workspace))
+    return KeyStore(Workspace.resolve(workspace, database_url=database_url).database_url)
 
 
 @app.command("create")

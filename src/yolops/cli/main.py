@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from yolops import __version__
+from yolops._version import __version__
 from yolops.cli import data as data_cli
 from yolops.cli import keys as keys_cli
 from yolops.cli import models as models_cli

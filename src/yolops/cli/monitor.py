@@ -112,7 +112,8 @@ def monitor(
             Path(json_out).write_text(text)
     failed = None  # a webhook that fails must not stop the export, nor the export the alert
     if webhook and report.status == ALERT:
-        from yolops.monitor.alerts import AlertError, alert_payload, post_alert
+        from yolops.errors import AlertError
+        from yolops.monitor.alerts import alert_payload, post_alert
 
         try:
             status = post_alert(webhook, alert_payload(report, str(html)))

@@ -19,23 +19,13 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from yolops.errors import YolopsError
+from yolops.errors import ImageReadError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 # Decoding a crafted file can allocate gigabytes; refuse anything larger (pixels).
 MAX_PIXELS = 16_384 * 16_384
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-
-
-class ImageReadError(YolopsError):
-    """An image file is missing, not an image, truncated or cannot be decoded."""
-
-    def __init__(self, path: Path | str, code: str, message: str):
-        super().__init__(f"{path}: {message}")
-        self.path = str(path)
-        self.code = code
-        self.reason = message
 
 
 @dataclass(frozen=True)

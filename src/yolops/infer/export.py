@@ -33,7 +33,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
-from yolops import __version__
+from yolops._version import __version__
 from yolops.data.dataset import Dataset
 from yolops.data.images import read_image
 from yolops.detections import Detections

@@ -38,13 +38,13 @@ import numpy as np
 import torch
 
 from yolops.detections import Detections
+from yolops.device import cpu_count, select_device
 from yolops.errors import ConfigError, ModelError, YolopsError
 from yolops.infer.preprocess import LetterboxInfo, boxes_from_letterbox, letterbox, to_array
 from yolops.infer.sources import Source, iter_sized_images
 from yolops.model.boxes import cxcywh_to_xyxy
 from yolops.model.postprocess import postprocess
 from yolops.model.yolo import YOLO, decode
-from yolops.train.device import cpu_count, select_device
 
 log = logging.getLogger(__name__)
 

@@ -22,16 +22,12 @@ import cv2
 import numpy as np
 
 from yolops.data.images import is_image_name, read_image, read_image_for_model
-from yolops.errors import YolopsError
+from yolops.errors import SourceError
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 
 SourceItem = str | Path | np.ndarray
 Source = SourceItem | Sequence[SourceItem]
-
-
-class SourceError(YolopsError):
-    """A source path does not exist, holds nothing to predict on, or cannot be read."""
 
 
 def is_video_name(path: Path | str) -> bool:

@@ -12,12 +12,8 @@ import time
 
 import httpx
 
-from yolops.errors import YolopsError
+from yolops.errors import AlertError
 from yolops.monitor.drift import MonitorReport
-
-
-class AlertError(YolopsError):
-    """The webhook could not be reached or refused the alert."""
 
 
 def alert_payload(report: MonitorReport, report_path: str | None = None) -> dict:

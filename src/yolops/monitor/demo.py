@@ -26,17 +26,17 @@ def serve_drift_and_monitor(
     and ``export`` (:class:`ExportResult`)."""
     import httpx
 
+    from yolops.identity import KeyStore
     from yolops.monitor.drift import MonitorConfig
     from yolops.monitor.export import export_batch
     from yolops.monitor.report import write_monitor_html
     from yolops.monitor.watch import monitor
-    from yolops.serve.auth import KeyStore
-    from yolops.serve.config import ServeConfig, default_database_url
+    from yolops.serve.config import ServeConfig
     from yolops.serve.server import background_server
     from yolops.track.resolve import resolve_model
 
     ws = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
-    db = default_database_url(ws.root)
+    db = ws.database_url
     key, _ = KeyStore(db).create("demo-monitor", role="predict")
     ordinary = [(Path(p).name, Path(p).read_bytes()) for p in images]  # as a camera sends them
     dark = [

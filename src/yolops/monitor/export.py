@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from yolops.data.dataset import Dataset, ImageRecord
-from yolops.data.images import ImageReadError, read_image
-from yolops.errors import YolopsError
+from yolops.data.images import read_image
+from yolops.errors import ImageReadError, YolopsError
 from yolops.monitor.drift import MonitorReport
 
 SELECTION = "selection.csv"

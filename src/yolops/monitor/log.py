@@ -41,8 +41,8 @@ import cv2
 import numpy as np
 from sqlalchemy import Column, DateTime, Float, Integer, String, Table, Text, insert, select
 
+from yolops.db import ensure_tables, get_engine, metadata
 from yolops.detections import Detections
-from yolops.serve.database import ensure_tables, get_engine, metadata
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from yolops.data.dataset import Dataset
-from yolops.data.images import ImageReadError, read_image_for_model
-from yolops.errors import YolopsError
+from yolops.data.images import read_image_for_model
+from yolops.errors import ImageReadError, YolopsError
 from yolops.monitor.log import STATS, image_statistics
 
 FORMAT = 1

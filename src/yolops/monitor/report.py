@@ -17,7 +17,8 @@ import numpy as np
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
-from yolops.data.images import ImageReadError, read_image
+from yolops.data.images import read_image
+from yolops.errors import ImageReadError
 from yolops.monitor.drift import ALERT, OK, MonitorReport
 from yolops.quality.drift import DriftReport
 from yolops.quality.report import CSS, CUR_COLOR, REF_COLOR, drift_html, escape, plot_html, section

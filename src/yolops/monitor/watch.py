@@ -44,13 +44,11 @@ def monitor(
 ) -> MonitorReport:
     """Check the last ``window`` (up to ``end``, default now) of traffic served by
     the version ``model`` names (``NAME@ALIAS``, ``NAME/VERSION``)."""
-    from yolops.serve.config import default_database_url
-
     ws = workspace or Workspace.resolve()
     reference = load_reference(ws, model)
     end = (end or datetime.now(UTC)).astimezone(UTC)
     start = end - window
-    url = database_url or default_database_url(ws.root)
+    url = database_url or ws.database_url
     rows = read_predictions(url, since=start, until=end, model_name=reference.model_name)
     mine = [r for r in rows if str(r["model_version"]) == reference.model_version]
     return check_window(reference, mine, start, end, config, other_versions=len(rows) - len(mine))

@@ -30,7 +30,8 @@ import numpy as np
 
 from yolops.data.dataset import Dataset, ImageRecord
 from yolops.data.formats._checks import relative_name
-from yolops.data.images import ImageReadError, decode_image, probe_image
+from yolops.data.images import decode_image, probe_image
+from yolops.errors import ImageReadError
 from yolops.issues import Issue, Severity
 
 WORK_SIDE = 256  # pixels: the longer side of the image statistics are measured on

@@ -43,9 +43,9 @@ from rich.console import Console
 
 from yolops.data.dataset import Dataset
 from yolops.data.formats._checks import relative_name
-from yolops.data.images import ImageReadError, probe_image
+from yolops.data.images import probe_image
 from yolops.detections import Detections
-from yolops.errors import ConfigError, YolopsError
+from yolops.errors import ConfigError, ImageReadError, YolopsError
 from yolops.issues import Issue, Severity
 from yolops.model.boxes import box_iou
 from yolops.train.config import TrainConfig

@@ -20,8 +20,8 @@ import numpy as np
 import yaml
 
 from yolops.data.dataset import Dataset
-from yolops.data.images import ImageReadError, probe_image
-from yolops.errors import ConfigError
+from yolops.data.images import probe_image
+from yolops.errors import ConfigError, ImageReadError
 
 SCHEMA_VERSION = 1
 BOX_MEASURES = ("width", "height", "area", "aspect")  # px, px, px², w/h

@@ -17,10 +17,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from yolops import __version__
+from yolops._version import __version__
+from yolops.api_errors import install_error_handlers
 from yolops.serve.config import ServeConfig
 from yolops.serve.metrics import MetricsMiddleware, ServeMetrics
-from yolops.serve.problems import install_error_handlers
 from yolops.serve.routes import models_router, ops_router, predict_router
 from yolops.serve.source import LoadedModel, ModelSource, model_source
 
@@ -72,8 +72,8 @@ async def _start(
 ):
     import asyncio
 
+    from yolops.identity import KeyStore
     from yolops.monitor.log import PredictionLog
-    from yolops.serve.auth import KeyStore
     from yolops.serve.batching import MicroBatcher
     from yolops.serve.reload import ModelHolder, ModelWatcher
     from yolops.serve.source import load_model
@@ -87,16 +87,17 @@ async def _start(
         )
     metrics.set_model(model.ref.name, model.ref.version)
     holder = ModelHolder(model)
+    ws = config.resolved_workspace
     keys = None
     if config.auth:
-        keys = await asyncio.to_thread(KeyStore, config.db_url)
+        keys = await asyncio.to_thread(KeyStore, ws.database_url)
     else:
         log.warning(AUTH_OFF_WARNING)
     plog = None
     if config.prediction_log:
         plog = PredictionLog(
-            config.db_url,
-            config.workspace_path / "samples",
+            ws.database_url,
+            ws.samples_dir,
             config.log_sample_rate,
             config.log_queue,
             on_drop=metrics.log_dropped.inc,
@@ -118,7 +119,7 @@ async def _start(
     )
     from anyio import CapacityLimiter
 
-    from yolops.train.device import cpu_count
+    from yolops.device import cpu_count
 
     return ServerState(
         config, source, metrics, holder, batcher, watcher, keys, plog, CapacityLimiter(cpu_count())

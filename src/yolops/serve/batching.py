@@ -22,15 +22,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from yolops.detections import Detections
-from yolops.errors import YolopsError
+from yolops.errors import Overloaded
 from yolops.serve.metrics import ServeMetrics
 from yolops.serve.source import LoadedModel
 
 log = logging.getLogger(__name__)
-
-
-class Overloaded(YolopsError):
-    """More images are waiting than the server accepts; the client should retry later."""
 
 
 @dataclass(frozen=True)

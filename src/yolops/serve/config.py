@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from yolops.errors import ConfigError
-
-DEFAULT_WORKSPACE = "yolops-workspace"
-
-
-def workspace_root(root: str | Path | None = None) -> Path:
-    """``root``, else ``$YOLOPS_HOME``, else ``./yolops-workspace`` (absolute)."""
-    return Path(root or os.environ.get("YOLOPS_HOME") or DEFAULT_WORKSPACE).expanduser().absolute()
-
-
-def default_database_url(root: str | Path | None = None) -> str:
-    """The workspace database: ``$YOLOPS_DATABASE_URL``, else SQLite in the workspace."""
-    return (
-        os.environ.get("YOLOPS_DATABASE_URL") or f"sqlite:///{workspace_root(root) / 'yolops.db'}"
-    )
+from yolops.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -47,8 +33,8 @@ class ServeConfig:
     model: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
-    database_url: str = ""  # "" = default_database_url()
-    workspace: str = ""  # "" = workspace_root()
+    database_url: str = ""  # "" = the workspace's (see Workspace.resolve)
+    workspace: str = ""  # "" = $YOLOPS_HOME, else ./yolops-workspace
     tracking_uri: str = ""  # "" = $MLFLOW_TRACKING_URI, else the workspace's embedded store
     auth: bool = True
     max_batch: int = 8
@@ -78,19 +64,12 @@ class ServeConfig:
         return dataclasses.replace(self, **changes)
 
     @property
-    def db_url(self) -> str:
-        return self.database_url or default_database_url(self.workspace or None)
-
-    @property
-    def workspace_path(self) -> Path:
-        return workspace_root(self.workspace or None)
-
-    @property
-    def registry_workspace(self):
-        """The :class:`~yolops.workspace.Workspace` a registry reference is resolved in."""
-        from yolops.workspace import Workspace
-
-        return Workspace.resolve(self.workspace_path, self.tracking_uri or None)
+    def resolved_workspace(self) -> Workspace:
+        """The workspace this server keeps its state in: its database (API keys, the
+        prediction log), its saved samples, and the registry a reference is resolved in."""
+        return Workspace.resolve(
+            self.workspace or None, self.tracking_uri or None, self.database_url or None
+        )
 
     @property
     def tls(self) -> bool:

@@ -19,16 +19,21 @@ def serve_and_ask(
     (a temporary folder when None)."""
     import httpx
 
-    from yolops.serve.auth import KeyStore
-    from yolops.serve.config import ServeConfig, default_database_url
+    from yolops.identity import KeyStore
+    from yolops.serve.config import ServeConfig
     from yolops.serve.server import background_server
+    from yolops.workspace import Workspace
 
     image = Path(image)
     if not image.is_file():
         raise YolopsError(f"{image}: image file does not exist")
     with tempfile.TemporaryDirectory(prefix="yolops-serve-") as tmp:
         root = Path(workspace) if workspace else Path(tmp)
-        url = f"sqlite:///{root / 'yolops.db'}" if workspace is None else default_database_url(root)
+        url = (
+            f"sqlite:///{root / 'yolops.db'}"
+            if workspace is None
+            else Workspace.resolve(root).database_url
+        )
         key, _ = KeyStore(url).create("demo", role="predict")
         config = ServeConfig(
             model=str(model), port=0, database_url=url, workspace=str(root), reload_interval=0

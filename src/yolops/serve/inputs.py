@@ -22,8 +22,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from pydantic import ValidationError
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from yolops.api_errors import ApiError, describe_validation
 from yolops.data.images import reduction_factor
-from yolops.serve.problems import ApiError, describe_validation
 from yolops.serve.schemas import PredictJson
 
 FORMATS = ("JPEG", "PNG", "BMP", "TIFF", "WEBP")

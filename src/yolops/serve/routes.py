@@ -10,12 +10,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from yolops.api_errors import ApiError, ErrorResponse
+from yolops.identity import KeyInfo
 from yolops.monitor.log import LogEntry, image_statistics
-from yolops.serve.auth import KeyInfo
 from yolops.serve.batching import PredictParams
 from yolops.serve.inputs import DecodedImage, decode_upload, parse_uploads, read_body
-from yolops.serve.problems import ApiError
-from yolops.serve.schemas import ErrorResponse, ModelsResponse, PredictResponse, ReloadResponse
+from yolops.serve.schemas import ModelsResponse, PredictResponse, ReloadResponse
 from yolops.serve.state import ServerState
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer yk_...`")

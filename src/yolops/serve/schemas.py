@@ -69,12 +69,3 @@ class ModelsResponse(BaseModel):
 class ReloadResponse(BaseModel):
     changed: bool
     model: ModelVersion
-
-
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-
-
-class ErrorResponse(BaseModel):
-    error: ErrorDetail

@@ -89,7 +89,7 @@ def model_source(config) -> ModelSource:
     if not Path(config.model).exists() and is_reference(config.model):
         from yolops.serve.registry_source import RegistryModelSource
 
-        return RegistryModelSource(config.model, config.registry_workspace)
+        return RegistryModelSource(config.model, config.resolved_workspace)
     return FileModelSource(config.model)
 
 

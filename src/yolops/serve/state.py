@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from anyio import CapacityLimiter
 
+from yolops.identity import KeyStore
 from yolops.monitor.log import PredictionLog
-from yolops.serve.auth import KeyStore
 from yolops.serve.batching import MicroBatcher
 from yolops.serve.config import ServeConfig
 from yolops.serve.metrics import ServeMetrics

@@ -156,7 +156,7 @@ def log_detector_model(workspace, run_id: str, onnx_path: str | Path, name: str 
     import onnxruntime
     import pandas
 
-    from yolops import __version__
+    from yolops._version import __version__
     from yolops.infer.predictor import OnnxPredictor
 
     predictor = OnnxPredictor(onnx_path, providers=["CPUExecutionProvider"])

@@ -21,15 +21,15 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import nn
 
-from yolops import __version__
+from yolops._version import __version__
 from yolops.data.dataset import Dataset
 from yolops.data.formats import load_dataset
+from yolops.device import select_device
 from yolops.errors import ConfigError, YolopsError
 from yolops.model.loss import DetectionLoss
 from yolops.model.yolo import YOLO, build_model
 from yolops.train.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from yolops.train.config import TrainConfig
-from yolops.train.device import select_device
 from yolops.train.ema import ModelEMA
 from yolops.train.loader import build_loader
 from yolops.train.schedule import Budget, Schedule

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from yolops.data.images import ImageInfo, ImageReadError, probe_image
+from yolops.data.images import ImageInfo, probe_image
+from yolops.errors import ImageReadError
 from yolops.issues import IssueLog, Severity
 
 # A box may cross the image border by this much (pixels) without a warning: writing

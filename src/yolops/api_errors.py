@@ -1,6 +1,13 @@
-"""HTTP errors: every failure is a JSON body ``{"error": {"code", "message"}}``
-with a 4xx status for what the client sent and 5xx only for the server itself.
-No traceback ever reaches a client."""
+"""The error envelope of every HTTP API yolops serves (prediction, labeling).
+
+Every failure is a JSON body ``{"error": {"code", "message"}}`` with a 4xx status
+for what the client sent and 5xx only for the server itself; no traceback ever
+reaches a client.
+
+    app = FastAPI(...)
+    install_error_handlers(app)
+    raise ApiError(403, "forbidden", "this needs the admin role")
+"""
 
 from __future__ import annotations
 
@@ -9,15 +16,28 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from yolops.serve.batching import Overloaded
-from yolops.serve.database import DatabaseError
+from yolops.errors import DatabaseError, Overloaded
 
 log = logging.getLogger(__name__)
 
 
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error answer (documented in the OpenAPI schema)."""
+
+    error: ErrorDetail
+
+
 class ApiError(Exception):
+    """An answer other than success: raised in a route, sent as the envelope."""
+
     def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers
@@ -32,6 +52,10 @@ def error_response(
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """Answer every failure of ``app`` with the envelope: our :class:`ApiError`, request
+    validation (422), unknown routes and methods, a full queue (503), an unreachable
+    database (503) and, last, anything unexpected (500, logged with its traceback)."""
+
     @app.exception_handler(ApiError)
     async def _api(_: Request, e: ApiError) -> JSONResponse:
         return error_response(e.status, e.code, e.message, e.headers)
@@ -55,7 +79,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(
             503,
             "database_unavailable",
-            "the API key database cannot be reached; retry later",
+            "the workspace database cannot be reached; retry later",
             {"Retry-After": "5"},
         )
 

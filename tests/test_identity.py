@@ -1,0 +1,110 @@
+"""Users, roles, passwords and sessions in the workspace database: what the labeling
+studio and every other surface will ask "who is this, what may they do" of."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from yolops.errors import AuthError, ConfigError
+from yolops.identity import (
+    ROLES,
+    KeyStore,
+    UserStore,
+    allows,
+    hash_password,
+    verify_password,
+)
+
+
+@pytest.fixture
+def url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'yolops.db'}"
+
+
+def test_roles_allow_their_own_work_and_admin_allows_everything():
+    for role in ROLES:
+        assert allows("admin", role)
+        assert allows(role, role)
+    assert not allows("annotator", "reviewer")
+    assert not allows("predict", "admin")
+
+
+def test_password_hashes_are_salted_and_verify_only_the_password():
+    a, b = hash_password("correct horse"), hash_password("correct horse")
+    assert a != b and a.startswith("scrypt$")
+    assert "correct horse" not in a
+    assert verify_password("correct horse", a) and verify_password("correct horse", b)
+    assert not verify_password("correct horsE", a)
+    assert not verify_password("correct horse", "not-a-hash")
+    with pytest.raises(ConfigError, match="at least 8"):
+        hash_password("short")
+
+
+def test_login_gives_a_session_that_names_the_user(url):
+    users = UserStore(url)
+    alice = users.add("alice", role="annotator", password="s3cret-pass")
+    assert alice.role == "annotator" and alice.active and alice.has_password
+    assert users.login("alice", "wrong-password") is None
+    assert users.login("nobody", "s3cret-pass") is None
+    token, session = users.login("alice", "s3cret-pass")
+    assert session.user.name == "alice" and session.expires_at > session.created_at
+    assert users.session_user(token).name == "alice"
+    assert users.session_user("not-a-token") is None
+    users.logout(token)
+    assert users.session_user(token) is None
+
+
+def test_a_user_without_a_password_cannot_log_in_until_one_is_set(url):
+    users = UserStore(url)
+    assert not users.add("bob", role="reviewer").has_password
+    assert users.login("bob", "anything-at-all") is None
+    users.set_password("bob", "a-new-password")
+    assert users.login("bob", "a-new-password") is not None
+
+
+def test_a_new_password_or_disabling_ends_every_session(url):
+    users = UserStore(url)
+    users.add("carol", role="reviewer", password="first-password")
+    token, _ = users.login("carol", "first-password")
+    users.set_password("carol", "second-password")
+    assert users.session_user(token) is None
+    assert users.login("carol", "first-password") is None
+    token, _ = users.login("carol", "second-password")
+    disabled = users.disable("carol")
+    assert not disabled.active and users.session_user(token) is None
+    assert users.login("carol", "second-password") is None
+    assert [u.name for u in users.list()] == ["carol"]  # the record stays
+
+
+def test_sessions_expire(url):
+    users = UserStore(url, session_ttl=timedelta(seconds=-1))
+    users.add("dave", role="annotator", password="dave-password")
+    token, _ = users.login("dave", "dave-password")
+    assert users.session_user(token) is None
+
+
+def test_bad_names_roles_and_duplicates_are_clear_errors(url):
+    users = UserStore(url)
+    with pytest.raises(ConfigError, match="unknown role 'boss'"):
+        users.add("erin", role="boss")
+    with pytest.raises(ConfigError, match="user name"):
+        users.add("../erin", role="annotator")
+    users.add("erin", role="annotator")
+    with pytest.raises(AuthError, match="exists already"):
+        users.add("erin", role="reviewer")
+    with pytest.raises(AuthError, match="no user 'frank'"):
+        users.set_role("frank", "reviewer")
+    assert users.set_role("erin", "reviewer").role == "reviewer"
+
+
+def test_keys_and_users_share_one_database(url):
+    keys, users = KeyStore(url), UserStore(url)
+    key, info = keys.create("labeling-script", role="annotator")
+    users.add("grace", role="admin", password="grace-password")
+    assert keys.verify(key).allows("annotator") and not keys.verify(key).allows("admin")
+    assert users.get("grace").allows("reviewer")
+    assert [k.id for k in KeyStore(url).list()] == [info.id]
+    with pytest.raises(AuthError, match="no API key"):
+        keys.revoke("00000000")
