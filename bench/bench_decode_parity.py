@@ -24,12 +24,12 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from yolops.data.formats import load_dataset
+from yolops.data.dataset import load_dataset
 from yolops.data.images import decode_for_model, decode_image
 from yolops.detections import Detections
 from yolops.infer.predictor import load_predictor
 from yolops.model.boxes import box_iou
-from yolops.train.evaluate import evaluate
+from yolops.model.evaluate import evaluate
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_ROOT = Path(

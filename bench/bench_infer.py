@@ -72,7 +72,7 @@ def load_model(weights: Path | None, classes: int) -> tuple[YOLO, tuple[str, ...
     if weights is None:
         torch.manual_seed(0)
         return build_model("n", classes), tuple(str(i) for i in range(classes)), "random init"
-    from yolops.train.checkpoint import load_checkpoint, model_from_checkpoint
+    from yolops.model.checkpoint import load_checkpoint, model_from_checkpoint
 
     state = load_checkpoint(weights)
     return model_from_checkpoint(state, str(weights)), tuple(state["class_names"]), str(weights)

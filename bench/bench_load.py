@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from yolops.data.formats import load_dataset
+from yolops.data.dataset import load_dataset
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_ROOT = Path(

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from yolops.data.formats import load_dataset
+from yolops.data.dataset import load_dataset
 from yolops.quality import QualityConfig, validate_dataset, write_html
 
 HERE = Path(__file__).resolve().parent

@@ -14,12 +14,11 @@ from typing import Any
 
 from rich.console import Console
 
-from yolops.data.dataset import Dataset
-from yolops.data.formats import load_dataset
+from yolops.data.dataset import Dataset, load_dataset
 from yolops.data.images import read_image
 from yolops.detections import Detections
 from yolops.errors import ModelError, YolopsError
-from yolops.train.evaluate import EvalResult, evaluate
+from yolops.model.evaluate import EvalResult, evaluate
 
 
 class Detector:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from yolops.data.formats import detect_format, load_dataset, save_dataset
+from yolops.data.dataset import load_dataset, save_dataset
+from yolops.data.formats import detect_format
 from yolops.errors import DataLoadError
 from yolops.issues import Severity
 

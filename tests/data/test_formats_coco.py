@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from yolops.data.formats import coco, detect_format, load_dataset, save_dataset
+from yolops.data.dataset import load_dataset, save_dataset
+from yolops.data.formats import coco, detect_format
 from yolops.errors import DataLoadError, DatasetFormatError
 from yolops.issues import Severity
 

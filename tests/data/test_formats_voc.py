@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from yolops.data.formats import detect_format, load_dataset, save_dataset, voc
+from yolops.data.dataset import load_dataset, save_dataset
+from yolops.data.formats import detect_format, voc
 from yolops.errors import DataLoadError
 from yolops.issues import Severity
 

@@ -10,7 +10,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from yolops.data.formats import detect_format, load_dataset, save_dataset, yolo
+from yolops.data.dataset import load_dataset, save_dataset
+from yolops.data.formats import detect_format, yolo
 from yolops.errors import DataLoadError, DatasetFormatError, YolopsError
 from yolops.issues import IssueLog, Severity
 

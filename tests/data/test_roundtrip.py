@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from yolops.data.dataset import Dataset, ImageRecord
-from yolops.data.formats import FORMAT_NAMES, load_dataset, save_dataset
+from yolops.data.dataset import Dataset, ImageRecord, load_dataset, save_dataset
+from yolops.data.formats import FORMAT_NAMES
 
 
 @pytest.mark.parametrize("order", list(itertools.permutations(FORMAT_NAMES)), ids="->".join)

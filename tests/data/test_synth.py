@@ -167,7 +167,7 @@ def test_generate_to_unknown_format(tmp_path: Path) -> None:
 @pytest.mark.parametrize("fmt", ["yolo", "coco", "voc"])
 def test_generate_to_round_trips(tmp_path: Path, fmt: str) -> None:
     pytest.importorskip(f"yolops.data.formats.{fmt}", reason=f"the {fmt} writer is not written yet")
-    from yolops.data.formats import load_dataset
+    from yolops.data.dataset import load_dataset
 
     out = generate_to(tmp_path / fmt, fmt, SMALL)
     loaded = load_dataset(out, format=fmt, strict=True)
@@ -195,7 +195,7 @@ def test_generate_to_hands_a_live_dataset_to_the_writer(tmp_path: Path, monkeypa
         calls.append((len(dataset), Path(out), format, dataset.root))
         return Path(out)
 
-    monkeypatch.setattr(formats, "save_dataset", fake_save)
+    monkeypatch.setattr(formats, "write", fake_save)
     assert generate_to(tmp_path / "out", "coco", SMALL) == tmp_path / "out"
     ((n, out, fmt, staging),) = calls
     assert (n, out, fmt) == (8, tmp_path / "out", "coco")

@@ -20,8 +20,8 @@ from yolops.infer.export import (
     read_metadata,
 )
 from yolops.infer.predictor import OnnxPredictor, TorchPredictor, prepare_batch
+from yolops.model.checkpoint import save_checkpoint
 from yolops.model.yolo import build_model
-from yolops.train.checkpoint import save_checkpoint
 
 NAMES = ("circle", "square", "triangle")
 IMGSZ = 192

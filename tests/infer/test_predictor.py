@@ -19,8 +19,8 @@ from yolops.infer.predictor import (
     parse_class_names,
     predict_source,
 )
+from yolops.model.checkpoint import save_checkpoint
 from yolops.model.yolo import build_model
-from yolops.train.checkpoint import save_checkpoint
 
 # Candidates of the fake Ultralytics graph: cx, cy, w, h (input pixels of a 64x64 input), scores.
 CANDIDATES = np.array(

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from yolops.data.dataset import Dataset
+from yolops.data.image_stats import image_statistics
 from yolops.data.images import read_image_for_model
 from yolops.detections import Detections
 from yolops.monitor.drift import check_window
-from yolops.monitor.log import image_statistics
 from yolops.monitor.reference import build_reference
 
 pytestmark = pytest.mark.bccd

@@ -17,9 +17,10 @@ import pytest
 
 from yolops.cli.main import main
 from yolops.data.dataset import Dataset
+from yolops.data.image_stats import image_statistics
 from yolops.data.images import read_image
 from yolops.infer.predictor import load_predictor
-from yolops.monitor.log import LogEntry, PredictionLog, image_statistics, read_predictions
+from yolops.monitor.log import LogEntry, PredictionLog, read_predictions
 from yolops.monitor.reference import ReferenceError
 from yolops.monitor.reference_store import attach_reference, load_reference
 from yolops.track.registry import describe

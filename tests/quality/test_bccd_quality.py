@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from yolops.data.formats import load_dataset
+from yolops.data.dataset import load_dataset
 from yolops.quality.report import render_html
 from yolops.quality.validate import validate_dataset
 

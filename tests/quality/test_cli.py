@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from yolops.cli.main import main
-from yolops.data.formats import save_dataset
+from yolops.data.dataset import save_dataset
 from yolops.data.synth import SynthConfig, generate
 from yolops.quality.plant import plant_defects
 

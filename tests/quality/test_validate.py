@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from yolops.data.formats import load_dataset
+from yolops.data.dataset import load_dataset
 from yolops.errors import ConfigError
 from yolops.issues import Issue, IssueLog, Severity
 from yolops.quality.plant import CHECK_KINDS, DEMO_KINDS, DETECTED_BY, plant_and_validate, recall

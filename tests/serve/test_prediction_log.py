@@ -11,8 +11,9 @@ import httpx
 import numpy as np
 import pytest
 
+from yolops.data.image_stats import image_statistics
 from yolops.detections import Detections
-from yolops.monitor.log import LogEntry, PredictionLog, image_statistics, read_predictions
+from yolops.monitor.log import LogEntry, PredictionLog, read_predictions
 
 from serve_support import encode, files, scene
 

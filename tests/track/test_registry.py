@@ -35,7 +35,7 @@ def _set_score(ws, run_id: str, value: float) -> None:
 
 
 def test_register_list_show(registry, trained_run):
-    from yolops.train.checkpoint import load_checkpoint
+    from yolops.model.checkpoint import load_checkpoint
 
     ws, (run_a, run_b) = registry
     v1 = register_model(ws, run_a, "shapes")

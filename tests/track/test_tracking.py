@@ -59,7 +59,7 @@ def test_training_run_has_params_metrics_lineage_and_artifacts(tracked):
     ):
         assert key in run.data.metrics, key
     tags = run.data.tags
-    from yolops.train.checkpoint import load_checkpoint
+    from yolops.model.checkpoint import load_checkpoint
 
     best = load_checkpoint(result.best)
     assert tags["dataset.name"] == best["dataset"] and tags["dataset.hash"] == best["dataset_hash"]

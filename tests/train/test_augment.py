@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from yolops.data.letterbox import PAD_VALUE
 from yolops.errors import ConfigError
-from yolops.infer.preprocess import PAD_VALUE
 from yolops.train.augment import (
     AugmentConfig,
     affine_matrix,

@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from yolops.data.dataset import Dataset, ImageRecord
-from yolops.data.images import ImageReadError, read_image
-from yolops.infer.preprocess import PAD_VALUE, boxes_from_letterbox, letterbox
+from yolops.data.images import read_image
+from yolops.data.letterbox import PAD_VALUE, boxes_from_letterbox, letterbox
+from yolops.errors import ImageReadError
 from yolops.train.augment import AugmentConfig
 from yolops.train.loader import Batch, DetectionDataset, build_loader, collate
 
@@ -298,7 +299,7 @@ def _bccd_from_xml(root: Path) -> Dataset:
 def test_loader_speed_on_bccd():
     root = _bccd_root()
     try:
-        from yolops.data.formats import load_dataset
+        from yolops.data.dataset import load_dataset
 
         dataset = load_dataset(root, format="voc")
     except ImportError:  # the VOC reader may not exist yet; read the XMLs here

@@ -13,8 +13,8 @@ from PIL import Image
 
 from yolops.data.dataset import Dataset, ImageRecord
 from yolops.detections import Detections
+from yolops.model.evaluate import evaluate
 from yolops.train import plots
-from yolops.train.evaluate import evaluate
 
 NAMES = ("circle", "square", "triangle")
 

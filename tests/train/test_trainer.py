@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from yolops.data.synth import SynthConfig, generate, generate_to
+from yolops.model.checkpoint import load_checkpoint
 from yolops.train.augment import AugmentConfig
-from yolops.train.checkpoint import load_checkpoint
 from yolops.train.config import TrainConfig
 from yolops.train.trainer import TrainCallback, train
 

@@ -10,7 +10,7 @@ import typer
 
 from yolops.cli import quality as quality_cli
 from yolops.cli.console import console, print_issues
-from yolops.data.formats import load_dataset, save_dataset
+from yolops.data.dataset import load_dataset, save_dataset
 
 app = typer.Typer(help="Import, convert, describe and validate datasets.", no_args_is_help=True)
 app.command("schema")(quality_cli.schema)

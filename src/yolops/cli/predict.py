@@ -87,7 +87,7 @@ def export(
     as_json: bool = typer.Option(False, "--json", help="Print the parity report as JSON."),
 ) -> None:
     """Export to ONNX and print a parity and latency table (PyTorch against ONNX Runtime)."""
-    from yolops.data.formats import load_dataset
+    from yolops.data.dataset import load_dataset
     from yolops.infer.export import export_onnx, parity_report
 
     out = out or Path(model).with_suffix(".end2end.onnx" if end2end else ".onnx")

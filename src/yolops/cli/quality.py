@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from yolops.cli.console import console
-from yolops.data.formats import load_dataset
+from yolops.data.dataset import load_dataset
 from yolops.errors import ConfigError
 
 

@@ -131,7 +131,7 @@ def val(
     ),
 ) -> None:
     """Evaluate a model: COCO mAP50-95, mAP50, per-class AP, precision and recall."""
-    from yolops.data.formats import load_dataset
+    from yolops.data.dataset import load_dataset
     from yolops.detector import Detector
 
     ws = workspace_from(workspace, tracking_uri)

@@ -1,4 +1,4 @@
-"""The canonical in-memory dataset: :class:`ImageRecord` and :class:`Dataset`.
+"""The canonical in-memory dataset: :class:`Dataset`, a list of :class:`ImageRecord`.
 
 Every module speaks this form; file formats exist only in :mod:`yolops.data.formats`.
 
@@ -12,86 +12,16 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from yolops.data import formats
+from yolops.data.record import SPLITS, DatasetParts, ImageRecord
 from yolops.errors import YolopsError
-from yolops.issues import IssueLog
+from yolops.issues import IssueLog, Severity
 
-SPLITS = ("train", "val", "test")
-
-
-def _frozen(a: np.ndarray) -> np.ndarray:
-    a.setflags(write=False)
-    return a
-
-
-@dataclass(frozen=True, eq=False)
-class ImageRecord:
-    """One image and its boxes. Arrays are read-only; use :meth:`replace` to change."""
-
-    id: str
-    path: Path
-    width: int
-    height: int
-    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
-    classes: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
-    attributes: Mapping[str, np.ndarray] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        boxes = np.array(self.boxes, dtype=np.float32).reshape(-1, 4)
-        classes = np.array(self.classes, dtype=np.int64).reshape(-1)
-        if len(boxes) != len(classes):
-            raise ValueError(f"image {self.id!r}: {len(boxes)} boxes but {len(classes)} class ids")
-        attrs = {}
-        for name, values in self.attributes.items():
-            values = np.array(values).reshape(-1)
-            if len(values) != len(boxes):
-                raise ValueError(
-                    f"image {self.id!r}: attribute {name!r} has {len(values)} values "
-                    f"for {len(boxes)} boxes"
-                )
-            attrs[name] = _frozen(values)
-        object.__setattr__(self, "path", Path(self.path))
-        object.__setattr__(self, "width", int(self.width))
-        object.__setattr__(self, "height", int(self.height))
-        object.__setattr__(self, "boxes", _frozen(boxes))
-        object.__setattr__(self, "classes", _frozen(classes))
-        object.__setattr__(self, "attributes", attrs)
-
-    def __len__(self) -> int:
-        return len(self.boxes)
-
-    @property
-    def num_boxes(self) -> int:
-        return len(self.boxes)
-
-    def replace(self, **changes) -> ImageRecord:
-        return replace(self, **changes)
-
-    def select(self, keep: np.ndarray) -> ImageRecord:
-        """A copy with only the boxes where the boolean mask ``keep`` (N,) is true."""
-        keep = np.asarray(keep, dtype=bool)
-        return self.replace(
-            boxes=self.boxes[keep],
-            classes=self.classes[keep],
-            attributes={k: v[keep] for k, v in self.attributes.items()},
-        )
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ImageRecord):
-            return NotImplemented
-        return (
-            self.id == other.id
-            and self.path == other.path
-            and (self.width, self.height) == (other.width, other.height)
-            and np.array_equal(self.boxes, other.boxes)
-            and np.array_equal(self.classes, other.classes)
-            and self.attributes.keys() == other.attributes.keys()
-            and all(np.array_equal(v, other.attributes[k]) for k, v in self.attributes.items())
-        )
+__all__ = ["SPLITS", "Dataset", "ImageRecord", "load_dataset", "save_dataset"]
 
 
 class Dataset:
@@ -339,13 +269,37 @@ class Dataset:
 
     @classmethod
     def load(cls, path: str | Path, format: str | None = None, strict: bool = False) -> Dataset:
-        """Read a dataset in YOLO, COCO or VOC form; the format is detected when not given."""
-        from yolops.data.formats import load_dataset
+        """Read a dataset in YOLO, COCO or VOC form; the format is detected when not
+        given. Problems go to ``dataset.issues``; ``strict`` raises on any warning or
+        error with the whole list instead."""
+        path = Path(path)
+        issues = IssueLog()
+        parts = formats.read(path, format, issues)
+        if strict:
+            issues.raise_if_any(Severity.WARNING, what=str(path))
+        return cls.from_parts(parts, issues)
 
-        return load_dataset(path, format=format, strict=strict)
+    @classmethod
+    def from_parts(cls, parts: DatasetParts, issues: IssueLog | None = None) -> Dataset:
+        return cls(
+            parts.records,
+            parts.class_names,
+            parts.splits,
+            name=parts.name,
+            root=parts.root,
+            issues=issues,
+        )
 
     def save(self, out: str | Path, format: str) -> Path:
         """Write this dataset (images and annotations) under ``out`` in ``format``."""
-        from yolops.data.formats import save_dataset
+        return formats.write(self, Path(out), format)
 
-        return save_dataset(self, out, format=format)
+
+def load_dataset(path: str | Path, format: str | None = None, strict: bool = False) -> Dataset:
+    """:meth:`Dataset.load`, as a function."""
+    return Dataset.load(path, format=format, strict=strict)
+
+
+def save_dataset(dataset: Dataset, out: str | Path, format: str) -> Path:
+    """:meth:`Dataset.save`, as a function."""
+    return dataset.save(out, format=format)

@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from yolops.data.dataset import Dataset, ImageRecord
+from yolops.data.formats import FORMAT_NAMES
 from yolops.errors import ConfigError, DatasetFormatError, YolopsError
 
 SHAPES = ("circle", "square", "triangle")
@@ -171,16 +172,14 @@ def generate(out_dir: Path | str, config: SynthConfig = SynthConfig()) -> Datase
 
 def generate_to(out: Path | str, format: str, config: SynthConfig = SynthConfig()) -> Path:
     """Generate in a staging folder, then write the dataset under ``out`` in
-    ``format`` (``yolo``, ``coco`` or ``voc``) with ``save_dataset``; returns its path."""
-    from yolops.data.formats import FORMAT_NAMES, save_dataset
-
+    ``format`` (``yolo``, ``coco`` or ``voc``); returns its path."""
     if format not in FORMAT_NAMES:
         raise DatasetFormatError(
             f"unknown format {format!r}; choose one of {', '.join(FORMAT_NAMES)}"
         )
     with tempfile.TemporaryDirectory(prefix="yolops-synth-") as staging:
         dataset = generate(Path(staging), config)
-        return save_dataset(dataset, out, format)
+        return dataset.save(out, format)
 
 
 def render_scene(rng: np.random.Generator, width: int, height: int, config: SynthConfig) -> Scene:

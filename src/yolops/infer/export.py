@@ -190,7 +190,7 @@ def _resolve_model(
             640,
         )
     else:
-        from yolops.train.checkpoint import load_checkpoint, model_from_checkpoint
+        from yolops.model.checkpoint import load_checkpoint, model_from_checkpoint
 
         state = load_checkpoint(source)
         model = model_from_checkpoint(state, str(source))
@@ -371,7 +371,7 @@ def _scenes(n: int) -> list[np.ndarray]:
 
 
 def _map(predictor, split: Dataset, batch: int = 8) -> tuple[float, float]:
-    from yolops.train.evaluate import evaluate
+    from yolops.model.evaluate import evaluate
 
     predictions: dict[str, Detections] = {}
     records = list(split.records)

@@ -11,8 +11,8 @@ from typing import Any
 import cv2
 from rich.console import Console
 
+from yolops.data.draw import draw_detections
 from yolops.detections import Detections
-from yolops.infer.draw import draw_detections
 
 
 def run_predict(

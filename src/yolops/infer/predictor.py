@@ -37,10 +37,10 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from yolops.data.letterbox import LetterboxInfo, boxes_from_letterbox, letterbox, to_array
 from yolops.detections import Detections
 from yolops.device import cpu_count, select_device
 from yolops.errors import ConfigError, ModelError, YolopsError
-from yolops.infer.preprocess import LetterboxInfo, boxes_from_letterbox, letterbox, to_array
 from yolops.infer.sources import Source, iter_sized_images
 from yolops.model.boxes import cxcywh_to_xyxy
 from yolops.model.postprocess import postprocess
@@ -191,7 +191,7 @@ class TorchPredictor:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto") -> TorchPredictor:
-        from yolops.train.checkpoint import load_checkpoint, model_from_checkpoint
+        from yolops.model.checkpoint import load_checkpoint, model_from_checkpoint
 
         state = load_checkpoint(path)
         model = model_from_checkpoint(state, str(path)).fuse()

@@ -26,7 +26,7 @@ from datetime import datetime
 import numpy as np
 from scipy.stats import norm
 
-from yolops.monitor.log import STATS
+from yolops.data.image_stats import STATS
 from yolops.monitor.reference import INPUT_FEATURES, Reference
 from yolops.quality.drift import DriftConfig, FeatureDrift, categorical_drift, numeric_drift
 

@@ -37,10 +37,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import cv2
-import numpy as np
 from sqlalchemy import Column, DateTime, Float, Integer, String, Table, Text, insert, select
 
+from yolops.data.image_stats import STATS
 from yolops.db import ensure_tables, get_engine, metadata
 from yolops.detections import Detections
 
@@ -67,11 +66,6 @@ predictions = Table(
     Column("sample_path", Text, nullable=True),  # the image saved for labeling, when sampled
 )
 
-# Statistics are computed on a copy at most this many pixels wide or high: they
-# describe the image's look, which a thumbnail keeps, at a fraction of the cost.
-STATS_SIDE = 256
-STATS = ("brightness", "contrast", "sharpness")
-
 
 @dataclass(frozen=True, eq=False)
 class LogEntry:
@@ -90,25 +84,6 @@ class LogEntry:
     detections: Detections = field(repr=False)
     data: bytes | None = field(default=None, repr=False)
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-
-def image_statistics(image: np.ndarray) -> dict[str, float]:
-    """Brightness (mean grey level, 0..255), contrast (its standard deviation) and
-    sharpness (variance of the Laplacian) of an RGB uint8 image (H, W, 3), on a
-    thumbnail at most ``STATS_SIDE`` pixels a side."""
-    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    scale = STATS_SIDE / max(grey.shape)
-    if scale < 1:
-        grey = cv2.resize(
-            grey,
-            (max(1, round(grey.shape[1] * scale)), max(1, round(grey.shape[0] * scale))),
-            interpolation=cv2.INTER_AREA,
-        )
-    return {
-        "brightness": float(grey.mean()),
-        "contrast": float(grey.std()),
-        "sharpness": float(cv2.Laplacian(grey, cv2.CV_64F).var()),
-    }
 
 
 class PredictionLog:

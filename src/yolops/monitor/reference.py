@@ -3,7 +3,7 @@
 Built once, when the version is registered, from the data it was trained and
 validated on, with the same functions the server uses on live traffic:
 
-- input: :func:`yolops.monitor.log.image_statistics` (brightness, contrast,
+- input: :func:`yolops.data.image_stats.image_statistics` (brightness, contrast,
   sharpness) and the size of up to ``max_images`` training and validation images,
   decoded as the server decodes them for this model (a large JPEG at reduced scale);
 - predictions: the model's detections on the validation images (held-out data, so
@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from yolops.data.dataset import Dataset
+from yolops.data.image_stats import STATS, image_statistics
 from yolops.data.images import read_image_for_model
 from yolops.errors import ImageReadError, YolopsError
-from yolops.monitor.log import STATS, image_statistics
 
 FORMAT = 1
 CONF_FLOOR = 0.05  # detections kept down to this score; monitoring filters higher

@@ -33,7 +33,7 @@ TRAIN_EPOCHS = {False: 30, True: 2}
 
 def run_demo(workspace: Path, fast: bool = False) -> dict:
     """Run the demo under ``workspace/demo``; returns the paths it wrote."""
-    from yolops.data.formats import load_dataset
+    from yolops.data.dataset import load_dataset
     from yolops.data.stats import dataset_stats, render_stats
     from yolops.data.synth import SynthConfig, generate_to
 
@@ -158,7 +158,7 @@ def predict_step(detector, ds, out: Path) -> Path:
 def quality_step(data_yaml: Path, out: Path) -> Path:
     """Plant known defects in a copy of the data, validate the copy, show that the
     report finds each one; returns the HTML report."""
-    from yolops.data.formats import load_dataset
+    from yolops.data.dataset import load_dataset
     from yolops.quality import plant_and_validate, write_html
 
     shutil.rmtree(out, ignore_errors=True)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from yolops.data.dataset import Dataset, ImageRecord
-from yolops.data.formats import place_image
+from yolops.data.formats._write import place_image
 from yolops.data.images import read_image
 from yolops.errors import YolopsError
 from yolops.issues import Issue

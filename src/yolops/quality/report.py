@@ -27,9 +27,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
 from yolops.data.dataset import ImageRecord
+from yolops.data.draw import draw_boxes
 from yolops.data.images import read_image
 from yolops.errors import ImageReadError
-from yolops.infer.draw import draw_boxes
 from yolops.issues import Issue, Severity
 from yolops.quality.checks import DUPLICATE_OF
 from yolops.quality.drift import DriftReport

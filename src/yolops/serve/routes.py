@@ -11,8 +11,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from yolops.api_errors import ApiError, ErrorResponse
+from yolops.data.image_stats import image_statistics
 from yolops.identity import KeyInfo
-from yolops.monitor.log import LogEntry, image_statistics
+from yolops.monitor.log import LogEntry
 from yolops.serve.batching import PredictParams
 from yolops.serve.inputs import DecodedImage, decode_upload, parse_uploads, read_body
 from yolops.serve.schemas import ModelsResponse, PredictResponse, ReloadResponse

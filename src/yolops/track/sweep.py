@@ -302,7 +302,7 @@ def run_sweep(
     ``register`` registers the best trial's model under that name."""
     import optuna
 
-    from yolops.data.formats import load_dataset
+    from yolops.data.dataset import load_dataset
     from yolops.track.tracking import MLflowTracker
 
     console = console or Console()

@@ -402,7 +402,7 @@ def log_run_folder(
     artifacts and model); returns the run id. For trainings that ran untracked, or
     whose tracking server went away. Raises :class:`TrackingError` when the store
     cannot be reached."""
-    from yolops.train.checkpoint import load_checkpoint
+    from yolops.model.checkpoint import load_checkpoint
 
     config, result = result_from_run_dir(run_dir)
     previous = read_state(result.run_dir)

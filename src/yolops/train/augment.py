@@ -19,8 +19,8 @@ from dataclasses import dataclass, fields
 import cv2
 import numpy as np
 
+from yolops.data.letterbox import PAD_VALUE
 from yolops.errors import ConfigError
-from yolops.infer.preprocess import PAD_VALUE
 
 Sample = tuple[np.ndarray, np.ndarray, np.ndarray]  # image (H, W, 3), boxes (N, 4), classes (N,)
 

@@ -3,7 +3,7 @@
 Each image is decoded once and kept in RAM scaled so that its long side is
 ``imgsz``; samples are built from that cache. Validation (``augment=None``) is a
 plain letterbox to imgsz x imgsz, the same pixels the predictor sees, so that
-:func:`yolops.infer.preprocess.boxes_from_letterbox` maps predictions back exactly.
+:func:`yolops.data.letterbox.boxes_from_letterbox` maps predictions back exactly.
 
 Randomness is a function of (seed, epoch, index) only: a batch is reproducible,
 identical after a resume, and independent of the number of worker processes.
@@ -24,14 +24,14 @@ from torch.utils.data import DataLoader, Sampler
 
 from yolops.data.dataset import Dataset
 from yolops.data.images import read_image
-from yolops.errors import ConfigError
-from yolops.infer.preprocess import (
+from yolops.data.letterbox import (
     LetterboxInfo,
     boxes_to_letterbox,
     letterbox,
     scale_image,
     to_tensor,
 )
+from yolops.errors import ConfigError
 from yolops.train.augment import (
     AugmentConfig,
     Sample,

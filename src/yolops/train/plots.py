@@ -19,11 +19,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from yolops.data.dataset import Dataset, ImageRecord
+from yolops.data.draw import GT_COLOR, class_color, draw_boxes, draw_detections
 from yolops.data.images import read_image
 from yolops.detections import Detections
 from yolops.errors import ImageReadError
-from yolops.infer.draw import GT_COLOR, class_color, draw_boxes, draw_detections
-from yolops.train.evaluate import EvalResult
+from yolops.model.evaluate import EvalResult
 
 log = logging.getLogger(__name__)
 

@@ -22,18 +22,17 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from torch import nn
 
 from yolops._version import __version__
-from yolops.data.dataset import Dataset
-from yolops.data.formats import load_dataset
+from yolops.data.dataset import Dataset, load_dataset
 from yolops.device import select_device
 from yolops.errors import ConfigError, YolopsError
+from yolops.model.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from yolops.model.loss import DetectionLoss
 from yolops.model.yolo import YOLO, build_model
-from yolops.train.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from yolops.train.config import TrainConfig
 from yolops.train.ema import ModelEMA
+from yolops.train.evaluation import evaluate_model
 from yolops.train.loader import build_loader
 from yolops.train.schedule import Budget, Schedule
-from yolops.train.validate import validate
 
 
 class TrainCallback:
@@ -381,7 +380,7 @@ def train(
             )
             if epoch % config.val_interval == 0 or last_epoch:
                 t1 = time.perf_counter()
-                result, _ = validate(ema.module, val_ds, config.imgsz, config.batch, device)
+                result, _ = evaluate_model(ema.module, val_ds, config.imgsz, config.batch, device)
                 last_val_seconds = time.perf_counter() - t1
                 metrics.update(result.to_metrics("val/"))
                 if budget.timed:  # final val + plots take about one validation more
@@ -535,7 +534,7 @@ def finish(
         if split not in ds.splits or not ds.splits[split]:
             continue
         part = ds.split(split)
-        result, predictions = validate(model, part, config.imgsz, config.batch, device)
+        result, predictions = evaluate_model(model, part, config.imgsz, config.batch, device)
         metrics.update(result.to_metrics(f"{split}/"))
         plots.plot_pr_curves(result, run_dir / f"pr_curves_{split}.png")
         plots.plot_confusion_matrix(

@@ -23,11 +23,10 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from yolops.data.dataset import SPLITS, Dataset, ImageRecord
-from yolops.data.formats import place_image, prepare_output
 from yolops.data.formats._checks import (
     as_stored,
     check_box,
@@ -35,8 +34,13 @@ from yolops.data.formats._checks import (
     relative_name,
     resolve_inside,
 )
+from yolops.data.formats._write import place_image, prepare_output
+from yolops.data.record import SPLITS, DatasetParts, ImageRecord
 from yolops.errors import DatasetFormatError
 from yolops.issues import IssueLog, Severity
+
+if TYPE_CHECKING:  # writers take a Dataset; only its type is named here
+    from yolops.data.dataset import Dataset
 
 UNASSIGNED = "unassigned"
 SCALARS = (bool, int, float, str)
@@ -143,7 +147,7 @@ class _Image:
     attributes: list[dict] = field(default_factory=list)
 
 
-def read(path: Path, issues: IssueLog) -> Dataset:
+def read(path: Path, issues: IssueLog) -> DatasetParts:
     if path.is_file():
         files, root = [path.absolute()], _root_of(path)
     else:
@@ -163,7 +167,7 @@ def read(path: Path, issues: IssueLog) -> Dataset:
     attribute_names = _attribute_names(images)
     records = [_record(image, attribute_names) for image in images.values()]
     splits = {s: splits[s] for s in SPLITS if s in splits}
-    return Dataset(records, class_names, splits, name=root.name, root=root, issues=issues)
+    return DatasetParts(records, tuple(class_names), splits, root.name, root)
 
 
 def _classes(

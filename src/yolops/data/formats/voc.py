@@ -22,11 +22,10 @@ import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from yolops.data.dataset import SPLITS, Dataset, ImageRecord
-from yolops.data.formats import place_image, prepare_output
 from yolops.data.formats._checks import (
     as_stored,
     check_box,
@@ -34,9 +33,14 @@ from yolops.data.formats._checks import (
     relative_name,
     resolve_inside,
 )
+from yolops.data.formats._write import place_image, prepare_output
 from yolops.data.images import IMAGE_SUFFIXES
+from yolops.data.record import SPLITS, DatasetParts, ImageRecord
 from yolops.errors import DatasetFormatError
 from yolops.issues import IssueLog, Severity
+
+if TYPE_CHECKING:  # writers take a Dataset; only its type is named here
+    from yolops.data.dataset import Dataset
 
 CLASS_FILES = ("labels.txt", "classes.txt")
 COORDS = ("xmin", "ymin", "xmax", "ymax")
@@ -119,7 +123,7 @@ class VocAnnotation:
     objects: tuple[VocObject, ...]
 
 
-def read(path: Path, issues: IssueLog) -> Dataset:
+def read(path: Path, issues: IssueLog) -> DatasetParts:
     root = find_root(path)
     if root is None:
         raise DatasetFormatError(f"{path}: no Pascal VOC folder (Annotations/*.xml) found")
@@ -135,7 +139,7 @@ def read(path: Path, issues: IssueLog) -> Dataset:
     records = [r for a in parsed if (r := _record(a, root, class_names, issues)) is not None]
     loaded = {r.id for r in records}
     splits = _read_splits(root, seen, loaded, issues)
-    return Dataset(records, class_names, splits, name=root.name, root=root, issues=issues)
+    return DatasetParts(records, tuple(class_names), splits, root.name, root)
 
 
 def parse_annotation(

@@ -21,12 +21,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePath
+from typing import TYPE_CHECKING
 
 import numpy as np
 import yaml
 
-from yolops.data.dataset import SPLITS, Dataset, ImageRecord
-from yolops.data.formats import place_image, prepare_output
 from yolops.data.formats._checks import (
     as_stored,
     check_box,
@@ -34,9 +33,14 @@ from yolops.data.formats._checks import (
     relative_name,
     resolve_inside,
 )
+from yolops.data.formats._write import place_image, prepare_output
 from yolops.data.images import is_image_name
+from yolops.data.record import SPLITS, DatasetParts, ImageRecord
 from yolops.errors import DatasetFormatError
 from yolops.issues import IssueLog, Severity
+
+if TYPE_CHECKING:  # writers take a Dataset; only its type is named here
+    from yolops.data.dataset import Dataset
 
 # yolops' own key for images in no split; other tools ignore it.
 UNASSIGNED = "unassigned"
@@ -259,7 +263,7 @@ def label_folder(folder: Path, root: Path) -> Path:
 # -- reading ---------------------------------------------------------------------------
 
 
-def read(path: Path, issues: IssueLog) -> Dataset:
+def read(path: Path, issues: IssueLog) -> DatasetParts:
     file = find_yaml(path)
     if file is None:
         raise DatasetFormatError(f"{path}: no YOLO data YAML with 'names' found")
@@ -273,9 +277,7 @@ def read(path: Path, issues: IssueLog) -> Dataset:
         records.append(record)
         if split in splits:
             splits[split].append(image_id)
-    return Dataset(
-        records, config.class_names, splits, name=config.root.name, root=config.root, issues=issues
-    )
+    return DatasetParts(records, tuple(config.class_names), splits, config.root.name, config.root)
 
 
 def _unique_images(config: DataYaml, issues: IssueLog) -> list[tuple[str, str, Path]]:

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from yolops.infer.preprocess import (
+from yolops.data.letterbox import (
     PAD_VALUE,
     LetterboxInfo,
     boxes_from_letterbox,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from yolops.data.draw import GT_COLOR, PALETTE, class_color, draw_boxes, draw_detections
 from yolops.detections import Detections
-from yolops.infer.draw import GT_COLOR, PALETTE, class_color, draw_boxes, draw_detections
 
 
 def blank(h: int = 120, w: int = 160, value: int = 30) -> np.ndarray:

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from yolops.errors import ModelError
+from yolops.errors import ConfigError, ModelError
 from yolops.model.yolo import YOLO, build_model
 
 
@@ -20,8 +20,11 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write atomically: a crash mid-write never leaves a broken ``last.pt``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed write leaves the old file and no partial one
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -34,6 +37,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise ModelError(
             f"{path}: not a readable yolops checkpoint ({type(e).__name__}: {e})"
         ) from None
+    if not isinstance(state, dict):
+        raise ModelError(
+            f"{path}: not a yolops checkpoint (it holds a {type(state).__name__}, not a dict)"
+        )
     missing = [k for k in ("model", "scale", "class_names", "imgsz") if k not in state]
     if missing:
         raise ModelError(f"{path}: not a yolops checkpoint (missing {', '.join(missing)})")
@@ -41,7 +48,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def model_from_checkpoint(state: dict[str, Any], source: str = "checkpoint") -> YOLO:
-    model = build_model(state["scale"], len(state["class_names"]))
+    """The network a checkpoint describes, its weights loaded, in eval mode."""
+    try:
+        model = build_model(state["scale"], len(state["class_names"]))
+    except ConfigError as e:  # a scale this version does not know, no classes, ...
+        raise ModelError(f"{source}: cannot build its model: {e}") from None
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as e:

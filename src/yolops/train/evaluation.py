@@ -7,11 +7,11 @@ from collections.abc import Callable
 import torch
 
 from yolops.data.dataset import Dataset
+from yolops.data.letterbox import boxes_from_letterbox
 from yolops.detections import Detections
-from yolops.infer.preprocess import boxes_from_letterbox
+from yolops.model.evaluate import EvalResult, evaluate
 from yolops.model.postprocess import postprocess
 from yolops.model.yolo import YOLO, decode
-from yolops.train.evaluate import EvalResult, evaluate
 from yolops.train.loader import build_loader
 
 
@@ -48,7 +48,7 @@ def predict_dataset(
     return out
 
 
-def validate(
+def evaluate_model(
     model: YOLO,
     dataset: Dataset,
     imgsz: int,

@@ -13,7 +13,7 @@ import pytest
 from yolops.data.dataset import Dataset, ImageRecord
 from yolops.detections import Detections
 from yolops.errors import YolopsError
-from yolops.train.evaluate import EvalResult, evaluate
+from yolops.model.evaluate import EvalResult, evaluate
 
 NAMES = ("a", "b", "c")
 
