@@ -31,8 +31,8 @@ from yolops._version import __version__
 from yolops.db import ensure_tables, get_engine
 from yolops.monitor.drift import check_window
 from yolops.monitor.log import predictions, read_predictions
-from yolops.monitor.reference import Reference
 from yolops.monitor.report import render_monitor_html
+from yolops.track.reference import Reference
 
 CLASSES = ("RBC", "WBC", "Platelets")
 HERE = Path(__file__).resolve().parent

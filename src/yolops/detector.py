@@ -1,9 +1,10 @@
 """Detector: the one Python object a user needs to train, evaluate, predict and export.
 
-det = Detector.train("data.yaml", model="n", imgsz=320, time=450)
+det = Detector.train("data.yaml", scale="n", imgsz=320, time=450)
 det.val("data.yaml", split="test").map50_95
 det.predict("images/")            # list of Detections in original pixels
 det.export("model.onnx", end2end=True)
+Detector("shapes@production")     # any model reference: a file, NAME@ALIAS, NAME/VERSION
 """
 
 from __future__ import annotations
@@ -15,25 +16,29 @@ from typing import Any
 from rich.console import Console
 
 from yolops.data.dataset import Dataset, load_dataset
-from yolops.data.images import read_image
 from yolops.detections import Detections
 from yolops.errors import ModelError, YolopsError
+from yolops.infer.export import export_onnx
+from yolops.infer.predictor import load_predictor, predict_records, predict_source
 from yolops.model.evaluate import EvalResult, evaluate
+from yolops.track.resolve import resolve_model
+from yolops.workspace import Workspace
 
 
 class Detector:
     """A loaded model (PyTorch checkpoint or ONNX graph) behind one interface."""
 
     def __init__(
-        self, model: str | Path, backend: str = "auto", device: str = "auto", workspace: Any = None
+        self,
+        model: str | Path,
+        backend: str = "auto",
+        device: str = "auto",
+        workspace: Workspace | None = None,
     ):
         """``model``: a file (.pt, .onnx) or a reference the registry resolves
         (``NAME@ALIAS``, ``NAME/VERSION``, ``runs:/RUN_ID``; see
         :mod:`yolops.track.resolve`), looked up in ``workspace`` (a
         :class:`yolops.workspace.Workspace`; default: ``$YOLOPS_HOME`` or ./yolops-workspace)."""
-        from yolops.infer.predictor import load_predictor
-        from yolops.track.resolve import resolve_model
-
         self.reference = str(model)
         self.source = resolve_model(model, workspace, backend)
         self.backend = backend
@@ -94,8 +99,6 @@ class Detector:
 
         ``reduced_decode``: JPEG files much larger than the model's input are decoded
         at 1/2, 1/4 or 1/8 scale (faster; boxes are still in original pixels)."""
-        from yolops.infer.predictor import predict_source
-
         return [
             d
             for _, _, d in predict_source(
@@ -119,16 +122,7 @@ class Detector:
         batch: int = 8,
     ) -> dict[str, Detections]:
         """Detections for every record of ``dataset``, keyed by image id."""
-        out: dict[str, Detections] = {}
-        records = list(dataset)
-        for start in range(0, len(records), batch):
-            chunk = records[start : start + batch]
-            images = [read_image(r.path) for r in chunk]
-            for r, d in zip(
-                chunk, self.predictor.predict(images, conf=conf, iou=iou, max_det=max_det)
-            ):
-                out[r.id] = d
-        return out
+        return predict_records(self.predictor, dataset, conf, iou, max_det, batch)
 
     def val(
         self, data: str | Path | Dataset, split: str | None = "val", batch: int = 8
@@ -149,8 +143,6 @@ class Detector:
         **kwargs: Any,
     ) -> Path:
         """Export the PyTorch checkpoint to ONNX (``end2end`` puts NMS inside the graph)."""
-        from yolops.infer.export import export_onnx
-
         if self.source.suffix != ".pt":
             raise ModelError(f"{self.source}: only a PyTorch checkpoint (.pt) can be exported")
         out = Path(out) if out else self.source.with_suffix(".end2end.onnx" if end2end else ".onnx")

@@ -6,10 +6,13 @@ Loading never drops, clips or repairs anything silently: each problem becomes an
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from enum import Enum
+
+from rich.console import Console
+from rich.table import Table
 
 from yolops.errors import DataLoadError
 
@@ -105,3 +108,44 @@ class IssueLog:
             return
         lines = "\n".join(f"  - {i}" for i in bad)
         raise DataLoadError(f"{what}: {len(bad)} problem(s) found in strict mode:\n{lines}", bad)
+
+
+# -- in the terminal ---------------------------------------------------------------------
+
+_STYLE = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
+
+
+def print_issues(
+    issues: IssueLog, out: Console, title: str = "Load report", examples: int = 3
+) -> None:
+    """A summary of what loading set aside or warned about: one row per code,
+    with a few examples naming the file. Prints nothing when there is nothing."""
+    if not issues:
+        return
+    groups: dict[tuple[Severity, str], list[Issue]] = defaultdict(list)
+    for i in issues:
+        groups[(i.severity, i.code)].append(i)
+    table = Table(title=title, title_justify="left", show_lines=False)
+    table.add_column("severity")
+    table.add_column("code")
+    table.add_column("count", justify="right")
+    table.add_column("examples (file: problem)", overflow="fold")
+    for (sev, code), items in sorted(groups.items(), key=lambda kv: (-kv[0][0].rank, kv[0][1])):
+        shown = "\n".join(_where(i) + i.message for i in items[:examples])
+        if len(items) > examples:
+            shown += f"\n… and {len(items) - examples} more"
+        table.add_row(f"[{_STYLE[sev]}]{sev}[/]", code, str(len(items)), shown)
+    out.print(table)
+    counts = issues.by_severity()
+    out.print(
+        f"[red]{counts.get('error', 0)} error(s)[/] (records set aside), "
+        f"[yellow]{counts.get('warning', 0)} warning(s)[/] (loaded, worth a look), "
+        f"{counts.get('info', 0)} note(s). Use --strict to fail on any of them."
+    )
+
+
+def _where(issue: Issue) -> str:
+    where = issue.path or issue.image_id or ""
+    if issue.location:
+        where += f" ({issue.location})"
+    return f"{where}: " if where else ""

@@ -12,13 +12,8 @@ from torch import nn
 
 from yolops.data.synth import SynthConfig, generate, render_scene
 from yolops.errors import ConfigError, ModelError
-from yolops.infer.export import (
-    RawGraph,
-    compare_detections,
-    export_onnx,
-    parity_report,
-    read_metadata,
-)
+from yolops.infer.export import RawGraph, export_onnx, read_metadata
+from yolops.infer.parity import compare_detections, parity_report
 from yolops.infer.predictor import OnnxPredictor, TorchPredictor, prepare_batch
 from yolops.model.checkpoint import save_checkpoint
 from yolops.model.yolo import build_model

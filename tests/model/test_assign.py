@@ -163,11 +163,11 @@ def test_target_score_of_each_gt_peaks_at_its_best_iou():
     scores = torch.rand(1, len(anchors), NC, generator=gen)
     gts = [[4.0, 4.0, 26.0, 22.0], [30.0, 28.0, 60.0, 62.0]]
     a = assign(scores, pred, anchors, [[0, 2]], [gts])
-    from yolops.model.boxes import bbox_iou
+    from yolops.model.boxes import aligned_box_iou
 
     for gt, label in zip(gts, (0, 2)):
         mine = a.fg_mask[0] & (a.target_boxes[0] == torch.tensor(gt)).all(-1)
         assert mine.any()
-        best_iou = bbox_iou(pred[0, mine], torch.tensor(gt)).max()
+        best_iou = aligned_box_iou(pred[0, mine], torch.tensor(gt)).max()
         torch.testing.assert_close(a.target_scores[0, mine, label].max(), best_iou)
         assert (a.target_scores[0, mine, label] > 0).all()

@@ -14,9 +14,10 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from yolops.errors import ConfigError
-from yolops.infer.export import compare_detections, export_onnx, read_metadata
+from yolops.infer.export import export_onnx, read_metadata
+from yolops.infer.parity import compare_detections
 from yolops.infer.predictor import OnnxPredictor, TorchPredictor, prepare_batch
-from yolops.model.boxes import bbox_iou, cxcywh_to_xyxy
+from yolops.model.boxes import aligned_box_iou, cxcywh_to_xyxy
 from yolops.model.loss import DetectionLoss
 from yolops.model.yolo import REG_MAX, SCALES, STRIDES, anchor_grid, build_model, decode
 
@@ -257,7 +258,7 @@ def test_onnx_raw_export_matches_torch(scale, tmp_path):
     with torch.no_grad():
         want_boxes, want_scores = decode(model(x))
     got = torch.from_numpy(pred).transpose(1, 2)  # (B, A, 4 + nc)
-    iou = bbox_iou(cxcywh_to_xyxy(got[..., :4]), want_boxes)
+    iou = aligned_box_iou(cxcywh_to_xyxy(got[..., :4]), want_boxes)
     assert iou.min() >= 0.99
     assert (got[..., 4:] - want_scores).abs().max() <= 1e-3
     assert want_scores.std() > 0.1  # scores spread over (0, 1): 1e-3 is a real tolerance

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from yolops.monitor.reference import Reference
+from yolops.track.reference import Reference
 
 CLASSES = ("cat", "dog", "bird")
 END = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

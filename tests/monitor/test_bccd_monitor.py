@@ -15,7 +15,7 @@ from yolops.data.image_stats import image_statistics
 from yolops.data.images import read_image_for_model
 from yolops.detections import Detections
 from yolops.monitor.drift import check_window
-from yolops.monitor.reference import build_reference
+from yolops.track.reference import build_reference
 
 pytestmark = pytest.mark.bccd
 END = datetime(2026, 11, 25, 12, tzinfo=UTC)

@@ -7,8 +7,9 @@ from datetime import timedelta
 
 import pytest
 
+from yolops.errors import ReferenceStatsError
 from yolops.monitor.drift import ALERT, OK, TOO_FEW, MonitorConfig, check_window
-from yolops.monitor.reference import Reference, ReferenceError
+from yolops.track.reference import Reference
 
 from monitor_support import END, reference, rows
 
@@ -85,7 +86,7 @@ def test_both_sides_are_compared_at_the_servers_threshold():
         len(d) for d in ref.detections
     )  # the reference keeps boxes down to its floor
     assert all(s >= 0.5 for d in ref.detections_at(0.5) for _, s in d)
-    with pytest.raises(ReferenceError, match="lower threshold"):
+    with pytest.raises(ReferenceStatsError, match="lower threshold"):
         ref.detections_at(0.01)
 
 
@@ -103,5 +104,5 @@ def test_report_json_and_reference_round_trip(tmp_path):
     assert again.inputs == ref.inputs and again.class_names == ref.class_names
     assert [[(c, round(s, 5)) for c, s in i] for i in ref.detections] == again.detections
     (tmp_path / "bad.json").write_text('{"format": 99}')
-    with pytest.raises(ReferenceError, match="bad.json: not a yolops reference"):
+    with pytest.raises(ReferenceStatsError, match="bad.json: not a yolops reference"):
         Reference.load(tmp_path / "bad.json")

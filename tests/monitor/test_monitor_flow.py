@@ -19,10 +19,10 @@ from yolops.cli.main import main
 from yolops.data.dataset import Dataset
 from yolops.data.image_stats import image_statistics
 from yolops.data.images import read_image
+from yolops.errors import ReferenceStatsError
 from yolops.infer.predictor import load_predictor
 from yolops.monitor.log import LogEntry, PredictionLog, read_predictions
-from yolops.monitor.reference import ReferenceError
-from yolops.monitor.reference_store import attach_reference, load_reference
+from yolops.track.reference import attach_reference, load_reference
 from yolops.track.registry import describe
 from yolops.track.resolve import resolve_model
 
@@ -103,7 +103,7 @@ def test_registration_stores_reference_statistics(registered):
 
 def test_reference_errors_name_the_version_and_the_way_out(registered, tmp_path, capsys):
     with pytest.raises(
-        ReferenceError,
+        ReferenceStatsError,
         match=r"shapes version 1: cannot read its dataset .*nowhere.*"
         r"yolops models reference shapes/1 --data DATA",
     ):

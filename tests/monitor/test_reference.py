@@ -12,8 +12,8 @@ from yolops.data.dataset import Dataset, ImageRecord
 from yolops.data.image_stats import image_statistics
 from yolops.data.synth import SynthConfig, render_scene
 from yolops.detections import Detections
-from yolops.monitor.reference import build_reference
 from yolops.serve.inputs import Upload, decode_upload
+from yolops.track.reference import build_reference
 
 
 class NoBoxes:

@@ -222,20 +222,20 @@ def test_the_check_plugs_into_validation_and_the_report_shows_both_boxes(mislabe
 @pytest.mark.slow
 def test_kfold_predictions_end_to_end(tmp_path, monkeypatch):
     """Two folds, one epoch at 64 px: proves the path runs and stays out of sample."""
-    from yolops.detector import Detector
+    import yolops.quality.labels as labels
 
     ds = generate(
         tmp_path / "gen",
         SynthConfig(num_images=12, image_size=(96, 64), min_size=12, max_size=30, seed=5),
     )
     trained_on = []
-    real_train = Detector.train.__func__
+    real_train = labels.train
 
-    def spy(cls, data, config=None, **kw):
-        trained_on.append((set(data.splits["train"]), set(data.splits["val"])))
-        return real_train(cls, data, config=config, **kw)
+    def spy(config, dataset=None, **kw):
+        trained_on.append((set(dataset.splits["train"]), set(dataset.splits["val"])))
+        return real_train(config, dataset=dataset, **kw)
 
-    monkeypatch.setattr(Detector, "train", classmethod(spy))
+    monkeypatch.setattr(labels, "train", spy)
     config = KFoldConfig(
         folds=2,
         workdir=str(tmp_path / "runs"),

@@ -16,7 +16,7 @@ import time
 import httpx
 import pytest
 
-from yolops.serve.demo import serve_and_ask
+from yolops.pipeline.demo_steps import serve_and_ask
 
 from serve_support import encode, files, scene
 

@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 from yolops.errors import TrackingError
-from yolops.track.demo import track_register_promote
+from yolops.pipeline.demo_steps import register_and_promote
 from yolops.track.ui import ui_command
 from yolops.workspace import Workspace
 
@@ -25,11 +25,11 @@ def test_track_register_promote_then_predict_with_production(
     run_dir = tmp_path / "run"
     shutil.copytree(trained_run, run_dir)
     images = shapes_yaml.parent / "images" / "val"
-    first = track_register_promote(workspace, run_dir, source=images, name="demo-shapes")
+    first = register_and_promote(workspace, run_dir, source=images, name="demo-shapes")
     assert first["version"] == "1" and first["promoted"] and first["served_version"] == "1"
     assert first["reference"] == "demo-shapes@production"
     assert len(first["detections"]) == len(list(images.iterdir()))
-    again = track_register_promote(
+    again = register_and_promote(
         workspace, run_dir, name="demo-shapes"
     )  # same training: reused run
     assert again["run_id"] == first["run_id"] and again["version"] == "2"

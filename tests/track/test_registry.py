@@ -10,8 +10,9 @@ import pytest
 
 from yolops.detector import Detector
 from yolops.errors import ModelError, PromotionRefused, TrackingError
-from yolops.track.registry import describe, list_models, model_version, promote, register_model
+from yolops.track.registry import describe, list_models, promote, register_model
 from yolops.track.resolve import is_reference, resolve_model
+from yolops.track.store import model_version
 from yolops.track.tracking import GATE_METRIC, log_run_folder
 
 from track_support import new_workspace

@@ -1,4 +1,7 @@
-"""`yolops data …`: convert, describe and validate datasets."""
+"""`yolops data …`: convert, describe and validate datasets.
+
+The library is imported inside each command, deliberately (start-up time): `yolops --help`
+and every command start without loading torch, MLflow or FastAPI for the others."""
 
 from __future__ import annotations
 
@@ -9,8 +12,9 @@ from pathlib import Path
 import typer
 
 from yolops.cli import quality as quality_cli
-from yolops.cli.console import console, print_issues
+from yolops.cli.console import console
 from yolops.data.dataset import load_dataset, save_dataset
+from yolops.issues import print_issues
 
 app = typer.Typer(help="Import, convert, describe and validate datasets.", no_args_is_help=True)
 app.command("schema")(quality_cli.schema)
@@ -27,7 +31,7 @@ def _load(src: Path, fmt: Format | None, strict: bool, quiet: bool = False):
     with console.status(f"Loading {src} …", spinner="dots"):
         ds = load_dataset(src, format=fmt.value if fmt else None, strict=strict)
     if not quiet:
-        print_issues(ds.issues, title=f"Load report for {src}")
+        print_issues(ds.issues, console, title=f"Load report for {src}")
     return ds
 
 

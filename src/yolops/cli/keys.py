@@ -1,4 +1,7 @@
-"""`yolops keys create|list|revoke`: API keys of the inference server."""
+"""`yolops keys create|list|revoke`: API keys of the inference server.
+
+The library is imported inside each command, deliberately (start-up time): `yolops --help`
+and every command start without loading torch, MLflow or FastAPI for the others."""
 
 from __future__ import annotations
 

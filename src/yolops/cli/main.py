@@ -2,6 +2,9 @@
 
 Errors raised on purpose (YolopsError) are printed as one clear message and exit 1;
 anything else is reported as an internal error. `--debug` shows the traceback.
+
+The library is imported inside each command, deliberately (start-up time): `yolops --help`
+and every command start without loading torch, MLflow or FastAPI for the others.
 """
 
 from __future__ import annotations

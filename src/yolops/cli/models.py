@@ -1,4 +1,7 @@
-"""`yolops models`: register, list, show and promote registered models."""
+"""`yolops models`: register, list, show and promote registered models.
+
+The library is imported inside each command, deliberately (start-up time): `yolops --help`
+and every command start without loading torch, MLflow or FastAPI for the others."""
 
 from __future__ import annotations
 
@@ -63,7 +66,7 @@ def reference(
 def _attach(ws, ref: str, data: str | None, max_images: int = 1000) -> None:
     from rich.progress import Progress
 
-    from yolops.monitor.reference_store import attach_reference, load_reference
+    from yolops.track.reference import attach_reference, load_reference
 
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("reference statistics", total=None)

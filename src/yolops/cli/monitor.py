@@ -1,4 +1,7 @@
-"""`yolops monitor`: live traffic of a served model version against its reference."""
+"""`yolops monitor`: live traffic of a served model version against its reference.
+
+The library is imported inside each command, deliberately (start-up time): `yolops --help`
+and every command start without loading torch, MLflow or FastAPI for the others."""
 
 from __future__ import annotations
 
@@ -11,8 +14,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from yolops.cli.console import console, err_console
-from yolops.cli.tracking_options import TRACKING_URI, WORKSPACE, workspace_from
+from yolops.cli.tracking_options import TRACKING_URI, WORKSPACE
 from yolops.errors import ConfigError
+from yolops.workspace import Workspace
 
 
 def monitor(
@@ -37,13 +41,18 @@ def monitor(
         envvar="YOLOPS_ALERT_WEBHOOK",
         help="POST an alert (JSON with a one-line `text`) here when a threshold is crossed.",
     ),
-    export_batch: Path = typer.Option(
+    to_label: Path = typer.Option(
         None,
-        "--export-batch",
-        help="Write the flagged images the server saved as "
+        "--to-label",
+        help="Write the flagged images the server saved to this folder as "
         "a YOLO dataset to label, pre-labeled by the model.",
     ),
-    export_limit: int = typer.Option(500, "--export-limit", min=1, help="Most images exported."),
+    to_label_limit: int = typer.Option(
+        500, "--to-label-limit", min=1, help="Most images written for labeling."
+    ),
+    # The spellings of the previous release, kept for scripts that use them.
+    export_batch: Path = typer.Option(None, "--export-batch", hidden=True),
+    export_limit: int = typer.Option(None, "--export-limit", min=1, hidden=True),
     conf: float = typer.Option(
         0.25, "--conf", min=0.0, max=1.0, help="The server's confidence threshold."
     ),
@@ -76,13 +85,13 @@ def monitor(
 ) -> None:
     """Compare the live window of NAME@ALIAS with the reference statistics stored at
     registration: input drift, prediction drift, low-confidence share. Exits 1 when
-    a threshold is crossed (after the report, the alert and the export)."""
-    from yolops.monitor.drift import ALERT, MonitorConfig
-    from yolops.monitor.watch import monitor as run_monitor
+    a threshold is crossed (after the report, the alert and the images to label)."""
+    from yolops.monitor.drift import MonitorConfig
+    from yolops.monitor.run import run_monitor
     from yolops.monitor.watch import parse_duration
     from yolops.quality.drift import DriftConfig
 
-    ws = workspace_from(workspace, tracking_uri)
+    ws = Workspace.resolve(workspace, tracking_uri, database_url)
     out = err_console if json_out == "-" else console  # stdout carries only the JSON then
     config = MonitorConfig(
         conf=conf,
@@ -92,39 +101,33 @@ def monitor(
         drift=DriftConfig(alpha=alpha, psi=psi, js=js),
     )
     with out.status(f"Reading the prediction log of {escape(model)}"):
-        report = run_monitor(
-            model, parse_duration(window), _parse_end(end), ws, database_url, config
+        outcome = run_monitor(
+            model,
+            parse_duration(window),
+            _parse_end(end),
+            ws,
+            config,
+            html=html,
+            json_path=None if json_out in (None, "-") else json_out,
+            webhook=webhook,
+            to_label=to_label or export_batch,
+            to_label_limit=export_limit or to_label_limit,
         )
+    report = outcome.report
     _print(report, out)
-    html = html or ws.root / "monitoring" / (
-        f"{report.model_name}-v{report.model_version}-{report.end:%Y%m%dT%H%M%SZ}.html"
-    )
-    from yolops.monitor.report import write_monitor_html
-
-    write_monitor_html(report, html)
-    out.print(f"HTML report: {html}")
-    if json_out:
-        text = json.dumps(report.to_dict(), indent=2)
-        if json_out == "-":
-            print(text)
+    out.print(f"HTML report: {outcome.html}")
+    if json_out == "-":
+        print(json.dumps(report.to_dict(), indent=2))
+    if outcome.alert_status is not None:
+        out.print(f"Alert sent to the webhook (HTTP {outcome.alert_status}).")
+    if to_label or export_batch:
+        if outcome.to_label is None:
+            out.print("Nothing to label: no image was flagged.")
         else:
-            Path(json_out).parent.mkdir(parents=True, exist_ok=True)
-            Path(json_out).write_text(text)
-    failed = None  # a webhook that fails must not stop the export, nor the export the alert
-    if webhook and report.status == ALERT:
-        from yolops.errors import AlertError
-        from yolops.monitor.alerts import alert_payload, post_alert
-
-        try:
-            status = post_alert(webhook, alert_payload(report, str(html)))
-            out.print(f"Alert sent to the webhook (HTTP {status}).")
-        except AlertError as e:
-            failed = e
-    if export_batch is not None:
-        _export(report, export_batch, export_limit, ws, out)
-    if failed is not None:
-        raise failed
-    raise typer.Exit(report.exit_code())
+            out.print(f"To label: {escape(outcome.to_label.describe())}", soft_wrap=True)
+    if outcome.alert_error is not None:
+        raise outcome.alert_error
+    raise typer.Exit(outcome.exit_code)
 
 
 def _parse_end(text: str | None) -> datetime | None:
@@ -177,15 +180,3 @@ def _print(report, out) -> None:
         out.print(
             f"{len(report.flagged)} images flagged for labeling ({saved} saved by the server)."
         )
-
-
-def _export(report, folder: Path, limit: int, ws, out) -> None:
-    from yolops.monitor.export import export_batch
-    from yolops.track.resolve import resolve_model
-
-    if not report.flagged:
-        out.print("Nothing to export: no image was flagged.")
-        return
-    model = resolve_model(f"{report.model_name}/{report.model_version}", ws)
-    result = export_batch(report, folder, model, limit)
-    out.print(f"Export: {escape(result.describe())}", soft_wrap=True)

@@ -1,4 +1,7 @@
-"""`yolops predict` and `yolops export`."""
+"""`yolops predict` and `yolops export`.
+
+The library is imported inside each command, deliberately (start-up time): `yolops --help`
+and every command start without loading torch, MLflow or FastAPI for the others."""
 
 from __future__ import annotations
 
@@ -9,10 +12,16 @@ import typer
 from rich.table import Table
 
 from yolops.cli.console import console
+from yolops.cli.tracking_options import TRACKING_URI, WORKSPACE, workspace_from
 
 
 def predict(
-    model: str = typer.Option(..., "--model", "-m", help="A checkpoint (.pt) or ONNX file."),
+    model: str = typer.Option(
+        ...,
+        "--model",
+        "-m",
+        help="A checkpoint (.pt), ONNX file, NAME@ALIAS, NAME/VERSION or runs:/RUN_ID.",
+    ),
     source: list[str] = typer.Option(
         ..., "--source", "-s", help="Image, folder, glob or video (repeatable)."
     ),
@@ -39,19 +48,22 @@ def predict(
         help="Decode JPEGs at full size even where a reduced (1/2, 1/4, 1/8) "
         "decode would do for the model's input size.",
     ),
+    workspace: str = WORKSPACE,
+    tracking_uri: str = TRACKING_URI,
 ) -> None:
     """Detect objects in images, folders, globs or videos."""
     from yolops.infer.predict_run import run_predict
+    from yolops.track.resolve import load_model
 
+    predictor = load_model(model, workspace_from(workspace, tracking_uri), backend=backend)
     summary = run_predict(
-        model,
+        predictor,
         source,
         conf=conf,
         iou=iou,
         max_det=max_det,
         classes=classes or None,
         batch=batch,
-        backend=backend,
         save=save,
         out=out,
         write_json=as_json,
@@ -88,7 +100,8 @@ def export(
 ) -> None:
     """Export to ONNX and print a parity and latency table (PyTorch against ONNX Runtime)."""
     from yolops.data.dataset import load_dataset
-    from yolops.infer.export import export_onnx, parity_report
+    from yolops.infer.export import export_onnx
+    from yolops.infer.parity import parity_report
 
     out = out or Path(model).with_suffix(".end2end.onnx" if end2end else ".onnx")
     with console.status("Exporting …"):

@@ -3,6 +3,9 @@
 Plain functions taking Typer options; cli/data.py mounts them on the `data` group.
 Exit codes of `validate`: 0 passed, 1 the gate failed (an issue at or above
 --fail-on), like any other error.
+
+The library is imported inside each command, deliberately (start-up time): `yolops --help`
+and every command start without loading torch, MLflow or FastAPI for the others.
 """
 
 from __future__ import annotations

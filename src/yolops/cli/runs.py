@@ -1,4 +1,7 @@
-"""`yolops runs`: list, compare, report and sync tracked runs."""
+"""`yolops runs`: list, compare, report and sync tracked runs.
+
+The library is imported inside each command, deliberately (start-up time): `yolops --help`
+and every command start without loading torch, MLflow or FastAPI for the others."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""`yolops serve`: the inference REST API."""
+"""`yolops serve`: the inference REST API.
+
+The library is imported inside each command, deliberately (start-up time): `yolops --help`
+and every command start without loading torch, MLflow or FastAPI for the others."""
 
 from __future__ import annotations
 

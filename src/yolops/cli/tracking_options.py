@@ -1,5 +1,9 @@
 """The options every tracking-aware command shares: where the workspace is, and
-which tracking server (if any) to use instead of its embedded store."""
+which tracking server (if any) to use instead of its embedded store.
+
+The library is imported inside each command, deliberately (start-up time): `yolops --help`
+and every command start without loading torch, MLflow or FastAPI for the others.
+"""
 
 from __future__ import annotations
 

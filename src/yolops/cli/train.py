@@ -1,4 +1,7 @@
-"""`yolops train` and `yolops val`."""
+"""`yolops train` and `yolops val`.
+
+The library is imported inside each command, deliberately (start-up time): `yolops --help`
+and every command start without loading torch, MLflow or FastAPI for the others."""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ import json
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from yolops.cli.console import console, err_console
 from yolops.cli.tracking_options import TRACKING_URI, WORKSPACE, workspace_from
@@ -155,7 +157,7 @@ def val(
         metrics = {k: (None if v != v else v) for k, v in result.to_metrics("").items()}
         print(json.dumps(metrics, indent=2))
         return
-    console.print(metrics_table(result, title=f"{model} on {data} ({split})"))
+    console.print(result.table(title=f"{model} on {data} ({split})"))
 
 
 def _model_run(ws, model: str) -> str | None:
@@ -167,20 +169,6 @@ def _model_run(ws, model: str) -> str | None:
     run_ref = RUN_REF.match(model)
     if run_ref:
         return run_ref.group("run")
-    from yolops.track.registry import model_version
+    from yolops.track.store import model_version
 
     return model_version(ws, model).run_id
-
-
-def metrics_table(result, title: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    for col in ("class", "AP50-95", "AP50"):
-        table.add_column(col, justify="right" if col != "class" else "left")
-    for name, ap in result.per_class_ap.items():
-        table.add_row(name, f"{ap:.3f}", f"{result.per_class_ap50.get(name, float('nan')):.3f}")
-    table.add_row("[bold]all", f"[bold]{result.map50_95:.3f}", f"[bold]{result.map50:.3f}")
-    table.caption = (
-        f"{result.num_images} images, {result.num_boxes} boxes; at the best-F1 threshold "
-        f"{result.conf_threshold:.3f}: precision {result.precision:.3f}, recall {result.recall:.3f}"
-    )
-    return table

@@ -1,4 +1,7 @@
-"""`yolops ui`: the MLflow UI on 127.0.0.1 for the workspace."""
+"""`yolops ui`: the MLflow UI on 127.0.0.1 for the workspace.
+
+The library is imported inside each command, deliberately (start-up time): `yolops --help`
+and every command start without loading torch, MLflow or FastAPI for the others."""
 
 from __future__ import annotations
 

@@ -51,11 +51,11 @@ class Dataset:
             raise YolopsError(f"dataset {name!r}: duplicate image ids {dup[:5]}")
         if len(set(self.class_names)) != len(self.class_names):
             raise YolopsError(f"dataset {name!r}: duplicate class names {self.class_names}")
-        nc = len(self.class_names)
+        num_classes = len(self.class_names)
         for r in self.records:
-            if len(r.classes) and (r.classes.min() < 0 or r.classes.max() >= nc):
+            if len(r.classes) and (r.classes.min() < 0 or r.classes.max() >= num_classes):
                 raise YolopsError(
-                    f"dataset {name!r}: image {r.id!r} has class ids outside 0..{nc - 1}"
+                    f"dataset {name!r}: image {r.id!r} has class ids outside 0..{num_classes - 1}"
                 )
         self.splits: dict[str, tuple[str, ...]] = {}
         seen: dict[str, str] = {}

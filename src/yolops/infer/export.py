@@ -2,7 +2,7 @@
 
 Two graphs (their inputs and outputs are documented in :mod:`yolops.infer.predictor`):
 
-- ``raw``: the network and box decoding; output ``predictions`` (B, 4 + nc, A),
+- ``raw``: the network and box decoding; output ``predictions`` (B, 4 + C, A),
   centre-size boxes in input pixels and sigmoid class scores (the Ultralytics
   YOLOv8 layout, so tools written for it read ours). NMS runs outside, in
   :func:`yolops.model.postprocess.postprocess`.
@@ -20,26 +20,23 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
-import statistics
-import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import onnx
 import torch
-from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
 from yolops._version import __version__
-from yolops.data.dataset import Dataset
-from yolops.data.images import read_image
-from yolops.detections import Detections
 from yolops.errors import ConfigError, ModelError
-from yolops.model.boxes import box_iou, xyxy_to_cxcywh
+from yolops.model.boxes import xyxy_to_cxcywh
+from yolops.model.checkpoint import load_checkpoint, model_from_checkpoint
 from yolops.model.yolo import YOLO, decode
+
+log = logging.getLogger(__name__)
 
 INPUT_NAME = "images"
 
@@ -48,7 +45,7 @@ INPUT_NAME = "images"
 
 
 class RawGraph(nn.Module):
-    """(B, 3, S, S) float32 RGB in [0, 1] -> ``predictions`` (B, 4 + nc, A):
+    """(B, 3, S, S) float32 RGB in [0, 1] -> ``predictions`` (B, 4 + C, A):
     cx, cy, w, h in input pixels, then sigmoid class scores."""
 
     def __init__(self, model: YOLO):
@@ -56,7 +53,7 @@ class RawGraph(nn.Module):
         self.model = model
 
     def forward(self, images: Tensor) -> Tensor:
-        boxes, scores = decode(self.model(images))  # (B, A, 4) xyxy, (B, A, nc)
+        boxes, scores = decode(self.model(images))  # (B, A, 4) xyxy, (B, A, C)
         return torch.cat((xyxy_to_cxcywh(boxes), scores), -1).transpose(1, 2)
 
 
@@ -93,11 +90,13 @@ class End2EndGraph(nn.Module):
         self.conf, self.iou, self.max_det = conf, iou, max_det
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        boxes, scores = decode(self.model(images))  # (B, A, 4), (B, A, nc)
-        b, a, nc = scores.shape
+        boxes, scores = decode(self.model(images))  # (B, A, 4), (B, A, C)
+        b, a, num_classes = scores.shape
         best, label = scores.max(-1)  # (B, A)
-        is_best = torch.arange(nc, device=images.device)[None, :, None] == label[:, None, :]
-        class_scores = scores.transpose(1, 2) * is_best  # (B, nc, A): zero except the best class
+        is_best = (
+            torch.arange(num_classes, device=images.device)[None, :, None] == label[:, None, :]
+        )
+        class_scores = scores.transpose(1, 2) * is_best  # (B, C, A): zero except the best class
         selected = _NonMaxSuppression.apply(
             boxes,
             class_scores,
@@ -190,8 +189,6 @@ def _resolve_model(
             640,
         )
     else:
-        from yolops.model.checkpoint import load_checkpoint, model_from_checkpoint
-
         state = load_checkpoint(source)
         model = model_from_checkpoint(state, str(source))
         default_names, default_size = tuple(state["class_names"]), int(state["imgsz"])
@@ -250,134 +247,16 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     return {p.key: p.value for p in proto.metadata_props}
 
 
-# -- parity -------------------------------------------------------------------------------
-
-
-def match_detections(a: Detections, b: Detections) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One-to-one matching of two detection sets by IoU (Hungarian, class-agnostic):
-    indices into ``a`` (M,), into ``b`` (M,), and their IoU (M,), pairs with IoU > 0 only."""
-    if len(a) == 0 or len(b) == 0:
-        empty = np.zeros((0,), np.int64)
-        return empty, empty, np.zeros((0,), np.float32)
-    ious = box_iou(torch.from_numpy(a.boxes), torch.from_numpy(b.boxes)).numpy()  # (Na, Nb)
-    rows, cols = linear_sum_assignment(-ious)
-    keep = ious[rows, cols] > 0
-    return rows[keep], cols[keep], ious[rows, cols][keep]
-
-
-def compare_detections(reference: Sequence[Detections], other: Sequence[Detections]) -> dict:
-    """How closely ``other`` reproduces ``reference``, image by image.
-
-    ``min_iou``: the lowest IoU of a matched pair (1.0 with no boxes); ``class_agreement``:
-    the share of matched pairs with the same class; ``max_score_diff``: the largest
-    score difference of a matched pair; ``unmatched``: boxes in either set left without
-    a partner."""
-    ious, same, diffs, unmatched = [], 0, [], 0
-    for ref, oth in zip(reference, other):
-        i, j, iou = match_detections(ref, oth)
-        ious.extend(iou.tolist())
-        same += int((ref.classes[i] == oth.classes[j]).sum())
-        diffs.extend(np.abs(ref.scores[i] - oth.scores[j]).tolist())
-        unmatched += len(ref) + len(oth) - 2 * len(i)
-    return {
-        "boxes_reference": sum(len(d) for d in reference),
-        "boxes_other": sum(len(d) for d in other),
-        "matched": len(ious),
-        "unmatched": unmatched,
-        "min_iou": min(ious, default=1.0),
-        "class_agreement": same / len(ious) if ious else 1.0,
-        "max_score_diff": max(diffs, default=0.0),
-    }
-
-
-def time_predict(predictor, image: np.ndarray, runs: int = 50, warmup: int = 5) -> float:
-    """Median milliseconds of one ``predictor.predict([image])`` call (batch 1), after warmup."""
-    for _ in range(warmup):
-        predictor.predict([image])
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        predictor.predict([image])
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
-
-
-def parity_report(
-    checkpoint: str | Path,
-    onnx_path: str | Path,
-    dataset: Dataset | None = None,
-    images: Sequence[np.ndarray] | None = None,
-    conf: float = 0.25,
-    iou: float = 0.7,
-    runs: int = 50,
-) -> dict:
-    """Run the PyTorch checkpoint and its ONNX export on the same images and compare.
-
-    Images: ``images``, else up to 16 of ``dataset`` (its val split when it has one),
-    else 8 generated scenes. Returns :func:`compare_detections`' keys (torch is the
-    reference) plus ``images``, ``latency_ms`` ({"torch", "onnx"}: median of ``runs``
-    whole predict calls on one image after warmup, both on the CPU) and, when
-    ``dataset`` is given, ``map50_95`` and ``map50`` ({"torch", "onnx"}) on that split
-    at conf 0.001. The ONNX graph must be ``raw``: an end2end graph's baked thresholds
-    would make the mAP comparison meaningless.
-    """
-    from yolops.infer.predictor import OnnxPredictor, TorchPredictor
-
-    torch_p = TorchPredictor.from_checkpoint(checkpoint, device="cpu")
-    onnx_p = OnnxPredictor(onnx_path, providers=["CPUExecutionProvider"])
-    if onnx_p.class_names != torch_p.class_names or onnx_p.imgsz != torch_p.imgsz:
+def cached_onnx(checkpoint: Path) -> Path:
+    """``<stem>.onnx`` next to ``checkpoint`` (raw graph, dynamic batch), exported when
+    missing or older than the checkpoint."""
+    onnx_path = checkpoint.with_suffix(".onnx")
+    if onnx_path.is_file() and onnx_path.stat().st_mtime >= checkpoint.stat().st_mtime:
+        return onnx_path
+    if not os.access(checkpoint.parent, os.W_OK):
         raise ModelError(
-            f"{onnx_path}: classes/imgsz {list(onnx_p.class_names)}/{onnx_p.imgsz} differ from "
-            f"{checkpoint}'s {list(torch_p.class_names)}/{torch_p.imgsz}"
+            f"{checkpoint.parent}: cannot write the ONNX export here; "
+            "use backend='torch' or export it elsewhere with export_onnx"
         )
-    split = _eval_split(dataset) if dataset is not None else None
-    if images is None:
-        images = (
-            [read_image(r.path) for r in split.records[:16]] if split is not None else _scenes(8)
-        )
-    images = list(images)
-    reference = torch_p.predict(images, conf=conf, iou=iou)
-    report = {
-        "images": len(images),
-        **compare_detections(reference, onnx_p.predict(images, conf=conf, iou=iou)),
-    }
-    report["latency_ms"] = {
-        "torch": time_predict(torch_p, images[0], runs),
-        "onnx": time_predict(onnx_p, images[0], runs),
-    }
-    if split is not None:
-        if onnx_p.kind != "raw":
-            raise ModelError(
-                f"{onnx_path}: mAP parity needs a raw graph, this one is {onnx_p.kind}"
-            )
-        scores = {name: _map(p, split) for name, p in (("torch", torch_p), ("onnx", onnx_p))}
-        report["map50_95"] = {k: v[0] for k, v in scores.items()}
-        report["map50"] = {k: v[1] for k, v in scores.items()}
-    return report
-
-
-def _eval_split(dataset: Dataset) -> Dataset:
-    return dataset.split("val") if "val" in dataset.splits else dataset
-
-
-def _scenes(n: int) -> list[np.ndarray]:
-    from yolops.data.synth import SynthConfig, render_scene
-
-    config = SynthConfig()
-    return [
-        render_scene(np.random.default_rng([7, i]), 320 + 32 * i, 240, config).image
-        for i in range(n)
-    ]
-
-
-def _map(predictor, split: Dataset, batch: int = 8) -> tuple[float, float]:
-    from yolops.model.evaluate import evaluate
-
-    predictions: dict[str, Detections] = {}
-    records = list(split.records)
-    for start in range(0, len(records), batch):
-        chunk = records[start : start + batch]
-        dets = predictor.predict([read_image(r.path) for r in chunk], conf=0.001)
-        predictions.update({r.id: d for r, d in zip(chunk, dets)})
-    result = evaluate(split, predictions)
-    return result.map50_95, result.map50
+    log.info("exporting %s to %s for ONNX Runtime", checkpoint, onnx_path)
+    return export_onnx(checkpoint, onnx_path, dynamic_batch=True)

@@ -13,41 +13,39 @@ from rich.console import Console
 
 from yolops.data.draw import draw_detections
 from yolops.detections import Detections
+from yolops.infer.predictor import Predictor, predict_sized
+from yolops.infer.sources import VideoWriter
 
 
 def run_predict(
-    model: str | Path,
+    predictor: Predictor,
     source: Any,
     conf: float = 0.25,
     iou: float = 0.7,
     max_det: int = 300,
     classes: Sequence[int] | None = None,
     batch: int = 8,
-    backend: str = "auto",
     save: bool = False,
     out: Path = Path("yolops-workspace/predict"),
     write_json: bool = False,
     console: Console | None = None,
     reduced_decode: bool = True,
 ) -> dict:
-    """Predict over ``source``; with ``save``, drawn images go to ``out`` (video frames
+    """Predict over ``source`` with ``predictor`` (see
+    :func:`yolops.infer.predictor.load_predictor`; a registry reference resolves to one
+    through :mod:`yolops.track.resolve`); with ``save``, drawn images go to ``out`` (video frames
     back into a drawn video); with ``write_json``, ``out/detections.json``.
 
     ``reduced_decode``: JPEG files are decoded at a reduced scale when the model's
     input size allows (boxes, widths and heights stay in original pixels); never with
     ``save``, which draws on the full-size images."""
-    from yolops.detector import Detector
-    from yolops.infer.predictor import predict_sized
-    from yolops.infer.sources import VideoWriter
-
-    det = Detector(model, backend=backend)
     out = Path(out)
     if save or write_json:
         out.mkdir(parents=True, exist_ok=True)
     items, records = [], []
     writers: dict[str, VideoWriter] = {}
     stream = predict_sized(
-        det.predictor,
+        predictor,
         source,
         conf=conf,
         iou=iou,
@@ -63,7 +61,7 @@ def run_predict(
                 {"source": name, "width": width, "height": height, "detections": dets.to_dicts()}
             )
         if save:
-            drawn = draw_detections(image, dets, det.class_names)
+            drawn = draw_detections(image, dets, predictor.class_names)
             video, sep, _ = name.partition("#")
             if sep:
                 if video not in writers:

@@ -8,7 +8,7 @@ file; :func:`predict_source` streams any source (see :mod:`yolops.infer.sources`
 ONNX graphs :class:`OnnxPredictor` reads (the names are the graph's output names):
 
 - ``raw`` (ours, :func:`yolops.infer.export.export_onnx`): input ``images``
-  (B, 3, S, S) float32 RGB in [0, 1]; output ``predictions`` (B, 4 + nc, A): rows
+  (B, 3, S, S) float32 RGB in [0, 1]; output ``predictions`` (B, 4 + C, A): rows
   0..3 the box centre x, centre y, width, height in input pixels, rows 4.. the
   sigmoid class scores. This is also the layout of Ultralytics YOLOv8/YOLO11
   detection exports (whatever the output is named), so those load too; their
@@ -28,21 +28,25 @@ from __future__ import annotations
 import ast
 import json
 import logging
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import onnxruntime as ort
 import torch
 
+from yolops.data.dataset import Dataset
+from yolops.data.images import read_image
 from yolops.data.letterbox import LetterboxInfo, boxes_from_letterbox, letterbox, to_array
 from yolops.detections import Detections
 from yolops.device import cpu_count, select_device
 from yolops.errors import ConfigError, ModelError, YolopsError
+from yolops.infer.export import cached_onnx
 from yolops.infer.sources import Source, iter_sized_images
 from yolops.model.boxes import cxcywh_to_xyxy
+from yolops.model.checkpoint import load_checkpoint, model_from_checkpoint
 from yolops.model.postprocess import postprocess
 from yolops.model.yolo import YOLO, decode
 
@@ -191,8 +195,6 @@ class TorchPredictor:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto") -> TorchPredictor:
-        from yolops.model.checkpoint import load_checkpoint, model_from_checkpoint
-
         state = load_checkpoint(path)
         model = model_from_checkpoint(state, str(path)).fuse()
         return cls(model, state["class_names"], state["imgsz"], device)
@@ -214,7 +216,7 @@ class TorchPredictor:
         with torch.inference_mode():
             boxes, scores = decode(
                 self.model(torch.from_numpy(x).to(self.device))
-            )  # (B, A, 4), (B, A, nc)
+            )  # (B, A, 4), (B, A, C)
             per_image = postprocess(
                 boxes,
                 scores,
@@ -276,8 +278,6 @@ def _imgsz_from_metadata(text: str, source: str) -> int:
 def default_providers(device: str = "auto") -> list[str]:
     """ONNX Runtime execution providers: CUDA when available (and not ``device='cpu'``),
     then the CPU."""
-    import onnxruntime as ort
-
     available = ort.get_available_providers()
     device = device.lower()
     if device.startswith("cuda") and "CUDAExecutionProvider" not in available:
@@ -429,15 +429,15 @@ class OnnxPredictor:
                 f"expected (batch, {4 + len(self.class_names)}, anchors)"
             )
         # Keep anchors whose best score reaches conf in NumPy first: NMS then sees tens of
-        # candidates instead of (A, nc) scores, and torch's thread pool stays idle.
+        # candidates instead of (A, C) scores, and torch's thread pool stays idle.
         out: PerImage = []
-        for pred in predictions:  # (4 + nc, A)
+        for pred in predictions:  # (4 + C, A)
             candidates = (
                 np.flatnonzero(pred[4:].max(0) >= conf) if pred.shape[1] else np.empty(0, np.int64)
             )
             p = torch.from_numpy(np.ascontiguousarray(pred[:, candidates].T, dtype=np.float32))[
                 None
-            ]  # (1, K, 4 + nc)
+            ]  # (1, K, 4 + C)
             out += postprocess(
                 cxcywh_to_xyxy(p[..., :4]),
                 p[..., 4:],
@@ -495,8 +495,6 @@ class OnnxPredictor:
 
 
 def _open_session(path: Path, threads: int, providers: Sequence[str] | None):
-    import onnxruntime as ort
-
     if not path.is_file():
         raise ModelError(f"{path}: ONNX model file does not exist")
     opts = ort.SessionOptions()
@@ -516,48 +514,57 @@ def _open_session(path: Path, threads: int, providers: Sequence[str] | None):
 # -- choosing a backend, streaming a source -----------------------------------------------
 
 
-def load_predictor(path: str | Path, backend: str = "auto", device: str = "auto") -> Predictor:
-    """A predictor for a model file.
+def load_predictor(
+    path: str | Path, backend: str = "auto", device: str = "auto", threads: int = 0
+) -> Predictor:
+    """A predictor for a model file: the one loader that prediction, evaluation,
+    serving and the MLflow pyfunc use.
 
     ``.onnx``: :class:`OnnxPredictor`. ``.pt``: with ``backend='torch'``, or ``auto`` on
     CUDA, a :class:`TorchPredictor`; with ``onnx``, or ``auto`` on the CPU (ONNX Runtime
     is faster there), an :class:`OnnxPredictor` on ``<stem>.onnx`` next to the checkpoint,
-    exported once and again whenever the checkpoint is newer.
+    exported once and again whenever the checkpoint is newer. ``threads``: ONNX
+    Runtime's intra-op threads (0: every usable core).
     """
     path = Path(path)
     if backend not in ("auto", "torch", "onnx"):
         raise ConfigError(f"unknown backend {backend!r}; choose auto, torch or onnx")
+    suffix = path.suffix.lower()
+    if suffix not in (".onnx", ".pt"):
+        raise ModelError(f"{path}: unknown model file type {suffix!r}; give an .onnx or .pt model")
     if not path.is_file():
         raise ModelError(f"{path}: model file does not exist")
-    suffix = path.suffix.lower()
     if suffix == ".onnx":
         if backend == "torch":
             raise ModelError(f"{path}: an ONNX graph cannot run on the torch backend")
-        return OnnxPredictor(path, providers=default_providers(device))
-    if suffix != ".pt":
-        raise ModelError(f"{path}: unknown model file type {suffix!r}; expected .pt or .onnx")
+        return OnnxPredictor(path, threads=threads, providers=default_providers(device))
     if backend == "auto":
         backend = "torch" if select_device(device).type == "cuda" else "onnx"
     if backend == "torch":
         return TorchPredictor.from_checkpoint(path, device)
-    return OnnxPredictor(cached_onnx(path), providers=default_providers(device))
+    return OnnxPredictor(cached_onnx(path), threads=threads, providers=default_providers(device))
 
 
-def cached_onnx(checkpoint: Path) -> Path:
-    """``<stem>.onnx`` next to ``checkpoint`` (raw graph, dynamic batch), exported when
-    missing or older than the checkpoint."""
-    from yolops.infer.export import export_onnx
-
-    onnx_path = checkpoint.with_suffix(".onnx")
-    if onnx_path.is_file() and onnx_path.stat().st_mtime >= checkpoint.stat().st_mtime:
-        return onnx_path
-    if not os.access(checkpoint.parent, os.W_OK):
-        raise ModelError(
-            f"{checkpoint.parent}: cannot write the ONNX export here; "
-            "use backend='torch' or export it elsewhere with export_onnx"
-        )
-    log.info("exporting %s to %s for ONNX Runtime", checkpoint, onnx_path)
-    return export_onnx(checkpoint, onnx_path, dynamic_batch=True)
+def predict_records(
+    predictor: Predictor,
+    dataset: Dataset,
+    conf: float = 0.001,
+    iou: float = 0.7,
+    max_det: int = 300,
+    batch: int = 8,
+) -> dict[str, Detections]:
+    """Detections for every record of ``dataset`` (decoded in full), keyed by image id.
+    The low default ``conf`` is what mAP needs (the whole PR curve)."""
+    if batch < 1:
+        raise ConfigError(f"batch must be >= 1, got {batch}")
+    out: dict[str, Detections] = {}
+    records = list(dataset)
+    for start in range(0, len(records), batch):
+        chunk = records[start : start + batch]
+        images = [read_image(r.path) for r in chunk]
+        found = predictor.predict(images, conf=conf, iou=iou, max_det=max_det)
+        out.update({r.id: d for r, d in zip(chunk, found)})
+    return out
 
 
 def predict_sized(

@@ -13,18 +13,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from yolops.model.boxes import bbox_iou
+from yolops.model.boxes import aligned_box_iou
 
 BACKGROUND = -1  # target_labels value of anchors assigned to no ground truth
 
 
 @dataclass
 class Assignment:
-    """Targets for A anchor points of B images, nc classes.
+    """Targets for A anchor points of B images, C classes.
 
     target_labels: (B, A) int64 class of the assigned ground truth, BACKGROUND (-1) if none.
     target_boxes: (B, A, 4) xyxy input pixels of the assigned ground truth (0 if none).
-    target_scores: (B, A, nc) classification targets: zero except at the assigned class,
+    target_scores: (B, A, C) classification targets: zero except at the assigned class,
         where it is the anchor's normalised alignment (the best anchor of a ground truth
         gets that ground truth's best predicted IoU), so scores learn to rank by quality.
     fg_mask: (B, A) bool, True where an anchor point has a ground truth.
@@ -50,7 +50,7 @@ def assign_targets(
 ) -> Assignment:
     """Assign ground truths to anchor points by task alignment.
 
-    pred_scores (B, A, nc) sigmoid probabilities; pred_boxes (B, A, 4) xyxy pixels;
+    pred_scores (B, A, C) sigmoid probabilities; pred_boxes (B, A, 4) xyxy pixels;
     anchors (A, 2) anchor-point centres (x, y) pixels; gt_labels (B, G) int64;
     gt_boxes (B, G, 4) xyxy pixels; gt_mask (B, G) bool, False for padding rows.
 
@@ -60,15 +60,17 @@ def assign_targets(
     4. An anchor point taken by several ground truths keeps the one its predicted box
        overlaps most (highest IoU).
     """
-    b, a, nc = pred_scores.shape
+    b, a, num_classes = pred_scores.shape
     g = gt_boxes.shape[1]
     if g == 0:
         return _background(pred_scores, pred_boxes)
     # (B, G, A): candidates, overlaps and alignment of every (ground truth, anchor) pair
     valid = _centres_inside(anchors, gt_boxes) & gt_mask[:, :, None]
-    iou = bbox_iou(gt_boxes[:, :, None, :], pred_boxes[:, None, :, :]).clamp(min=0)
+    iou = aligned_box_iou(gt_boxes[:, :, None, :], pred_boxes[:, None, :, :]).clamp(min=0)
     iou = torch.where(valid, iou, 0.0)
-    labels = gt_labels.clamp(0, nc - 1)  # padding rows may hold anything; they are not valid
+    labels = gt_labels.clamp(
+        0, num_classes - 1
+    )  # padding rows may hold anything; they are not valid
     score = torch.gather(pred_scores.transpose(1, 2), 1, labels[:, :, None].expand(-1, -1, a))
     align = torch.where(valid, score.pow(alpha) * iou.pow(beta), 0.0)
 
@@ -98,7 +100,7 @@ def assign_targets(
     # where(): t ** 6 can underflow to 0 for poor early predictions; 0/0 must stay 0
     quality = torch.where(best_align > 0, align / best_align.clamp(min=1e-30) * best_iou, 0.0)
     quality = quality.amax(1)  # (B, A)
-    onehot = F.one_hot(target_labels.clamp(min=0), nc).to(pred_scores.dtype)
+    onehot = F.one_hot(target_labels.clamp(min=0), num_classes).to(pred_scores.dtype)
     target_scores = onehot * (quality * fg)[..., None]
     return Assignment(target_labels, target_boxes, target_scores, fg)
 

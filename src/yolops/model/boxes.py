@@ -95,9 +95,6 @@ def box_giou(a: Tensor, b: Tensor) -> Tensor:
     return _pairwise(a, b, "giou")
 
 
-generalized_box_iou = box_giou
-
-
 def box_diou(a: Tensor, b: Tensor) -> Tensor:
     """Pairwise distance IoU (Zheng et al. 2020) -> (N, M), in [-1, 1]."""
     return _pairwise(a, b, "diou")
@@ -108,23 +105,24 @@ def box_ciou(a: Tensor, b: Tensor) -> Tensor:
     return _pairwise(a, b, "ciou")
 
 
-def bbox_iou(a: Tensor, b: Tensor) -> Tensor:
-    """Elementwise IoU of broadcastable (..., 4) xyxy boxes -> (...)."""
+def aligned_box_iou(a: Tensor, b: Tensor) -> Tensor:
+    """IoU of aligned pairs (box i of ``a`` with box i of ``b``, after broadcasting) of
+    (..., 4) xyxy boxes -> (...). :func:`box_iou` is the (N, M) matrix of all pairs."""
     return _iou_family(a, b, "iou")
 
 
-def bbox_giou(a: Tensor, b: Tensor) -> Tensor:
+def aligned_box_giou(a: Tensor, b: Tensor) -> Tensor:
     """Elementwise generalized IoU -> (...)."""
     return _iou_family(a, b, "giou")
 
 
-def bbox_diou(a: Tensor, b: Tensor) -> Tensor:
+def aligned_box_diou(a: Tensor, b: Tensor) -> Tensor:
     """Elementwise distance IoU -> (...)."""
     return _iou_family(a, b, "diou")
 
 
-def bbox_ciou(a: Tensor, b: Tensor) -> Tensor:
-    """Elementwise complete IoU -> (...); the box regression loss is 1 - bbox_ciou."""
+def aligned_box_ciou(a: Tensor, b: Tensor) -> Tensor:
+    """Elementwise complete IoU -> (...); the box regression loss is 1 - aligned_box_ciou."""
     return _iou_family(a, b, "ciou")
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from faster_coco_eval import COCO, COCOeval_faster
+from rich.table import Table
 
 from yolops.data.dataset import Dataset
 from yolops.detections import Detections
@@ -50,7 +51,7 @@ class EvalResult:
     ``pr_curves`` maps each class with
     ground truth to COCO's interpolated curve at IoU 0.5: recall float64 (101,) from
     0 to 1 and precision float64 (101,), 0 past the highest recall reached.
-    ``confusion`` int64 (nc + 1, nc + 1) counts ``[predicted, true]`` at IoU 0.5 for
+    ``confusion`` int64 (C + 1, C + 1) counts ``[predicted, true]`` at IoU 0.5 for
     detections scoring at least ``conf_threshold`` (all of them when it is ``nan``),
     matched class-agnostically; the last row counts missed ground truth (predicted
     background) and the last column false positives (true background).
@@ -91,6 +92,21 @@ class EvalResult:
             out[f"{prefix}ap50/{_KEY_UNSAFE.sub('_', name)}"] = ap
         return {k: float(v) for k, v in out.items()}
 
+    def table(self, title: str) -> Table:
+        """Per-class AP50-95 and AP50, the overall scores and, in the caption, the
+        precision and recall at the best-F1 threshold, for the terminal."""
+        table = Table(title=title, title_justify="left")
+        for col in ("class", "AP50-95", "AP50"):
+            table.add_column(col, justify="right" if col != "class" else "left")
+        for name, ap in self.per_class_ap.items():
+            table.add_row(name, f"{ap:.3f}", f"{self.per_class_ap50.get(name, float('nan')):.3f}")
+        table.add_row("[bold]all", f"[bold]{self.map50_95:.3f}", f"[bold]{self.map50:.3f}")
+        table.caption = (
+            f"{self.num_images} images, {self.num_boxes} boxes; at the best-F1 threshold "
+            f"{self.conf_threshold:.3f}: precision {self.precision:.3f}, recall {self.recall:.3f}"
+        )
+        return table
+
 
 def evaluate(
     dataset: Dataset,
@@ -106,11 +122,11 @@ def evaluate(
     if iou_type != "bbox":
         raise YolopsError(f"evaluate: iou_type {iou_type!r} is not supported (only 'bbox')")
     _check_predictions(dataset, predictions)
-    names, nc = dataset.class_names, dataset.num_classes
+    names, num_classes = dataset.class_names, dataset.num_classes
     gt = _coco(dataset, _ground_truth(dataset))
     detections = _detections(dataset, predictions)
     dt = _coco(dataset, detections)
-    n_gt = _gt_counts(gt, nc)
+    n_gt = _gt_counts(gt, num_classes)
 
     main = _run(gt, dt, max_dets=[1, 10, max_dets])
     main.summarize()
@@ -121,7 +137,7 @@ def evaluate(
 
     # IoU 0.5 alone over every detection gives one-to-one matches to sweep the confidence.
     _run(gt, dt, max_dets=[len(detections) + 1], iou_thrs=[IOU_OPERATING], extra_calc=True)
-    conf, p, r, f1 = _best_f1(dt, gt, n_gt, nc)
+    conf, p, r, f1 = _best_f1(dt, gt, n_gt, num_classes)
 
     return EvalResult(
         map50_95=_nan_if_missing(stats["AP_all"]),
@@ -135,7 +151,7 @@ def evaluate(
         conf_threshold=conf,
         pr_curves={
             names[k]: (recall_points, precision[t50, :, k].astype(np.float64))
-            for k in range(nc)
+            for k in range(num_classes)
             if n_gt[k] > 0
         },
         confusion=_confusion_at(dataset, gt, detections, conf),
@@ -155,11 +171,12 @@ def _check_predictions(dataset: Dataset, predictions: Mapping[str, Detections]) 
             f"evaluate: predictions name {len(unknown)} image(s) not in dataset "
             f"{dataset.name!r}: {', '.join(map(repr, unknown[:5]))}"
         )
-    nc = dataset.num_classes
+    num_classes = dataset.num_classes
     for image_id, det in predictions.items():
-        if len(det) and (det.classes.min() < 0 or det.classes.max() >= nc):
+        if len(det) and (det.classes.min() < 0 or det.classes.max() >= num_classes):
             raise YolopsError(
-                f"evaluate: predictions for image {image_id!r} have class ids outside 0..{nc - 1}"
+                f"evaluate: predictions for image {image_id!r} have class ids "
+                f"outside 0..{num_classes - 1}"
             )
         if not (np.isfinite(det.boxes).all() and np.isfinite(det.scores).all()):
             raise YolopsError(
@@ -279,9 +296,9 @@ def _class_means(precision: np.ndarray) -> np.ndarray:
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def _gt_counts(gt: COCO, nc: int) -> np.ndarray:
-    """(nc,) non-crowd ground-truth boxes per class."""
-    counts = np.zeros(nc, np.int64)
+def _gt_counts(gt: COCO, num_classes: int) -> np.ndarray:
+    """(C,) non-crowd ground-truth boxes per class."""
+    counts = np.zeros(num_classes, np.int64)
     for ann in gt.anns.values():
         if not ann["iscrowd"]:
             counts[ann["category_id"] - 1] += 1
@@ -291,12 +308,14 @@ def _gt_counts(gt: COCO, nc: int) -> np.ndarray:
 # -- operating point and confusion matrix -------------------------------------------
 
 
-def _best_f1(dt: COCO, gt: COCO, n_gt: np.ndarray, nc: int) -> tuple[float, float, float, float]:
+def _best_f1(
+    dt: COCO, gt: COCO, n_gt: np.ndarray, num_classes: int
+) -> tuple[float, float, float, float]:
     """(threshold, precision, recall, f1) at the lowest score threshold maximising the
     mean per-class F1 over classes with ground truth, from the IoU-0.5 match flags."""
     nan = float("nan")
-    scores: list[list[float]] = [[] for _ in range(nc)]
-    hits: list[list[bool]] = [[] for _ in range(nc)]
+    scores: list[list[float]] = [[] for _ in range(num_classes)]
+    hits: list[list[bool]] = [[] for _ in range(num_classes)]
     for ann in dt.anns.values():
         gt_id = ann.get("gt_id")
         if gt_id is not None and gt.anns[gt_id]["iscrowd"]:
@@ -333,7 +352,7 @@ def _best_f1(dt: COCO, gt: COCO, n_gt: np.ndarray, nc: int) -> tuple[float, floa
 
 
 def _confusion_at(dataset: Dataset, gt: COCO, detections: list[dict], conf: float) -> np.ndarray:
-    """(nc + 1, nc + 1) counts [predicted, true] of the detections scoring >= ``conf``
+    """(C + 1, C + 1) counts [predicted, true] of the detections scoring >= ``conf``
     (all when ``nan``), matched to ground truth at IoU 0.5 whatever their class."""
     floor = -np.inf if np.isnan(conf) else conf
     kept = [d for d in detections if d["score"] >= floor]
@@ -341,16 +360,16 @@ def _confusion_at(dataset: Dataset, gt: COCO, detections: list[dict], conf: floa
     _run(
         gt, dt, max_dets=[len(kept) + 1], iou_thrs=[IOU_OPERATING], extra_calc=True, use_cats=False
     )
-    nc = dataset.num_classes
-    matrix = np.zeros((nc + 1, nc + 1), np.int64)
+    num_classes = dataset.num_classes
+    matrix = np.zeros((num_classes + 1, num_classes + 1), np.int64)
     for ann in gt.anns.values():
         if ann["iscrowd"]:
             continue
         true = ann["category_id"] - 1
         dt_id = ann.get("dt_id")
-        predicted = nc if dt_id is None else dt.anns[dt_id]["category_id"] - 1
+        predicted = num_classes if dt_id is None else dt.anns[dt_id]["category_id"] - 1
         matrix[predicted, true] += 1
     for ann in dt.anns.values():
         if ann.get("gt_id") is None:
-            matrix[ann["category_id"] - 1, nc] += 1
+            matrix[ann["category_id"] - 1, num_classes] += 1
     return matrix

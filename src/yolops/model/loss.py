@@ -18,7 +18,7 @@ from torch import Tensor
 
 from yolops.errors import ConfigError
 from yolops.model.assign import assign_targets
-from yolops.model.boxes import bbox_ciou
+from yolops.model.boxes import aligned_box_ciou
 from yolops.model.yolo import HeadOutput, decode_boxes
 
 
@@ -80,7 +80,9 @@ class DetectionLoss:
 
         fg = assigned.fg_mask  # (B, A); empty selections below sum to 0 and keep the graph
         weight = assigned.target_scores.sum(-1)[fg]  # (P,) quality of each positive
-        box = ((1.0 - bbox_ciou(pred_boxes[fg], assigned.target_boxes[fg])) * weight).sum() / norm
+        box = (
+            (1.0 - aligned_box_ciou(pred_boxes[fg], assigned.target_boxes[fg])) * weight
+        ).sum() / norm
 
         anchors = out.anchors[None].expand(batch, -1, -1)[fg]  # (P, 2)
         strides = out.strides[None].expand(batch, -1)[fg]  # (P,)

@@ -21,7 +21,7 @@ def postprocess(
 ) -> list[tuple[Tensor, Tensor, Tensor]]:
     """Detections per image from ``decode`` outputs.
 
-    boxes (B, A, 4) xyxy in input pixels; scores (B, A, nc) probabilities. Each anchor
+    boxes (B, A, 4) xyxy in input pixels; scores (B, A, C) probabilities. Each anchor
     gives one candidate, its best class (every class above ``conf`` when
     ``multi_label``); candidates scoring at least ``conf``, in ``classes`` when given,
     go through class-aware NMS (class-agnostic when ``agnostic``) at IoU ``iou``; the
@@ -47,7 +47,7 @@ def _one_image(
     max_candidates: int,
     multi_label: bool,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """boxes (A, 4), scores (A, nc) -> (K, 4), (K,), (K,)."""
+    """boxes (A, 4), scores (A, C) -> (K, 4), (K,), (K,)."""
     if classes is not None:
         allowed = torch.zeros(scores.shape[-1], dtype=torch.bool, device=scores.device)
         allowed[torch.as_tensor(classes, dtype=torch.long, device=scores.device)] = True

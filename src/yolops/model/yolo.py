@@ -39,7 +39,7 @@ class HeadOutput:
 
     box_dist: (B, A, 4 * reg_max) logits of the left/top/right/bottom distance
         distributions over bins 0..reg_max-1, in stride units.
-    cls_logits: (B, A, nc) class logits (sigmoid gives independent probabilities).
+    cls_logits: (B, A, C) class logits (sigmoid gives independent probabilities).
     anchors: (A, 2) anchor-point centres (x, y) in input pixels, (grid + 0.5) * stride.
     strides: (A,) float stride of each anchor point, in pixels.
     """
@@ -104,7 +104,7 @@ class Neck(nn.Module):
 
 
 class Head(nn.Module):
-    """Decoupled head: per level, a box branch (-> 4 * reg_max) and a class branch (-> nc),
+    """Decoupled head: per level, a box branch (-> 4 * reg_max) and a class branch (-> C),
     each two depthwise-separable convs and a 1x1 prediction conv. Separable convs keep
     the head, the costliest part of a YOLOv8-style model at stride 8, about 8x cheaper.
     """
@@ -149,13 +149,13 @@ class Head(nn.Module):
         boxes, scores, anchors, strides = [], [], [], []
         for x, box, cls, s in zip(feats, self.box, self.cls, self.strides):
             boxes.append(box(x).flatten(2))  # (B, 4R, h*w)
-            scores.append(cls(x).flatten(2))  # (B, nc, h*w)
+            scores.append(cls(x).flatten(2))  # (B, C, h*w)
             a = _anchor_points(x.shape[-2], x.shape[-1], s, x.device)  # (h*w, 2)
             anchors.append(a)
             strides.append(torch.full_like(a[:, 0], float(s)))
         return HeadOutput(
             box_dist=torch.cat(boxes, 2).transpose(1, 2),  # (B, A, 4R)
-            cls_logits=torch.cat(scores, 2).transpose(1, 2),  # (B, A, nc)
+            cls_logits=torch.cat(scores, 2).transpose(1, 2),  # (B, A, C)
             anchors=torch.cat(anchors, 0),
             strides=torch.cat(strides, 0),
         )
@@ -277,5 +277,5 @@ def decode_boxes(out: HeadOutput) -> Tensor:
 
 
 def decode(out: HeadOutput) -> tuple[Tensor, Tensor]:
-    """Boxes (B, A, 4) xyxy in input pixels and scores (B, A, nc) sigmoid probabilities."""
+    """Boxes (B, A, 4) xyxy in input pixels and scores (B, A, C) sigmoid probabilities."""
     return decode_boxes(out), out.cls_logits.sigmoid()

@@ -1,35 +1,41 @@
 """Monitoring: what the served model saw and said, against what it was trained on.
 
-    from yolops.monitor import monitor, write_monitor_html, export_batch
-    report = monitor("shapes@production", window=timedelta(hours=1))
-    write_monitor_html(report, "monitor.html"); sys.exit(report.exit_code())
+    from yolops.monitor import run_monitor
+    outcome = run_monitor("shapes@production", window=timedelta(hours=1), to_label="to-label/")
+    sys.exit(outcome.exit_code)
 
 The server writes the prediction log (:mod:`yolops.monitor.log`); registration
-stores reference statistics (:mod:`yolops.monitor.reference_store`); a monitoring
-pass compares the two (:mod:`yolops.monitor.drift`). Names are imported on first
-use, so that the server, which needs only the log, does not load the rest.
+stores reference statistics (:mod:`yolops.track.reference`); a monitoring pass
+compares the two (:mod:`yolops.monitor.drift`, :mod:`yolops.monitor.watch`), and a
+monitoring run (:mod:`yolops.monitor.run`) also reports, alerts and sends the flagged
+images back to labeling (:mod:`yolops.monitor.to_label`).
 """
 
 from __future__ import annotations
 
 import importlib
 
+# Imported on first use (deliberately, for start-up time): the server needs only the
+# log, and must not load MLflow, the drift tests and the report code with it.
 _NAMES = {
-    "PredictionLog": "log",
-    "LogEntry": "log",
-    "read_predictions": "log",
-    "Reference": "reference",
-    "build_reference": "reference",
-    "attach_reference": "reference_store",
-    "load_reference": "reference_store",
-    "MonitorConfig": "drift",
-    "MonitorReport": "drift",
-    "check_window": "drift",
-    "monitor": "watch",
-    "parse_duration": "watch",
-    "write_monitor_html": "report",
-    "export_batch": "export",
-    "post_alert": "alerts",
+    "PredictionLog": "yolops.monitor.log",
+    "LogEntry": "yolops.monitor.log",
+    "read_predictions": "yolops.monitor.log",
+    "Reference": "yolops.track.reference",
+    "build_reference": "yolops.track.reference",
+    "attach_reference": "yolops.track.reference",
+    "load_reference": "yolops.track.reference",
+    "MonitorConfig": "yolops.monitor.drift",
+    "MonitorReport": "yolops.monitor.drift",
+    "check_window": "yolops.monitor.drift",
+    "monitor": "yolops.monitor.watch",
+    "parse_duration": "yolops.monitor.watch",
+    "run_monitor": "yolops.monitor.run",
+    "MonitorOutcome": "yolops.monitor.run",
+    "write_monitor_html": "yolops.monitor.report",
+    "write_label_batch": "yolops.monitor.to_label",
+    "LabelBatch": "yolops.monitor.to_label",
+    "post_alert": "yolops.monitor.alerts",
 }
 __all__ = sorted(_NAMES)
 
@@ -37,4 +43,4 @@ __all__ = sorted(_NAMES)
 def __getattr__(name: str):
     if name not in _NAMES:
         raise AttributeError(f"module 'yolops.monitor' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"yolops.monitor.{_NAMES[name]}"), name)
+    return getattr(importlib.import_module(_NAMES[name]), name)

@@ -1,7 +1,7 @@
 """Live traffic against a model version's reference statistics.
 
 Given the prediction-log rows of a time window (one per served image) and the
-version's :class:`~yolops.monitor.reference.Reference`, :func:`check_window` asks
+version's :class:`~yolops.track.reference.Reference`, :func:`check_window` asks
 three questions, each with the effect-size-and-test rule of
 :mod:`yolops.quality.drift`:
 
@@ -27,8 +27,8 @@ import numpy as np
 from scipy.stats import norm
 
 from yolops.data.image_stats import STATS
-from yolops.monitor.reference import INPUT_FEATURES, Reference
 from yolops.quality.drift import DriftConfig, FeatureDrift, categorical_drift, numeric_drift
+from yolops.track.reference import INPUT_FEATURES, Reference
 
 OK, ALERT, TOO_FEW = "ok", "alert", "not enough traffic"
 

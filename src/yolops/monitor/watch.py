@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from yolops.errors import ConfigError
 from yolops.monitor.drift import MonitorConfig, MonitorReport, check_window
 from yolops.monitor.log import read_predictions
-from yolops.monitor.reference_store import load_reference
+from yolops.track.reference import load_reference
 from yolops.workspace import Workspace
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

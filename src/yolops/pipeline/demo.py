@@ -12,9 +12,28 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from rich.console import Console
 from rich.rule import Rule
 
-from yolops.cli.console import console, print_issues
+from yolops.data.dataset import load_dataset
+from yolops.data.stats import dataset_stats, render_stats
+from yolops.data.synth import SynthConfig, generate_to
+from yolops.detector import Detector
+from yolops.infer.predict_run import run_predict
+from yolops.infer.predictor import load_predictor
+from yolops.issues import print_issues
+from yolops.pipeline.demo_steps import (
+    DARKEN,
+    register_and_promote,
+    serve_and_ask,
+    serve_drift_and_monitor,
+)
+from yolops.quality import plant_and_validate, write_html
+from yolops.track.training import train_tracked
+from yolops.train.config import TrainConfig
+from yolops.workspace import Workspace
+
+console = Console()
 
 
 @contextmanager
@@ -33,10 +52,6 @@ TRAIN_EPOCHS = {False: 30, True: 2}
 
 def run_demo(workspace: Path, fast: bool = False) -> dict:
     """Run the demo under ``workspace/demo``; returns the paths it wrote."""
-    from yolops.data.dataset import load_dataset
-    from yolops.data.stats import dataset_stats, render_stats
-    from yolops.data.synth import SynthConfig, generate_to
-
     root = Path(workspace) / "demo"
     root.mkdir(parents=True, exist_ok=True)
     outputs: dict[str, Path] = {}
@@ -60,7 +75,7 @@ def run_demo(workspace: Path, fast: bool = False) -> dict:
         ds = load_dataset(data_yaml)
         console.print(f"   {ds!r}")
         if ds.issues:
-            print_issues(ds.issues)
+            print_issues(ds.issues, console)
         else:
             console.print("   no load problems")
 
@@ -100,33 +115,23 @@ def run_demo(workspace: Path, fast: bool = False) -> dict:
 def train_step(ds, root: Path, epochs: int, workspace: Path):
     """A yolops-n trained on ``ds`` for ``epochs``, its run folder under ``root/runs``,
     logged as an MLflow run in ``workspace``."""
-    from yolops.detector import Detector
-    from yolops.track.tracking import MLflowTracker
-    from yolops.workspace import Workspace
-
     shutil.rmtree(root / "runs" / "train", ignore_errors=True)
-    tracker = MLflowTracker(Workspace.resolve(workspace), experiment="demo", console=console)
-    return Detector.train(
-        ds,
-        model="n",
-        imgsz=256,
-        epochs=epochs,
-        batch=16,
-        project=str(root / "runs"),
-        name="train",
-        callbacks=[tracker],
-        console=console,
+    config = TrainConfig(
+        imgsz=256, epochs=epochs, batch=16, project=str(root / "runs"), name="train"
     )
+    tracked = train_tracked(
+        config, Workspace.resolve(workspace), dataset=ds, experiment="demo", console=console
+    )
+    detector = Detector(tracked.result.best, backend="torch")
+    detector.train_result = tracked.result
+    return detector
 
 
 def registry_step(workspace: Path, detector, ds) -> str:
     """Register and promote the demo's training, then predict through ``NAME@production``
     (the promotion gate may keep a better earlier version there; the demo says so)."""
-    from yolops.track.demo import track_register_promote
-    from yolops.workspace import Workspace
-
     test = ds.split("test")
-    return track_register_promote(
+    return register_and_promote(
         Workspace.resolve(workspace),
         detector.train_result,
         source=[str(r.path) for r in test],
@@ -135,20 +140,17 @@ def registry_step(workspace: Path, detector, ds) -> str:
 
 
 def evaluate_step(detector, ds) -> None:
-    from yolops.cli.train import metrics_table
-
     result = detector.val(ds, split="test")
-    console.print(metrics_table(result, title="yolops-n on the test split"))
+    console.print(result.table(title="yolops-n on the test split"))
 
 
 def predict_step(detector, ds, out: Path) -> Path:
     """Drawn test images in ``out``; returns ``out``."""
-    from yolops.infer.predict_run import run_predict
-
     shutil.rmtree(out, ignore_errors=True)
     test = ds.split("test")
+    predictor = load_predictor(detector.train_result.best)  # ONNX Runtime on the CPU
     summary = run_predict(
-        detector.train_result.best, [str(r.path) for r in test], save=True, out=out, write_json=True
+        predictor, [str(r.path) for r in test], save=True, out=out, write_json=True
     )
     found = sum(item["count"] for item in summary["items"])
     console.print(f"   {found} objects found in {len(test)} test images -> [bold]{out}[/]")
@@ -158,9 +160,6 @@ def predict_step(detector, ds, out: Path) -> Path:
 def quality_step(data_yaml: Path, out: Path) -> Path:
     """Plant known defects in a copy of the data, validate the copy, show that the
     report finds each one; returns the HTML report."""
-    from yolops.data.dataset import load_dataset
-    from yolops.quality import plant_and_validate, write_html
-
     shutil.rmtree(out, ignore_errors=True)
     result = plant_and_validate(load_dataset(data_yaml), out / "planted")
     counts = result.report.counts_by_severity()
@@ -177,8 +176,6 @@ def quality_step(data_yaml: Path, out: Path) -> Path:
 
 def serve_step(model: Path, image: Path, root: Path) -> None:
     """Start the server on a free loopback port, ask it about ``image``, print the answer."""
-    from yolops.serve.demo import serve_and_ask
-
     answer = serve_and_ask(model, image, workspace=root / "serve")
     [result] = answer["results"]
     found = (
@@ -199,8 +196,6 @@ def serve_step(model: Path, image: Path, root: Path) -> None:
 def monitor_step(workspace: Path, reference: str, ds, out: Path) -> Path:
     """Serve ``reference``, send it the validation and test images as they are and
     then darkened, monitor both windows; returns the HTML report of the dark one."""
-    from yolops.monitor.demo import DARKEN, serve_drift_and_monitor
-
     images = [r.path for split in ("val", "test") if split in ds.splits for r in ds.split(split)]
     result = serve_drift_and_monitor(workspace, reference, images, out)
     quiet, dark = result["quiet"], result["dark"]
@@ -211,5 +206,5 @@ def monitor_step(workspace: Path, reference: str, ds, out: Path) -> Path:
         f"{dark.exit_code()} for a pipeline"
     )
     console.print(f"   report -> [bold]{result['html']}[/]")
-    console.print(f"   back to labeling: {result['export'].describe()}")
+    console.print(f"   back to labeling: {result['to_label'].describe()}")
     return result["html"]

@@ -46,9 +46,11 @@ from yolops.data.formats._checks import relative_name
 from yolops.data.images import probe_image
 from yolops.detections import Detections
 from yolops.errors import ConfigError, ImageReadError, YolopsError
+from yolops.infer.predictor import Predictor, load_predictor, predict_records
 from yolops.issues import Issue, Severity
 from yolops.model.boxes import box_iou
 from yolops.train.config import TrainConfig
+from yolops.train.trainer import train
 
 LABEL_CODES = ("label_missing_box", "label_wrong_class", "label_bad_location", "label_spurious_box")
 MODEL_TOO_WEAK = (
@@ -165,16 +167,18 @@ class LabelScores:
 
 
 def model_predictions(
-    ds: Dataset, model: str | Path, conf: float = 0.05, device: str = "auto"
+    ds: Dataset, model: str | Path | Predictor, conf: float = 0.05, device: str = "auto"
 ) -> dict[str, Detections]:
-    """Predictions of a saved model (.pt or .onnx) on every readable image of ``ds``,
-    keyed by image id, class ids remapped to ``ds.class_names`` by name."""
-    from yolops.detector import Detector
+    """Predictions of a model (a .pt or .onnx file, or a loaded predictor) on every
+    readable image of ``ds``, keyed by image id, class ids remapped to
+    ``ds.class_names`` by name."""
+    predictor = model if hasattr(model, "predict") else load_predictor(model, device=device)
+    found = predict_records(predictor, _readable(ds), conf=conf)
+    return _remap(found, predictor.class_names, ds.class_names, _describe(model))
 
-    det = Detector(model, device=device)
-    return _remap(
-        det.predict_dataset(_readable(ds), conf=conf), det.class_names, ds.class_names, str(model)
-    )
+
+def _describe(model: str | Path | Predictor) -> str:
+    return str(getattr(model, "path", model))
 
 
 def kfold_predictions(
@@ -184,8 +188,6 @@ def kfold_predictions(
     cut into ``config.folds`` folds (stratified by class), and each fold is predicted
     by a model trained on the others. Unreadable images are left out (the image
     checks report them); so are their predictions."""
-    from yolops.detector import Detector
-
     console = console or Console(quiet=True)
     usable = _readable(ds)
     if len(usable) < config.folds:
@@ -209,8 +211,9 @@ def kfold_predictions(
                 val_split="val",
             )
             console.print(f"k-fold: training fold {k + 1}/{config.folds} on {len(rest)} images")
-            det = Detector.train(fold_ds, config=train_config, console=console)
-            out.update(det.predict_dataset(fold_ds.split("val"), conf=config.conf))
+            result = train(train_config, dataset=fold_ds, console=console)
+            predictor = load_predictor(result.best, backend="torch")
+            out.update(predict_records(predictor, fold_ds.split("val"), conf=config.conf))
     return out
 
 
@@ -534,9 +537,11 @@ def _xyxy(box: np.ndarray) -> str:
 @dataclass(frozen=True)
 class LabelErrorCheck:
     """An :data:`yolops.quality.validate.ExtraCheck`: ``source`` is a model file
-    (.pt or .onnx) or ``"kfold"`` (train ``kfold.folds`` models on the dataset)."""
+    (.pt or .onnx), a loaded predictor (a registry reference, loaded with
+    :func:`yolops.track.resolve.load_model`) or ``"kfold"`` (train ``kfold.folds``
+    models on the dataset)."""
 
-    source: str
+    source: str | Path | Predictor
     config: LabelCheckConfig = LabelCheckConfig()
     kfold: KFoldConfig = KFoldConfig()
     console: Console | None = None

@@ -29,6 +29,7 @@ from yolops.data.images import read_image
 from yolops.errors import YolopsError
 from yolops.issues import Issue
 from yolops.model.boxes import box_iou
+from yolops.quality.validate import validate_dataset
 
 if TYPE_CHECKING:
     from yolops.quality.validate import QualityReport
@@ -376,8 +377,6 @@ def plant_and_validate(
 ) -> PlantedValidation:
     """Plant ``per_kind`` defects of each of ``kinds`` in a copy of ``ds`` under
     ``out_dir``, validate the copy, and score what validation found against what was planted."""
-    from yolops.quality.validate import validate_dataset
-
     planted, truth = plant_defects(ds, out_dir, seed=seed, per_kind=per_kind, kinds=kinds)
     report = validate_dataset(planted)
     return PlantedValidation(report, truth, recall(truth, report.issues))

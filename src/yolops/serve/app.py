@@ -11,18 +11,26 @@ writes what the log still holds.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import CapacityLimiter
 from fastapi import FastAPI
 
 from yolops._version import __version__
 from yolops.api_errors import install_error_handlers
+from yolops.device import cpu_count
+from yolops.identity import KeyStore
+from yolops.monitor.log import PredictionLog
+from yolops.serve.batching import MicroBatcher
 from yolops.serve.config import ServeConfig
 from yolops.serve.metrics import MetricsMiddleware, ServeMetrics
+from yolops.serve.reload import ModelHolder, ModelWatcher
 from yolops.serve.routes import models_router, ops_router, predict_router
-from yolops.serve.source import LoadedModel, ModelSource, model_source
+from yolops.serve.source import LoadedModel, ModelSource, load_model, model_source
+from yolops.serve.state import ServerState
 
 log = logging.getLogger("yolops.serve")
 
@@ -70,15 +78,6 @@ def build_app(
 async def _start(
     config: ServeConfig, source: ModelSource, metrics: ServeMetrics, model: LoadedModel | None
 ):
-    import asyncio
-
-    from yolops.identity import KeyStore
-    from yolops.monitor.log import PredictionLog
-    from yolops.serve.batching import MicroBatcher
-    from yolops.serve.reload import ModelHolder, ModelWatcher
-    from yolops.serve.source import load_model
-    from yolops.serve.state import ServerState
-
     _quiet_threads()
     fingerprint = await asyncio.to_thread(source.fingerprint)
     if model is None:
@@ -117,18 +116,12 @@ async def _start(
         len(model.predictor.class_names),
         model.predictor.imgsz,
     )
-    from anyio import CapacityLimiter
-
-    from yolops.device import cpu_count
-
     return ServerState(
         config, source, metrics, holder, batcher, watcher, keys, plog, CapacityLimiter(cpu_count())
     )
 
 
 async def _stop(state) -> None:
-    import asyncio
-
     await state.watcher.stop()
     await state.batcher.stop()
     if state.prediction_log is not None:

@@ -14,7 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import uvicorn
+
 from yolops.errors import ConfigError, YolopsError
+from yolops.serve.app import build_app
 from yolops.serve.config import ServeConfig
 from yolops.serve.source import LoadedModel, ModelSource, load_model, model_source
 
@@ -74,10 +77,6 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def _uvicorn_server(config: ServeConfig, source: ModelSource, model: LoadedModel, log_level: str):
-    import uvicorn
-
-    from yolops.serve.app import build_app
-
     app = build_app(config, source, model)
     return uvicorn.Server(
         uvicorn.Config(

@@ -6,7 +6,7 @@ seconds), and ``resolve`` to a local file and a version. :class:`FileModelSource
 serves a file and reloads when the file is replaced. A registry alias
 (``NAME@production``) fits the same interface: fingerprint = the version the alias
 points at, resolve = the resolver's cached download
-(:class:`yolops.serve.registry_source.RegistryModelSource`). :func:`model_source`
+(:class:`RegistryModelSource`). :func:`model_source`
 picks one for a ``--model`` value.
 """
 
@@ -21,7 +21,10 @@ from typing import Protocol
 import numpy as np
 
 from yolops.errors import ModelError
-from yolops.infer.predictor import OnnxPredictor
+from yolops.infer.predictor import OnnxPredictor, load_predictor
+from yolops.track.resolve import RUN_REF, is_reference, resolve_model
+from yolops.track.store import VERSION_REF, get_run, model_version
+from yolops.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -75,20 +78,60 @@ class FileModelSource:
         return ModelRef(self.path, self.name, digest.hexdigest()[:12])
 
 
+class RegistryModelSource:
+    """A model reference of the registry as what the server serves.
+
+    ``NAME@ALIAS`` follows the alias and ``NAME`` (or ``models:/NAME``) its latest
+    version: when either moves, the model watcher loads the new version and swaps it
+    in. ``NAME/VERSION`` and ``runs:/<run id>`` never move, so their fingerprint is the
+    reference itself and polling them costs no query. Files come from the resolver's
+    cache (one download per version). A store or server that fails raises
+    :class:`TrackingError` naming it; the watcher then keeps serving the old version.
+
+        source = RegistryModelSource("shapes@production", Workspace.resolve())
+        source.fingerprint()   # "2": the version the alias points at now (one query)
+        source.resolve()       # ModelRef(<workspace>/cache/models/shapes/2/..., "shapes", "2")
+    """
+
+    def __init__(self, ref: str, workspace: Workspace):
+        self.ref = str(ref)
+        self.workspace = workspace
+        self._run = RUN_REF.match(self.ref)
+        self.moves = not self._run and not VERSION_REF.match(self.ref)
+
+    def describe(self) -> str:
+        return self.ref
+
+    def fingerprint(self) -> str:
+        """The version the reference points at now (fixed references: themselves)."""
+        if not self.moves:
+            return self.ref
+        return str(model_version(self.workspace, self.ref).version)
+
+    def resolve(self) -> ModelRef:
+        """The local ONNX file of the version the reference points at, named by the
+        registered model and its version (a run: its name and id)."""
+        if self._run:
+            run_id = self._run.group("run")
+            path = resolve_model(self.ref, self.workspace)
+            run = get_run(self.workspace, run_id)
+            return ModelRef(path, run.info.run_name or f"run-{run_id[:8]}", run_id)
+        mv = model_version(self.workspace, self.ref)
+        # The version pinned once: the alias may move between this query and the download.
+        path = resolve_model(f"{mv.name}/{mv.version}", self.workspace)
+        return ModelRef(path, mv.name, str(mv.version))
+
+
 def model_source(config) -> ModelSource:
     """The source of ``config.model`` (a :class:`~yolops.serve.config.ServeConfig`):
     a registry reference (``NAME@ALIAS``, ``NAME/VERSION``, ``models:/NAME``,
     ``runs:/<id>``) in the workspace ``config.workspace`` with its tracking URI,
     else a model file (an existing file always wins)."""
-    from yolops.track.resolve import is_reference
-
     if not config.model:
         raise ModelError(
             "no model to serve: give a model file or a registry reference (NAME@ALIAS)"
         )
     if not Path(config.model).exists() and is_reference(config.model):
-        from yolops.serve.registry_source import RegistryModelSource
-
         return RegistryModelSource(config.model, config.resolved_workspace)
     return FileModelSource(config.model)
 
@@ -115,25 +158,15 @@ class LoadedModel:
 
 
 def load_model(ref: ModelRef, threads: int = 0) -> LoadedModel:
-    """An ONNX Runtime predictor for ``ref`` with ``threads`` intra-op threads, run
-    once on a blank image so that the first request pays no warm-up and a graph that
-    loads but cannot run is refused here, not on a request."""
-    from yolops.infer.predictor import cached_onnx, default_providers
-
-    path = ref.path
-    suffix = path.suffix.lower()
-    if suffix not in (".onnx", ".pt"):
-        raise ModelError(
-            f"{path}: cannot serve a {suffix or 'suffix-less'} file; give an .onnx or .pt model"
-        )
-    if not path.is_file():
-        raise ModelError(f"{path}: model file does not exist")
-    onnx_path = cached_onnx(path) if suffix == ".pt" else path
-    predictor = OnnxPredictor(onnx_path, threads=threads, providers=default_providers())
+    """An ONNX Runtime predictor for ``ref`` (:func:`~yolops.infer.predictor.load_predictor`)
+    with ``threads`` intra-op threads, run once on a blank image so that the first
+    request pays no warm-up and a graph that loads but cannot run is refused here, not
+    on a request."""
+    predictor = load_predictor(ref.path, backend="onnx", threads=threads)
     try:
         predictor.predict([np.zeros((predictor.imgsz, predictor.imgsz, 3), np.uint8)])
     except Exception as e:  # ORT's own error types
         raise ModelError(
-            f"{path}: the model loads but does not run ({type(e).__name__}: {e})"
+            f"{ref.path}: the model loads but does not run ({type(e).__name__}: {e})"
         ) from None
     return LoadedModel(predictor, ref)

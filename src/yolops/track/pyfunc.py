@@ -20,14 +20,16 @@ from typing import Any
 
 import numpy as np
 
+from yolops._version import __version__
+from yolops.errors import YolopsError
+from yolops.infer.predictor import load_predictor
+
 COLUMNS = ("image", "x1", "y1", "x2", "y2", "score", "class_id", "class_name")
 _MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
 
 
 def as_image_list(model_input: Any) -> list[np.ndarray]:
     """A pyfunc input -> RGB uint8 images; a clear error for anything else."""
-    from yolops.errors import YolopsError
-
     if isinstance(model_input, dict) and len(model_input) == 1:
         model_input = next(iter(model_input.values()))
     if isinstance(model_input, np.ndarray):
@@ -82,11 +84,7 @@ def _define(base):
         """Loads the ONNX graph once; predicts a batch per call."""
 
         def load_context(self, context) -> None:
-            from yolops.infer.predictor import OnnxPredictor
-
-            self.predictor = OnnxPredictor(
-                context.artifacts["onnx"], providers=["CPUExecutionProvider"]
-            )
+            self.predictor = load_predictor(context.artifacts["onnx"], backend="onnx")
 
         def predict(self, context, model_input, params=None):
             params = params or {}
@@ -156,10 +154,7 @@ def log_detector_model(workspace, run_id: str, onnx_path: str | Path, name: str 
     import onnxruntime
     import pandas
 
-    from yolops._version import __version__
-    from yolops.infer.predictor import OnnxPredictor
-
-    predictor = OnnxPredictor(onnx_path, providers=["CPUExecutionProvider"])
+    predictor = load_predictor(onnx_path, backend="onnx", device="cpu")
     requirements = [
         f"yolops=={__version__}",
         f"mlflow=={mlflow.__version__}",

@@ -12,14 +12,26 @@ the version holding the alias, measured on the same dataset (same content hash);
 
 from __future__ import annotations
 
-import functools
 import getpass
 import re
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from yolops.errors import PromotionRefused, TrackingError
+from mlflow.exceptions import MlflowException
+
+from yolops.errors import PromotionRefused, TrackingError, YolopsError
+from yolops.track.reference import attach_reference
+from yolops.track.store import (
+    NAME_RE,
+    get_run,
+    model_version,
+    not_found,
+    store_errors,
+    unreachable,
+    versions,
+)
 from yolops.track.tracking import (
     GATE_METRIC,
     TAG_DATASET,
@@ -28,127 +40,6 @@ from yolops.track.tracking import (
     TAG_REFERENCE,
 )
 from yolops.workspace import Workspace
-
-ALIAS_REF = re.compile(r"^(?:models:/)?(?P<name>[\w.\-]+)@(?P<alias>[\w\-]+)$")
-VERSION_REF = re.compile(r"^(?:models:/)?(?P<name>[\w.\-]+)/(?P<version>\d+)$")
-NAME_RE = re.compile(r"^[\w.\-]+$")
-
-
-def mlflow_error(e: Exception) -> str:
-    """The first line of an MLflow error, for messages."""
-    text = str(getattr(e, "message", "") or e).strip()
-    return text.splitlines()[0][:300] if text else type(e).__name__
-
-
-def _not_found(e: Exception) -> bool:
-    code = getattr(e, "error_code", "")
-    return code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
-
-
-def unreachable(ws: Workspace, e: Exception) -> TrackingError:
-    return TrackingError(f"cannot use the tracking store {ws.tracking_uri}: {mlflow_error(e)}")
-
-
-def store_errors(fn):
-    """Turn a failing store or server (MLflow, network or database errors) inside a
-    registry call into a :class:`TrackingError` naming the tracking URI."""
-
-    @functools.wraps(fn)
-    def wrapper(ws: Workspace, *args, **kwargs):
-        try:
-            return fn(ws, *args, **kwargs)
-        except TrackingError:
-            raise
-        except Exception as e:
-            from mlflow.exceptions import MlflowException
-
-            if isinstance(e, (MlflowException, OSError)) or type(e).__module__.startswith(
-                ("requests", "sqlalchemy")
-            ):
-                raise unreachable(ws, e) from None
-            raise
-
-    return wrapper
-
-
-def get_run(ws: Workspace, run_id: str):
-    """The MLflow run; :class:`TrackingError` naming the id when there is none."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return ws.client().get_run(run_id)
-    except MlflowException as e:
-        if _not_found(e):
-            raise TrackingError(
-                f"no run {run_id!r} in {ws.describe()}; `yolops runs list` shows the runs"
-            ) from None
-        raise unreachable(ws, e) from None
-
-
-def get_registered_model(ws: Workspace, name: str):
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return ws.client().get_registered_model(name)
-    except MlflowException as e:
-        if _not_found(e):
-            raise TrackingError(
-                f"no registered model {name!r} in {ws.describe()}; "
-                "`yolops models list` shows the models"
-            ) from None
-        raise unreachable(ws, e) from None
-
-
-def versions(ws: Workspace, name: str) -> list:
-    """Every version of a registered model, oldest first."""
-    found = ws.client().search_model_versions(f"name='{name}'")
-    return sorted(found, key=lambda mv: int(mv.version))
-
-
-@store_errors
-def model_version(ws: Workspace, ref: str):
-    """The ``ModelVersion`` a reference names: ``NAME@ALIAS``, ``NAME/VERSION`` or
-    ``NAME`` (its latest version)."""
-    from mlflow.exceptions import MlflowException
-
-    m_alias, m_version = ALIAS_REF.match(ref), VERSION_REF.match(ref)
-    name = (
-        (m_alias or m_version).group("name")
-        if (m_alias or m_version)
-        else ref.removeprefix("models:/")
-    )
-    if not NAME_RE.match(name):
-        raise TrackingError(
-            f"{ref!r} is not a model reference; use NAME@ALIAS, NAME/VERSION or NAME"
-        )
-    model = get_registered_model(ws, name)
-    client = ws.client()
-    if m_alias:
-        alias = m_alias.group("alias")
-        try:
-            return client.get_model_version_by_alias(name, alias)
-        except MlflowException as e:
-            if not _not_found(e):
-                raise unreachable(ws, e) from None
-            known = (
-                ", ".join(f"{a} -> {v}" for a, v in sorted((model.aliases or {}).items())) or "none"
-            )
-            raise TrackingError(
-                f"model {name!r} has no alias {alias!r} (its aliases: {known})"
-            ) from None
-    all_versions = versions(ws, name)
-    if not all_versions:
-        raise TrackingError(f"model {name!r} has no versions")
-    if not m_version:
-        return all_versions[-1]
-    version = m_version.group("version")
-    for mv in all_versions:
-        if str(mv.version) == version:
-            return mv
-    raise TrackingError(
-        f"model {name!r} has no version {version} "
-        f"(its versions: {', '.join(str(mv.version) for mv in all_versions)})"
-    )
 
 
 @store_errors
@@ -160,8 +51,6 @@ def register_model(
     ``reference``, the reference statistics that monitoring compares live traffic
     with (built from the run's dataset; a :class:`ReferenceWarning` says why when
     they cannot be, and the version is registered without them)."""
-    from mlflow.exceptions import MlflowException
-
     if not NAME_RE.match(name):
         raise TrackingError(f"model name {name!r}: use letters, digits, '_', '-' and '.'")
     run = get_run(ws, run_id)
@@ -200,11 +89,6 @@ class ReferenceWarning(UserWarning):
 
 
 def _attach_reference_or_warn(ws: Workspace, mv) -> None:
-    import warnings
-
-    from yolops.errors import YolopsError
-    from yolops.monitor.reference_store import attach_reference
-
     try:
         attach_reference(ws, f"{mv.name}/{mv.version}")
     except YolopsError as e:
@@ -294,8 +178,6 @@ def promote(
 ) -> Promotion:
     """Point ``NAME@alias`` at ``version``, gated on validation mAP50-95 (see the
     module docstring); raises :class:`PromotionRefused` saying why."""
-    from mlflow.exceptions import MlflowException
-
     if not re.match(r"^[\w\-]+$", alias) or alias.isdigit():
         raise TrackingError(f"alias {alias!r}: use letters, digits, '_' and '-' (not a number)")
     candidate = model_version(ws, f"{name}/{version}")
@@ -303,7 +185,7 @@ def promote(
     try:
         holder = client.get_model_version_by_alias(name, alias)
     except MlflowException as e:
-        if not _not_found(e):
+        if not not_found(e):
             raise unreachable(ws, e) from None
         holder = None
     score, dataset = _gate_inputs(ws, candidate)

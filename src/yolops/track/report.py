@@ -14,7 +14,7 @@ import io
 import tempfile
 from pathlib import Path
 
-from yolops.track.registry import get_run, store_errors
+from yolops.track.store import get_run, store_errors
 from yolops.workspace import Workspace
 
 CURVES = (

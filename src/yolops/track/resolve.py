@@ -19,8 +19,19 @@ import re
 import shutil
 from pathlib import Path
 
+import mlflow.artifacts
+
 from yolops.errors import ModelError, TrackingError
-from yolops.workspace import Workspace
+from yolops.infer.predictor import Predictor, load_predictor
+from yolops.track.store import (
+    ALIAS_REF,
+    VERSION_REF,
+    get_run,
+    mlflow_error,
+    model_version,
+    store_errors,
+)
+from yolops.workspace import Workspace, quiet_mlflow
 
 RUN_REF = re.compile(r"^runs:/(?P<run>[0-9a-zA-Z]+)/?(?P<path>.*)$")
 
@@ -28,8 +39,6 @@ RUN_REF = re.compile(r"^runs:/(?P<run>[0-9a-zA-Z]+)/?(?P<path>.*)$")
 def is_reference(ref: str | Path) -> bool:
     """Whether ``ref`` names a run or a registered model rather than a file; an
     existing file always wins."""
-    from yolops.track.registry import ALIAS_REF, VERSION_REF
-
     text = str(ref)
     if Path(text).exists():
         return False
@@ -48,8 +57,6 @@ def resolve_model(
     A path that is not a reference is returned as it is (the loader checks it)."""
     if not is_reference(ref):
         return Path(ref)
-    from yolops.track.tracking import quiet_mlflow
-
     quiet_mlflow()
     ws = workspace or Workspace.resolve()
     text = str(ref)
@@ -64,8 +71,6 @@ def _weights_name(backend: str) -> str:
 
 
 def _from_run(ws: Workspace, run_id: str, path: str, backend: str) -> Path:
-    from yolops.track.registry import get_run
-
     get_run(ws, run_id)  # a clear error for an unknown run
     path = path.strip("/")
     if path in ("", "model"):
@@ -76,8 +81,6 @@ def _from_run(ws: Workspace, run_id: str, path: str, backend: str) -> Path:
 
 
 def _from_registry(ws: Workspace, ref: str, backend: str) -> Path:
-    from yolops.track.registry import model_version, store_errors
-
     mv = store_errors(model_version)(ws, ref)
     what = f"model {mv.name} version {mv.version}" + (f" ({ref})" if "@" in ref else "")
     cache = ws.model_cache / mv.name / str(mv.version)
@@ -101,8 +104,6 @@ def _from_registry(ws: Workspace, ref: str, backend: str) -> Path:
 def _download(ws: Workspace, uri: str, target: Path, what: str) -> Path:
     """``uri`` downloaded to ``target`` (file or folder), once: the partial download
     of an interrupted call is never taken for a finished one."""
-    import mlflow.artifacts
-
     if target.exists():
         return target
     staging = target.parent / f".{target.name}.partial"
@@ -113,11 +114,21 @@ def _download(ws: Workspace, uri: str, target: Path, what: str) -> Path:
             got = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(staging)))
     except Exception as e:
         shutil.rmtree(staging, ignore_errors=True)
-        from yolops.track.registry import mlflow_error
-
         raise TrackingError(
             f"{what}: its files at {uri} cannot be read from {ws.tracking_uri}: {mlflow_error(e)}"
         ) from None
     got.replace(target) if got != staging else staging.replace(target)
     shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def load_model(
+    ref: str | Path,
+    workspace: Workspace | None = None,
+    backend: str = "auto",
+    device: str = "auto",
+    threads: int = 0,
+) -> Predictor:
+    """A loaded predictor for any model reference: :func:`resolve_model`, then
+    :func:`~yolops.infer.predictor.load_predictor`."""
+    return load_predictor(resolve_model(ref, workspace, backend), backend, device, threads)

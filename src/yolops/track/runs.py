@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from yolops.errors import TrackingError
-from yolops.track.registry import get_run, store_errors
+from yolops.track.store import get_run, store_errors
 from yolops.track.tracking import TAG_DATASET, TAG_KIND, TAG_PARENT
 from yolops.workspace import DEFAULT_EXPERIMENT, Workspace
 

@@ -29,13 +29,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import optuna
 import yaml
+from mlflow.entities import Param
+from optuna.trial import TrialState
 from rich.console import Console
 
+from yolops.data.dataset import load_dataset
 from yolops.errors import ConfigError, TrackingError
+from yolops.track.registry import register_model
+from yolops.track.tracking import MLflowTracker, flatten, get_or_create_experiment
+from yolops.track.training import train_tracked
 from yolops.train.augment import AugmentConfig
 from yolops.train.config import TrainConfig
-from yolops.train.trainer import TrainCallback, train
+from yolops.train.trainer import TrainCallback
 from yolops.workspace import DEFAULT_EXPERIMENT, Workspace
 
 DEFAULT_SPACE: dict[str, dict[str, Any]] = {
@@ -133,8 +140,6 @@ class PruningCallback(TrainCallback):
         self.trial = trial
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
-        import optuna
-
         if OBJECTIVE not in metrics:
             return
         self.trial.report(float(metrics[OBJECTIVE]), epoch)
@@ -145,8 +150,6 @@ class PruningCallback(TrainCallback):
 
 
 def build_pruner(pruner: Any, epochs: int):
-    import optuna
-
     if not isinstance(pruner, str):
         return pruner  # an optuna pruner object
     if pruner == "median":
@@ -175,8 +178,6 @@ class SweepResult:
 
 
 def _storage(ws: Workspace):
-    import optuna
-
     ws.root.mkdir(parents=True, exist_ok=True)
     # SQLite under two writers: wait for the lock rather than fail at once.
     return optuna.storages.RDBStorage(
@@ -186,8 +187,6 @@ def _storage(ws: Workspace):
 
 def _close_interrupted(study) -> int:
     """Trials left RUNNING by an interrupted sweep are marked failed; returns how many."""
-    from optuna.trial import TrialState
-
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for t in stale:
         study.tell(t.number, state=TrialState.FAIL)
@@ -198,8 +197,6 @@ class _SweepRun:
     """The sweep's parent MLflow run; tracking failures only warn, as in training."""
 
     def __init__(self, ws: Workspace, experiment: str, study, name: str, console: Console):
-        from yolops.track.tracking import MLflowTracker
-
         self.ws, self.study, self.console = ws, study, console
         self.tracker = MLflowTracker(
             ws,
@@ -225,10 +222,6 @@ class _SweepRun:
             self.study.set_user_attr("mlflow_run_id", t.run_id)
 
     def _start(self, base: TrainConfig, space: dict, trials: int, pruner: str) -> None:
-        from mlflow.entities import Param
-
-        from yolops.track.tracking import flatten, get_or_create_experiment
-
         t = self.tracker
         t.client = client = self.ws.client()
         if t.run_id is not None:
@@ -261,8 +254,6 @@ class _SweepRun:
             client.log_batch(t.run_id, params=items[i : i + 100])
 
     def trial_done(self, study, trial) -> None:
-        from optuna.trial import TrialState
-
         if trial.state != TrialState.COMPLETE or self.tracker.client is None:
             return
         best = study.best_value
@@ -300,11 +291,6 @@ def run_sweep(
     """Run (or resume) the sweep ``name`` until it has ``trials`` finished or pruned
     trials; see the module docstring. ``callbacks`` are added to every training.
     ``register`` registers the best trial's model under that name."""
-    import optuna
-
-    from yolops.data.dataset import load_dataset
-    from yolops.track.tracking import MLflowTracker
-
     console = console or Console()
     if trials < 1:
         raise ConfigError(f"trials must be >= 1, got {trials}")
@@ -333,8 +319,6 @@ def run_sweep(
         console.print(
             f"Resuming sweep [bold]{name}[/]: {interrupted} interrupted trial(s) marked failed"
         )
-    from optuna.trial import TrialState
-
     counted = (TrialState.COMPLETE, TrialState.PRUNED)
     done = len(study.get_trials(deepcopy=False, states=counted))
     remaining = max(trials - done, 0)
@@ -366,22 +350,17 @@ def run_sweep(
         trial_count[0] += 1
         start = time.perf_counter()
         try:
-            result = train(
+            result = train_tracked(
                 cfg,
+                ws,
                 dataset=dataset,
-                callbacks=[tracker, PruningCallback(trial), *callbacks],
+                tracker=tracker,
+                callbacks=[PruningCallback(trial), *callbacks],
+                stopped_by={optuna.TrialPruned: "pruned"},
                 console=console,
-            )
-        except optuna.TrialPruned:
-            tracker.close("KILLED", "pruned")
+            ).result
+        finally:
             trial.set_user_attr("mlflow_run_id", tracker.run_id)
-            raise
-        except BaseException as e:
-            tracker.close(
-                "KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED", type(e).__name__
-            )
-            raise
-        trial.set_user_attr("mlflow_run_id", tracker.run_id)
         trial.set_user_attr("run_dir", str(result.run_dir))
         trial.set_user_attr("seconds", time.perf_counter() - start)
         return float(result.metrics.get(f"{cfg.val_split}/map50_95", 0.0))
@@ -407,8 +386,6 @@ def _summarize(
     register: str | None,
     console: Console,
 ) -> SweepResult:
-    from optuna.trial import TrialState
-
     rows = [
         {
             "number": t.number,
@@ -450,8 +427,6 @@ def _summarize(
                 f"sweep {name!r}: the best trial {best.number} was not tracked, so it cannot "
                 "be registered"
             )
-        from yolops.track.registry import register_model
-
         mv = register_model(
             ws, best_run, register, description=f"best of sweep {name} (trial {best.number})"
         )

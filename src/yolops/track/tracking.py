@@ -36,6 +36,9 @@ import yaml
 from rich.console import Console
 
 from yolops.errors import TrackingError
+from yolops.infer.export import cached_onnx
+from yolops.model.checkpoint import load_checkpoint
+from yolops.track.pyfunc import log_detector_model
 from yolops.train.config import TrainConfig
 from yolops.train.trainer import TrainCallback, TrainResult
 from yolops.workspace import DEFAULT_EXPERIMENT, Workspace, quiet_mlflow
@@ -283,9 +286,6 @@ class MLflowTracker(TrainCallback):
         self.client.set_tag(self.run_id, "yolops.stopped", result.stopped)
         self._log_artifacts(result)
         if self.log_model:
-            from yolops.infer.predictor import cached_onnx
-            from yolops.track.pyfunc import log_detector_model
-
             onnx_path = cached_onnx(result.best)
             self.client.log_artifact(self.run_id, str(onnx_path), "weights")
             self.model_id = log_detector_model(self.workspace, self.run_id, onnx_path)
@@ -402,8 +402,6 @@ def log_run_folder(
     artifacts and model); returns the run id. For trainings that ran untracked, or
     whose tracking server went away. Raises :class:`TrackingError` when the store
     cannot be reached."""
-    from yolops.model.checkpoint import load_checkpoint
-
     config, result = result_from_run_dir(run_dir)
     previous = read_state(result.run_dir)
     info = dict(previous.get("info") or {})

@@ -1,7 +1,8 @@
-"""Reference statistics of a model version: what "normal" looks like for monitoring.
+"""Reference statistics of a model version: what "normal" looks like for monitoring,
+built when the version is registered and kept with it in the registry.
 
-Built once, when the version is registered, from the data it was trained and
-validated on, with the same functions the server uses on live traffic:
+Built from the data the version was trained and validated on, with the same functions
+the server uses on live traffic:
 
 - input: :func:`yolops.data.image_stats.image_statistics` (brightness, contrast,
   sharpness) and the size of up to ``max_images`` training and validation images,
@@ -11,33 +12,43 @@ validated on, with the same functions the server uses on live traffic:
   down to a low floor, so that monitoring can apply whatever confidence threshold
   the server used.
 
+They are logged as an artifact of the version's training run,
+``monitoring/<name>-v<version>.json``, and the version is tagged ``monitor.reference``
+with that artifact's URI, so that any machine that can read the registry finds them:
+
     ref = build_reference("best.onnx", Dataset.load("data.yaml"))
     ref.save("reference.json"); Reference.load("reference.json")
+    uri = attach_reference(ws, "shapes/3")                    # from the run's own dataset
+    uri = attach_reference(ws, "shapes/3", data="data.yaml")  # or from this one
+    ref = load_reference(ws, "shapes@production")
 """
 
 from __future__ import annotations
 
 import json
 import random
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import mlflow.artifacts
 import numpy as np
 
 from yolops.data.dataset import Dataset
 from yolops.data.image_stats import STATS, image_statistics
 from yolops.data.images import read_image_for_model
-from yolops.errors import ImageReadError, YolopsError
+from yolops.errors import ImageReadError, ReferenceStatsError, TrackingError, YolopsError
+from yolops.infer.predictor import load_predictor
+from yolops.track.resolve import resolve_model
+from yolops.track.store import get_run, mlflow_error, model_version, store_errors
+from yolops.track.tracking import TAG_REFERENCE
+from yolops.workspace import Workspace
 
 FORMAT = 1
 CONF_FLOOR = 0.05  # detections kept down to this score; monitoring filters higher
 INPUT_FEATURES = (*STATS, "width", "height")
-
-
-class ReferenceError(YolopsError):
-    """Reference statistics cannot be built, read or found."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +80,7 @@ class Reference:
     def detections_at(self, conf: float) -> list[list[tuple[str, float]]]:
         """Per validation image, the detections a server with threshold ``conf`` returns."""
         if conf < self.conf_floor:
-            raise ReferenceError(
+            raise ReferenceStatsError(
                 f"reference predictions were kept down to score {self.conf_floor}; "
                 f"cannot compare at a lower threshold {conf}"
             )
@@ -94,7 +105,7 @@ class Reference:
     @classmethod
     def from_dict(cls, d: dict, source: str = "reference") -> Reference:
         if not isinstance(d, dict) or d.get("format") != FORMAT:
-            raise ReferenceError(
+            raise ReferenceStatsError(
                 f"{source}: not a yolops reference statistics file (format {FORMAT})"
             )
         try:
@@ -111,7 +122,7 @@ class Reference:
                 created_at=str(d.get("created_at", "")),
             )
         except (KeyError, TypeError, ValueError) as e:
-            raise ReferenceError(
+            raise ReferenceStatsError(
                 f"{source}: malformed reference statistics ({type(e).__name__}: {e})"
             ) from None
 
@@ -127,11 +138,11 @@ class Reference:
         try:
             data = json.loads(path.read_text())
         except OSError as e:
-            raise ReferenceError(
+            raise ReferenceStatsError(
                 f"{path}: cannot read reference statistics ({e.strerror})"
             ) from None
         except json.JSONDecodeError as e:
-            raise ReferenceError(f"{path}: not JSON ({e.msg} at line {e.lineno})") from None
+            raise ReferenceStatsError(f"{path}: not JSON ({e.msg} at line {e.lineno})") from None
         return cls.from_dict(data, str(path))
 
 
@@ -152,8 +163,6 @@ def build_reference(
     none of them), predictions from ``prediction_split`` (else the same images), each
     at most ``max_images`` images drawn at random with ``seed``. ``progress(done, total)``
     is called after each image. Unreadable images are counted and reported, not used."""
-    from yolops.infer.predictor import load_predictor
-
     predictor = model if hasattr(model, "predict") else load_predictor(model)
     present = [s for s in input_splits if s in dataset.splits]
     input_ids = (
@@ -167,7 +176,7 @@ def build_reference(
     pred_sample = set(_sample(sorted(pred_ids), max_images, rng))
     records = [r for r in dataset if r.id in input_sample or r.id in pred_sample]
     if not records:
-        raise ReferenceError(
+        raise ReferenceStatsError(
             f"dataset {dataset.name!r} has no images to build reference statistics from"
         )
     inputs: dict[str, list[float]] = {k: [] for k in INPUT_FEATURES}
@@ -201,7 +210,7 @@ def build_reference(
         if progress:
             progress(done, len(records))
     if unreadable and len(unreadable) == len(records):
-        raise ReferenceError(
+        raise ReferenceStatsError(
             f"dataset {dataset.name!r}: none of its {len(records)} images could be read "
             f"(first: {unreadable[0]})"
         )
@@ -222,3 +231,80 @@ def build_reference(
 
 def _sample(ids: list[str], k: int, rng: random.Random) -> list[str]:
     return ids if len(ids) <= k else rng.sample(ids, k)
+
+
+# -- kept with a registered version ----------------------------------------------------------
+
+
+def attach_reference(
+    ws: Workspace,
+    ref: str,
+    data: str | Path | None = None,
+    max_images: int = 1000,
+    progress: Callable[[int, int], None] | None = None,
+) -> str:
+    """Build the reference statistics of the model version ``ref`` names (served
+    ONNX graph, on ``data`` or else the dataset its run trained on), store them with
+    the version and return their URI. :class:`ReferenceStatsError` says why it cannot."""
+    mv = store_errors(model_version)(ws, ref)
+    what = f"model {mv.name} version {mv.version}"
+    if not mv.run_id:
+        raise ReferenceStatsError(f"{what} has no training run to keep reference statistics with")
+    run = store_errors(get_run)(ws, mv.run_id)
+    source = str(data or run.data.tags.get("dataset.source", ""))
+    if not source:
+        raise ReferenceStatsError(
+            f"{what}: its run does not say which dataset it trained on; give --data DATA"
+        )
+    try:
+        dataset = Dataset.load(source)
+    except (YolopsError, OSError) as e:
+        raise ReferenceStatsError(
+            f"{what}: cannot read its dataset {source} ({e}); give the data with "
+            f"`yolops models reference {mv.name}/{mv.version} --data DATA`"
+        ) from None
+    model_path = resolve_model(f"{mv.name}/{mv.version}", ws)
+    reference = build_reference(
+        model_path,
+        dataset,
+        max_images=max_images,
+        name=mv.name,
+        version=str(mv.version),
+        progress=progress,
+    )
+    artifact = f"monitoring/{mv.name}-v{mv.version}.json"
+    client = ws.client()
+    try:
+        client.log_dict(mv.run_id, reference.to_dict(), artifact)
+        uri = f"runs:/{mv.run_id}/{artifact}"
+        client.set_model_version_tag(mv.name, mv.version, TAG_REFERENCE, uri)
+    except Exception as e:
+        raise TrackingError(
+            f"{what}: cannot store its reference statistics in {ws.tracking_uri}: {mlflow_error(e)}"
+        ) from None
+    return uri
+
+
+def load_reference(ws: Workspace, ref: str) -> Reference:
+    """The reference statistics stored with the version ``ref`` names."""
+    mv = store_errors(model_version)(ws, ref)
+    uri = (mv.tags or {}).get(TAG_REFERENCE)
+    if not uri:
+        raise ReferenceStatsError(
+            f"model {mv.name} version {mv.version} has no reference statistics; add them with "
+            f"`yolops models reference {mv.name}/{mv.version} --data DATA`"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            with ws.active():
+                path = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
+            text = path.read_text()
+        except Exception as e:
+            raise ReferenceStatsError(
+                f"model {mv.name} version {mv.version}: cannot read its reference statistics "
+                f"at {uri}: {mlflow_error(e)}"
+            ) from None
+    try:
+        return Reference.from_dict(json.loads(text), uri)
+    except json.JSONDecodeError as e:
+        raise ReferenceStatsError(f"{uri}: not JSON ({e.msg})") from None

@@ -1,6 +1,6 @@
 """The loop back to labeling: flagged live images written as a dataset to label.
 
-:func:`export_batch` takes the images a monitoring pass flagged (drifted inputs,
+:func:`write_label_batch` takes the images a monitoring pass flagged (drifted inputs,
 uncertain predictions) that the server saved (``--log-sample-rate``), pre-labels
 them with the model's own detections, and writes them as a YOLO dataset (images
 in no split, to be labeled, reviewed and merged into the training data) with
@@ -17,13 +17,14 @@ from pathlib import Path
 from yolops.data.dataset import Dataset, ImageRecord
 from yolops.data.images import read_image
 from yolops.errors import ImageReadError, YolopsError
+from yolops.infer.predictor import load_predictor
 from yolops.monitor.drift import MonitorReport
 
 SELECTION = "selection.csv"
 
 
 @dataclass(frozen=True)
-class ExportResult:
+class LabelBatch:
     path: Path | None  # the dataset's folder; None when nothing could be written
     images: int  # images written
     flagged: int  # images the monitoring pass flagged
@@ -48,17 +49,15 @@ class ExportResult:
         return "; ".join(parts)
 
 
-def export_batch(
+def write_label_batch(
     report: MonitorReport, out: str | Path, model, limit: int | None = None
-) -> ExportResult:
+) -> LabelBatch:
     """Write the flagged images of ``report`` that were saved under ``out`` (a new or
     empty folder), pre-labeled by ``model`` (a file or predictor) at the report's
     confidence threshold; at most ``limit`` images, most reasons first."""
-    from yolops.infer.predictor import load_predictor
-
     out = Path(out)
     if out.exists() and any(out.iterdir()):
-        raise YolopsError(f"{out}: export folder is not empty; give a new one")
+        raise YolopsError(f"{out}: folder for labeling is not empty; give a new one")
     flagged = sorted(report.flagged, key=lambda f: -len(f.reasons))
     saved = [f for f in flagged if f.row.get("sample_path")]
     if limit is not None:
@@ -83,12 +82,12 @@ def export_batch(
         unreadable=unreadable,
     )
     if not records:
-        return ExportResult(None, 0, **result)
+        return LabelBatch(None, 0, **result)
     name = f"{report.model_name}-v{report.model_version}-{report.end.strftime('%Y%m%dT%H%M%SZ')}"
     dataset = Dataset(records, predictor.class_names, splits={}, name=name)
     dataset.save(out, format="yolo")
     _write_selection(out / SELECTION, picked)
-    return ExportResult(out, len(records), **result)
+    return LabelBatch(out, len(records), **result)
 
 
 def _write_selection(path: Path, picked) -> None:
