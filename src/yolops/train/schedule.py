@@ -11,6 +11,8 @@ import math
 import time
 from dataclasses import dataclass
 
+from yolops.train.config import TrainConfig
+
 
 @dataclass(frozen=True)
 class Schedule:
@@ -54,6 +56,13 @@ class Budget:
 
     In time mode, ``elapsed_before`` carries the time spent before a resume and
     ``reserve`` the seconds kept back for the final evaluation and saving.
+
+    ``anchor`` is ``(count, progress)``: where a resumed run that changed its length
+    (epochs or time) stood when it resumed, in this budget's unit (iterations or
+    seconds), and its progress there. From it, progress runs linearly on to 1 at the end
+    of the new budget, so the schedule continues where it was rather than jumping: see
+    :func:`yolops.train.resume.resumed_budget`. The default ``(0, 0.0)`` gives exactly
+    ``count / total``.
     """
 
     def __init__(
@@ -62,6 +71,7 @@ class Budget:
         seconds: float | None = None,
         elapsed_before: float = 0.0,
         reserve: float = 0.0,
+        anchor: tuple[float, float] = (0, 0.0),
     ):
         if (total_iters is None) == (seconds is None):
             raise ValueError("a budget is either iterations or seconds")
@@ -69,6 +79,7 @@ class Budget:
         self.seconds = seconds
         self.elapsed_before = elapsed_before
         self.reserve = reserve
+        self.anchor = anchor
         self._start = time.perf_counter()
 
     @property
@@ -78,11 +89,54 @@ class Budget:
     def elapsed(self) -> float:
         return self.elapsed_before + time.perf_counter() - self._start
 
-    def progress(self, iteration: int) -> float:
+    def count(self, iteration: int) -> float:
+        """How much of the budget's unit is used: seconds (time mode) or iterations."""
+        return self.elapsed() if self.seconds is not None else iteration
+
+    def share(self, count: float) -> float:
+        """Share of what the budget had left at its anchor that is used at ``count``."""
+        start = self.anchor[0]
         if self.seconds is not None:
-            return min(1.0, self.elapsed() / max(self.seconds - self.reserve, 1e-9))
-        return min(1.0, iteration / max(self.total_iters or 1, 1))
+            return (count - start) / max(self.seconds - self.reserve - start, 1e-9)
+        return (count - start) / max((self.total_iters or 1) - start, 1)
+
+    def progress_at(self, count: float) -> float:
+        # With the default anchor this is exactly count / total: 0.0 + 1.0 * x == x.
+        start_progress = self.anchor[1]
+        return min(1.0, start_progress + (1.0 - start_progress) * self.share(count))
+
+    def progress(self, iteration: int) -> float:
+        return self.progress_at(self.count(iteration))
+
+    def spent(self, iteration: int) -> bool:
+        """Whether the budget is used up. Not ``progress >= 1``: a run extended after its
+        schedule had ended stays at progress 1 for the whole extension."""
+        return self.share(self.count(iteration)) >= 1.0
 
     def remaining(self) -> float:
         assert self.seconds is not None
         return self.seconds - self.reserve - self.elapsed()
+
+
+def time_reserve(seconds: float) -> float:
+    """Seconds a time budget keeps back for the final evaluation and plots."""
+    return min(0.1 * seconds, 4.0 + 0.02 * seconds)
+
+
+def build_budget(
+    config: TrainConfig,
+    iters_per_epoch: int,
+    elapsed_before: float = 0.0,
+    anchor: tuple[float, float] = (0, 0.0),
+) -> Budget:
+    """The budget ``config`` asks for: ``time`` seconds, else ``epochs`` epochs."""
+    if config.time is not None:
+        return Budget(
+            seconds=config.time,
+            elapsed_before=elapsed_before,
+            reserve=time_reserve(config.time),
+            anchor=anchor,
+        )
+    return Budget(
+        total_iters=config.epochs * iters_per_epoch, elapsed_before=elapsed_before, anchor=anchor
+    )
