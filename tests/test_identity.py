@@ -3,6 +3,7 @@ studio and every other surface will ask "who is this, what may they do" of."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -108,3 +109,35 @@ def test_keys_and_users_share_one_database(url):
     assert [k.id for k in KeyStore(url).list()] == [info.id]
     with pytest.raises(AuthError, match="no API key"):
         keys.revoke("00000000")
+
+
+def test_users_through_the_command_line(tmp_path, capsys, monkeypatch):
+    """Add with a password from stdin, list, change the role, disable: each a clear
+    line, bad input an error naming it, never a traceback."""
+    import io
+
+    from cli_support import run_cli
+
+    ws = ["--workspace", str(tmp_path / "ws")]
+    monkeypatch.setattr("sys.stdin", io.StringIO("hunter2-hunter2\n"))
+    code, out = run_cli(
+        capsys, "users", "add", "alice", "--role", "annotator", "--password-stdin", *ws
+    )
+    assert code == 0 and "Added alice (annotator); can log in" in out
+    code, out = run_cli(capsys, "users", "add", "bob", "--role", "reviewer", "--no-password", *ws)
+    assert code == 0 and "no password yet" in out
+    code, out = run_cli(capsys, "users", "role", "bob", "admin", *ws)
+    assert code == 0 and "bob is now admin" in out
+    code, out = run_cli(capsys, "users", "disable", "alice", *ws)
+    assert code == 0 and "Disabled alice" in out
+    code, out = run_cli(capsys, "users", "list", "--json", *ws)
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert rows["alice"]["active"] is False and rows["bob"] == {
+        **rows["bob"],
+        "role": "admin",
+        "has_password": False,
+    }
+    code, out = run_cli(capsys, "users", "add", "carol", "--role", "boss", "--no-password", *ws)
+    assert code == 1 and "unknown role 'boss'" in out and "Traceback" not in out
+    users = UserStore(f"sqlite:///{tmp_path / 'ws' / 'yolops.db'}")
+    assert users.login("alice", "hunter2-hunter2") is None  # disabled

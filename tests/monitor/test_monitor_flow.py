@@ -167,7 +167,7 @@ def test_darkened_traffic_alerts_reports_and_exports(registered, tmp_path, capsy
         str(registered.ws.root),
         "--webhook",
         url,
-        "--export-batch",
+        "--to-label",
         str(out_dir),
         "--html",
         str(html),
@@ -250,7 +250,7 @@ def test_a_failing_webhook_is_an_error_but_the_export_still_happens(
         str(registered.ws.root),
         "--webhook",
         url,
-        "--export-batch",
+        "--export-batch",  # the previous release's spelling of --to-label still works
         str(tmp_path / "batch"),
         "--html",
         str(tmp_path / "r.html"),
@@ -285,3 +285,34 @@ def test_json_on_stdout_is_only_json(registered, tmp_path, capfd):
     report = json.loads(captured.out)
     assert report["status"] == "ok" and report["window"]["images"] == 40
     assert "no drift" in captured.err
+
+
+def test_run_monitor_is_the_whole_policy_in_one_call(registered, tmp_path, webhook):
+    """The library call a scheduler or pipeline makes: the report is written, the alert
+    that could not be delivered is reported in the outcome rather than raised, the
+    flagged images still go to labeling, and the exit code says both."""
+    from datetime import timedelta
+
+    from yolops.monitor import run_monitor
+    from yolops.workspace import Workspace
+
+    url, received = webhook
+    Receiver.status = 500
+    db = f"sqlite:///{tmp_path / 'log.db'}"
+    dark = [(img * 0.3).astype(np.uint8) for img in dataset_images(registered)]
+    serve_like(registered, db, tmp_path / "samples", dark)
+    ws = Workspace.resolve(registered.ws.root, registered.ws.tracking_uri, db)
+    outcome = run_monitor(
+        "shapes@production",
+        timedelta(hours=1),
+        workspace=ws,
+        json_path=tmp_path / "r.json",
+        webhook=url,
+        to_label=tmp_path / "to-label",
+    )
+    assert outcome.report.status == "alert" and outcome.exit_code == 1
+    assert outcome.html.parent == ws.monitoring_dir and outcome.html.is_file()
+    assert json.loads(outcome.json.read_text())["status"] == "alert"
+    assert outcome.alert_status is None and "HTTP 500" in str(outcome.alert_error)
+    assert len(received) == 2
+    assert outcome.to_label.images == 40 and len(Dataset.load(tmp_path / "to-label")) == 40

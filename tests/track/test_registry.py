@@ -11,7 +11,7 @@ import pytest
 from yolops.detector import Detector
 from yolops.errors import ModelError, PromotionRefused, TrackingError
 from yolops.track.registry import describe, list_models, promote, register_model
-from yolops.track.resolve import is_reference, resolve_model
+from yolops.track.resolve import is_reference, load_model, resolve_model
 from yolops.track.store import model_version
 from yolops.track.tracking import GATE_METRIC, log_run_folder
 
@@ -100,6 +100,11 @@ def test_resolver_loads_aliases_versions_runs_and_paths(registry, trained_run):
     assert torch_det.source.name == "best.pt"
     path = trained_run / "weights" / "best.pt"
     assert resolve_model(path, ws) == path and not is_reference(path)
+    # The one loader behind every surface: a file or any reference to a predictor.
+    for ref, kind in ((path, "OnnxPredictor"), ("shapes/1", "OnnxPredictor")):
+        predictor = load_model(ref, ws, threads=1)
+        assert type(predictor).__name__ == kind and predictor.class_names == det.class_names
+    assert type(load_model("shapes/1", ws, backend="torch")).__name__ == "TorchPredictor"
     assert (
         is_reference("shapes@production")
         and is_reference("shapes/3")

@@ -11,38 +11,28 @@ import typer
 from rich.table import Table
 
 from yolops.cli.console import console, err_console
+from yolops.cli.tracking_options import DATABASE_URL as _DB
+from yolops.cli.tracking_options import WORKSPACE as _WS
+from yolops.cli.tracking_options import workspace_from
 
 app = typer.Typer(
     help="API keys of `yolops serve` (stored hashed in the workspace database).",
     no_args_is_help=True,
 )
 
-_DB = typer.Option(
-    None,
-    "--database-url",
-    envvar="YOLOPS_DATABASE_URL",
-    help="SQLAlchemy URL [default: SQLite in the workspace].",
-)
-_WS = typer.Option(
-    None,
-    "--workspace",
-    "-w",
-    envvar="YOLOPS_HOME",
-    help="Workspace folder [default: ./yolops-workspace].",
-)
-
 
 def _store(database_url: str | None, workspace: str | None):
     from yolops.identity import KeyStore
-    from yolops.workspace import Workspace
 
-    return KeyStore(Workspace.resolve(workspace, database_url=database_url).database_url)
+    return KeyStore(workspace_from(workspace, database_url=database_url).database_url)
 
 
 @app.command("create")
 def create(
     name: str = typer.Argument(..., help="Who or what uses the key (e.g. 'mobile-app')."),
-    role: str = typer.Option("predict", "--role", "-r", help="predict or admin."),
+    role: str = typer.Option(
+        "predict", "--role", "-r", help="admin, predict, annotator or reviewer."
+    ),
     database_url: str = _DB,
     workspace: str = _WS,
     as_json: bool = typer.Option(False, "--json", help="Print the key and its record as JSON."),

@@ -24,6 +24,7 @@ from yolops.cli import serve as serve_cli
 from yolops.cli import sweep as sweep_cli
 from yolops.cli import train as train_cli
 from yolops.cli import ui as ui_cli
+from yolops.cli import users as users_cli
 from yolops.cli.console import err_console
 from yolops.errors import YolopsError
 
@@ -46,6 +47,7 @@ app.command("ui")(ui_cli.ui)
 app.command("serve")(serve_cli.serve)
 app.command("monitor")(monitor_cli.monitor)
 app.add_typer(keys_cli.app, name="keys")
+app.add_typer(users_cli.app, name="users")
 
 
 def _version(value: bool) -> None:
