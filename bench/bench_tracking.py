@@ -78,7 +78,7 @@ def epoch_seconds(history: list[dict]) -> list[float]:
 def run_once(tracked: bool, dataset, root: Path, args, index: int) -> dict:
     ws = Workspace.resolve(root / "ws", tracking_uri=None)
     config = TrainConfig(
-        model="n",
+        scale="n",
         imgsz=args.imgsz,
         epochs=args.epochs,
         batch=8,

@@ -6,7 +6,7 @@ mAP50-95 and mAP50 of best.pt, epochs done, training throughput and peak memory
 (from the command's own report). Prints a Rich table and saves
 bench/results/train_<T>s.json.
 
-    .venv/bin/python bench/bench_train.py [--time 450] [--imgsz 320] [--model n] [--root PATH]
+    .venv/bin/python bench/bench_train.py [--time 450] [--imgsz 320] [--scale n] [--root PATH]
 
 The peers (Ultralytics 8.4 default recipe, 30 epochs at imgsz 320 on the same machine
 type, scored on the same test split) are in the issue: YOLOv8n 0.361, YOLO11n 0.350,
@@ -43,7 +43,7 @@ PEERS = {
 
 
 def run_training(
-    root: Path, seconds: float, imgsz: int, model: str, project: Path, extra: list[str]
+    root: Path, seconds: float, imgsz: int, scale: str, project: Path, extra: list[str]
 ) -> tuple[float, str]:
     """Run `yolops train` to completion; returns (wall seconds, its stdout)."""
     cmd = [
@@ -53,8 +53,8 @@ def run_training(
         "train",
         "--data",
         str(root),
-        "--model",
-        model,
+        "--scale",
+        scale,
         "--imgsz",
         str(imgsz),
         "--time",
@@ -79,7 +79,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--time", type=float, default=450.0, help="training budget in seconds")
     ap.add_argument("--imgsz", type=int, default=320)
-    ap.add_argument("--model", default="n")
+    ap.add_argument("--scale", default="n", help="model scale: n, s or m")
     ap.add_argument("--root", type=Path, default=DEFAULT_ROOT)
     ap.add_argument("--keep", type=Path, default=None, help="keep the run folder here")
     ap.add_argument("extra", nargs="*", help="more `yolops train` flags, after --")
@@ -88,7 +88,7 @@ def main() -> None:
         sys.exit(f"BCCD not found at {args.root} (set YOLOPS_BCCD)")
 
     project = args.keep or Path(tempfile.mkdtemp(prefix="yolops-bench-train-"))
-    wall, out = run_training(args.root, args.time, args.imgsz, args.model, project, args.extra)
+    wall, out = run_training(args.root, args.time, args.imgsz, args.scale, project, args.extra)
     run = project / "bench"
     final = yaml.safe_load((run / "metrics_final.yaml").read_text())
     epochs = sum(1 for _ in (run / "metrics.csv").open()) - 1
@@ -97,7 +97,7 @@ def main() -> None:
         "budget_s": args.time,
         "wall_s": round(wall, 1),
         "imgsz": args.imgsz,
-        "model": args.model,
+        "scale": args.scale,
         "epochs": epochs,
         "test_map50_95": final.get("test/map50_95"),
         "test_map50": final.get("test/map50"),
@@ -112,14 +112,14 @@ def main() -> None:
     }
 
     table = Table(
-        title=f"yolops-{args.model} on BCCD, --time {args.time:.0f}, imgsz {args.imgsz}, "
+        title=f"yolops-{args.scale} on BCCD, --time {args.time:.0f}, imgsz {args.imgsz}, "
         "test split",
         title_justify="left",
     )
     for col in ("model", "wall s", "test mAP50-95", "test mAP50"):
         table.add_column(col, justify="left" if col == "model" else "right")
     table.add_row(
-        f"[bold]yolops-{args.model}",
+        f"[bold]yolops-{args.scale}",
         f"{wall:.0f}",
         f"[bold]{result['test_map50_95']:.3f}",
         f"{result['test_map50']:.3f}",

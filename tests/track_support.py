@@ -21,7 +21,7 @@ def new_workspace(root: Path, template: Path) -> Workspace:
 def tiny_config(data: Path, project: Path, **changes) -> TrainConfig:
     base = dict(
         data=str(data),
-        model="n",
+        scale="n",
         imgsz=64,
         epochs=2,
         batch=4,

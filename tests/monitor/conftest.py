@@ -56,7 +56,7 @@ def registered(tmp_path_factory) -> Registered:
     run = train(
         TrainConfig(
             data=str(data),
-            model="n",
+            scale="n",
             imgsz=64,
             epochs=2,
             batch=8,

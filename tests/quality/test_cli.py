@@ -144,7 +144,7 @@ def model(data, tmp_path_factory):
 
     runs = tmp_path_factory.mktemp("runs")
     det = Detector.train(
-        data["clean"], model="n", imgsz=64, epochs=1, batch=8, project=str(runs), name="m"
+        data["clean"], scale="n", imgsz=64, epochs=1, batch=8, project=str(runs), name="m"
     )
     return det.train_result.best
 

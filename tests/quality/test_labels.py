@@ -239,7 +239,7 @@ def test_kfold_predictions_end_to_end(tmp_path, monkeypatch):
     config = KFoldConfig(
         folds=2,
         workdir=str(tmp_path / "runs"),
-        train=TrainConfig(model="n", imgsz=64, epochs=1, batch=8),
+        train=TrainConfig(scale="n", imgsz=64, epochs=1, batch=8),
     )
     predictions = kfold_predictions(ds, config)
     assert set(predictions) == set(ds.ids)

@@ -34,7 +34,7 @@ def shapes(tmp_path_factory):
 
 def tiny(tmp_path, **kw) -> TrainConfig:
     base = dict(
-        model="n",
+        scale="n",
         imgsz=128,
         epochs=2,
         batch=4,
@@ -178,7 +178,7 @@ def test_overfits_a_tiny_set(tmp_path):
     # validate on the training images themselves: this is a capacity test
     result = train(
         TrainConfig(
-            model="n",
+            scale="n",
             imgsz=128,
             epochs=60,
             batch=8,

@@ -146,7 +146,7 @@ def _label_check(source: str, folds: int, epochs: int, imgsz: int):
         raise ConfigError(
             f"--labels {source}: no such model file (give a .pt or .onnx, or 'kfold')"
         )
-    kfold = KFoldConfig(folds=folds, train=TrainConfig(model="n", imgsz=imgsz, epochs=epochs))
+    kfold = KFoldConfig(folds=folds, train=TrainConfig(scale="n", imgsz=imgsz, epochs=epochs))
     return LabelErrorCheck(source, kfold=kfold, console=console)
 
 

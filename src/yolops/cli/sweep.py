@@ -33,7 +33,7 @@ def sweep(
     config: Path = typer.Option(
         None, "--config", help="Training options YAML every trial starts from."
     ),
-    model: str = typer.Option(None, "--model", "-m", help="Model scale: n, s or m."),
+    scale: str = typer.Option(None, "--scale", "--model", "-m", help="Model scale: n, s or m."),
     imgsz: int = typer.Option(None, "--imgsz"),
     epochs: int = typer.Option(None, "--epochs", help="Epochs per trial."),
     batch: int = typer.Option(None, "--batch"),
@@ -49,7 +49,7 @@ def sweep(
     from yolops.train.config import TrainConfig
 
     base = TrainConfig.from_yaml(config) if config else TrainConfig()
-    flags = dict(data=data, model=model, imgsz=imgsz, epochs=epochs, batch=batch)
+    flags = dict(data=data, scale=scale, imgsz=imgsz, epochs=epochs, batch=batch)
     base = base.replace(**{k: v for k, v in flags.items() if v is not None})
     result = run_sweep(
         workspace_from(workspace, tracking_uri),

@@ -115,7 +115,7 @@ class KFoldConfig:
     ``workdir`` keeps the runs (a temporary folder, removed afterwards, when None)."""
 
     folds: int = 4
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(model="n", imgsz=320, epochs=30))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(scale="n", imgsz=320, epochs=30))
     conf: float = 0.05
     seed: int = 0
     workdir: str | None = None

@@ -41,7 +41,7 @@ from yolops.track.registry import register_model
 from yolops.track.tracking import MLflowTracker, flatten, get_or_create_experiment
 from yolops.track.training import train_tracked
 from yolops.train.augment import AugmentConfig
-from yolops.train.config import TrainConfig
+from yolops.train.config import RENAMED, TrainConfig
 from yolops.train.trainer import TrainCallback
 from yolops.workspace import DEFAULT_EXPERIMENT, Workspace
 
@@ -71,6 +71,7 @@ def validate_space(
     aug_fields = {f.name for f in dataclasses.fields(AugmentConfig)}
     out = {}
     for key, spec in space.items():
+        key = RENAMED.get(key, key)  # an older space may say model for scale
         group, _, sub = key.partition(".")
         known = (group == "augment" and sub in aug_fields) if sub else key in train_fields
         if not known:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -21,7 +22,7 @@ class TrainConfig:
     whole run (including final evaluation) ends within it."""
 
     data: str = ""
-    model: str = "n"  # a scale of yolops.model.yolo.SCALES
+    scale: str = "n"  # a scale of yolops.model.yolo.SCALES
     imgsz: int = 320
     epochs: int = 30
     time: float | None = None  # wall-clock budget in seconds; overrides epochs
@@ -69,18 +70,25 @@ class TrainConfig:
                 )
 
     def replace(self, **changes: Any) -> TrainConfig:
-        return dataclasses.replace(self, **changes)
+        """This config with ``changes``; a misspelt option is a ConfigError naming the
+        valid ones, and ``model`` is taken as the old name of ``scale``."""
+        return dataclasses.replace(self, **known_options(changes, "training options"))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def non_defaults(self) -> dict[str, Any]:
+        """The options this config sets to something other than their default."""
+        default = TrainConfig()
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if getattr(self, f.name) != getattr(default, f.name)
+        }
+
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], source: str = "config") -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"{source}: unknown training option(s) {unknown}")
-        values = dict(values)
+        values = known_options(values, source)
         if isinstance(values.get("augment"), Mapping):
             aug_known = {f.name for f in fields(AugmentConfig)}
             bad = sorted(set(values["augment"]) - aug_known)
@@ -102,3 +110,36 @@ class TrainConfig:
         if not isinstance(values, Mapping):
             raise ConfigError(f"{path}: a training config is a mapping of option: value")
         return cls.from_dict(values, source=str(path))
+
+
+# Options renamed since configs and checkpoints were first written: old -> new name.
+# ``model`` meant a scale (n, s, m) while "model" means a model reference everywhere else.
+RENAMED = {"model": "scale"}
+
+
+def known_options(values: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """``values`` with old option names renamed; a ConfigError for an unknown name, with
+    the closest valid one when there is one and the full list."""
+    out = dict(values)
+    for old, new in RENAMED.items():
+        if old in out:
+            value = out.pop(old)
+            if new in out and out[new] != value:
+                raise ConfigError(
+                    f"{source}: {old!r} is the old name of {new!r}; give {new!r} only"
+                )
+            out.setdefault(new, value)
+    known = [f.name for f in fields(TrainConfig)]
+    unknown = sorted(set(out) - set(known))
+    if unknown:
+        hints = [
+            f"{name!r} (did you mean {close[0]!r}?)"
+            if (close := difflib.get_close_matches(name, known, n=1))
+            else repr(name)
+            for name in unknown
+        ]
+        raise ConfigError(
+            f"{source}: unknown training option(s) {', '.join(hints)}; "
+            f"the options are {', '.join(known)}"
+        )
+    return out

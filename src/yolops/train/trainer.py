@@ -257,7 +257,7 @@ def train(
     model = (
         model_from_checkpoint({**state, "model": state["raw_model"]})
         if state
-        else build_model(config.model, ds.num_classes)
+        else build_model(config.scale, ds.num_classes)
     ).to(device)
     opt_name, lr0 = resolve_optimizer(config)
     optimizer = build_optimizer(model, opt_name, lr0, config.momentum, config.weight_decay)
@@ -322,7 +322,7 @@ def train(
     # int(): what "%d" printed, should a config give a float number of epochs
     length = f"budget {config.time:.0f} s" if config.time else f"{int(config.epochs)} epochs"
     console.print(
-        f"Training yolops-{config.model} ({info.get('model_params', 0) / 1e6:.2f} M params, "
+        f"Training yolops-{config.scale} ({info.get('model_params', 0) / 1e6:.2f} M params, "
         f"{info.get('model_gflops', 0):.2f} GFLOPs at {config.imgsz}) on "
         f"{len(train_ds)} images, validating on {len(val_ds)} ({config.val_split}), {device}, "
         f"{length} -> [bold]{run_dir}[/]"
@@ -479,7 +479,7 @@ def _checkpoint_state(
         "raw_model": model.state_dict(),
         "ema": ema.state_dict(),
         "optimizer": optimizer.state_dict(),
-        "scale": config.model,
+        "scale": config.scale,
         "class_names": list(ds.class_names),
         "imgsz": config.imgsz,
         "config": config.to_dict(),
