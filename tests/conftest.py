@@ -1,6 +1,8 @@
 """Shared fixtures: the real BCCD data set (skipped when absent), tiny generated
-datasets of PNG images, and for the tracking and serving tests a migrated MLflow
-database to copy into fresh workspaces and one untracked training to log into them."""
+datasets of PNG images, for the tracking and serving tests a migrated MLflow
+database to copy into fresh workspaces and one untracked training to log into them,
+and headless Chromium for browser tests. With CI=true, a skipped test fails unless
+the reason is the absent BCCD data set (see ``pytest_runtest_makereport``)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,54 @@ from yolops.workspace import Workspace
 from track_support import tiny_config
 
 BCCD_DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "bccd"
+# The start of the one skip reason CI allows: the BCCD data set is not in the repository.
+BCCD_MISSING = "BCCD dataset not found at"
 TINY_CLASSES = ("cat", "dog", "bird")
+
+
+# -- CI: a missing tool is a failure, not a skip ---------------------------------------------
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1")
+
+
+def _skip_reason(report: pytest.CollectReport | pytest.TestReport) -> str:
+    """The reason a report was skipped with: skip marks, ``pytest.skip()`` in a test or
+    fixture, ``importorskip`` and ``unittest.SkipTest`` all leave (path, line, reason)."""
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def _fail_skip_in_ci(report: pytest.CollectReport | pytest.TestReport) -> None:
+    """With CI=true, turn a skip (not an xfail) into a failure that names its reason,
+    unless the BCCD data set is what is missing."""
+    if not report.skipped or hasattr(report, "wasxfail") or not in_ci():
+        return
+    reason = _skip_reason(report)
+    if reason.startswith(BCCD_MISSING):
+        return
+    report.outcome = "failed"
+    report.longrepr = f"skipped in CI (CI=true), where every tool must be installed: {reason}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Skips in setup (marks, fixtures) and in the test body."""
+    report = yield
+    _fail_skip_in_ci(report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector):
+    """Skips while collecting (a module-level ``importorskip`` or ``pytest.skip``); in CI
+    they become collection errors, which stop the run."""
+    report = yield
+    _fail_skip_in_ci(report)
+    return report
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -77,8 +126,40 @@ def bccd_root() -> Path:
     """The BCCD dataset (Pascal VOC): env ``YOLOPS_BCCD``, else ../shared/datasets/bccd."""
     root = Path(os.environ.get("YOLOPS_BCCD") or BCCD_DEFAULT)
     if not (root / "Annotations").is_dir():
-        pytest.skip(f"BCCD dataset not found at {root} (set YOLOPS_BCCD to its folder)")
+        pytest.skip(f"{BCCD_MISSING} {root} (set YOLOPS_BCCD to its folder)")
     return root
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's headless Chromium driven by Playwright, one per test module (see
+    browser_support). Skips when either is missing; CI fails such a skip."""
+    import browser_support
+
+    if why := browser_support.missing():
+        pytest.skip(why)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=browser_support.chromium_path(),
+            args=list(browser_support.CHROMIUM_ARGS),
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_page(chromium):
+    """A fresh page in its own browser context, with its errors collected
+    (``browser_support.BrowserPage``: ``.page``, ``.errors``)."""
+    import browser_support
+
+    context = chromium.new_context()
+    try:
+        yield browser_support.watch(context.new_page())
+    finally:
+        context.close()
 
 
 def write_image(path: Path, width: int, height: int, value: int = 128) -> Path:

@@ -1,12 +1,14 @@
 """The workspace database on a live PostgreSQL (started from the pgserver wheel):
 API keys and the prediction log through the running server, then `yolops
-monitor`'s reader on the same rows. Skipped when pgserver is not installed."""
+monitor`'s reader on the same rows. pgserver and pg8000 are test dependencies; as root,
+pgserver runs PostgreSQL as its own system user "pgserver" (PostgreSQL refuses root)."""
 
 from __future__ import annotations
 
 import time
 
 import httpx
+import pgserver
 import pytest
 
 from yolops.identity import KeyStore
@@ -14,17 +16,12 @@ from yolops.monitor.log import read_predictions
 
 from serve_support import encode, files, scene
 
-pgserver = pytest.importorskip("pgserver")
-pytest.importorskip("pg8000")
-
 
 @pytest.fixture(scope="module")
 def postgres_url(tmp_path_factory):
     try:
         server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
-    except (
-        Exception
-    ) as e:  # the machine cannot run PostgreSQL (shared memory, permissions): not our code
+    except Exception as e:  # shared memory, permissions: the machine's, not our code's
         pytest.skip(f"PostgreSQL from pgserver does not start here: {type(e).__name__}: {e}")
     socket_dir = server.get_uri().split("host=")[-1]
     server.psql("CREATE DATABASE yolops_test;")

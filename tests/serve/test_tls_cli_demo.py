@@ -34,7 +34,7 @@ def yolops(*args: str, env=None) -> subprocess.CompletedProcess:
 @pytest.fixture
 def certificate(tmp_path):
     if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
+        pytest.skip("openssl is not installed (Debian: apt-get install openssl)")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
         [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -262,11 +261,6 @@ def test_loader_speed_on_generated_images(tmp_path):
     assert speed > 50
 
 
-def _bccd_root() -> Path | None:
-    root = Path(os.environ.get("YOLOPS_BCCD", Path(__file__).parents[3] / "shared/datasets/bccd"))
-    return root if (root / "Annotations").is_dir() else None
-
-
 def _bccd_from_xml(root: Path) -> Dataset:
     """BCCD read directly from its VOC XMLs (for the benchmark only, no checks)."""
     names = ["RBC", "WBC", "Platelets"]
@@ -293,11 +287,8 @@ def _bccd_from_xml(root: Path) -> Dataset:
 
 
 @pytest.mark.bccd
-@pytest.mark.skipif(
-    _bccd_root() is None, reason="BCCD not found (../shared/datasets/bccd or $YOLOPS_BCCD)"
-)
-def test_loader_speed_on_bccd():
-    root = _bccd_root()
+def test_loader_speed_on_bccd(bccd_root):
+    root = bccd_root
     try:
         from yolops.data.dataset import load_dataset
 
