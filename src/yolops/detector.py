@@ -62,24 +62,39 @@ class Detector:
     @classmethod
     def train(
         cls,
-        data: str | Path | Dataset,
+        data: str | Path | Dataset | None = None,
         config: Any = None,
         resume: str | Path | None = None,
         callbacks: Iterable = (),
         console: Console | None = None,
-        **overrides: Any,
+        workspace: Workspace | None = None,
+        **options: Any,
     ) -> Detector:
-        """Train a new model (see :class:`yolops.train.config.TrainConfig` for the
-        options, passed as keywords or as ``config``) and load its best weights."""
+        """Train a new model and load its best weights. The options are those of
+        :class:`yolops.train.config.TrainConfig`, given as ``config`` and/or as keywords
+        (which win); a misspelt one is a ConfigError naming the valid ones. The run
+        folder goes under ``project``, else under ``workspace``'s runs folder.
+
+        ``resume``: a ``last.pt`` to continue instead; the keywords (and what ``config``
+        sets) are then changes to its saved options, which only some may make (epochs,
+        time, patience, ...: see :func:`yolops.train.trainer.resume`)."""
         from yolops.train.config import TrainConfig
+        from yolops.train.trainer import resume as resume_training
         from yolops.train.trainer import train
 
         dataset = data if isinstance(data, Dataset) else None
-        base = config if config is not None else TrainConfig()
         if dataset is None and data is not None:
-            overrides.setdefault("data", str(data))
-        cfg = base.replace(**overrides) if overrides else base
-        result = train(cfg, dataset=dataset, resume=resume, callbacks=callbacks, console=console)
+            options.setdefault("data", str(data))
+        if resume is not None:
+            changes = {**(config.non_defaults() if config is not None else {}), **options}
+            result = resume_training(
+                resume, changes, dataset=dataset, callbacks=callbacks, console=console
+            )
+        else:
+            cfg = (config if config is not None else TrainConfig()).replace(**options)
+            result = train(
+                cfg, dataset=dataset, callbacks=callbacks, console=console, workspace=workspace
+            )
         det = cls(result.best, backend="torch")
         det.train_result = result
         return det

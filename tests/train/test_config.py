@@ -8,6 +8,8 @@ import yaml
 from yolops.errors import ConfigError
 from yolops.train.config import TrainConfig
 
+from cli_support import run_cli
+
 
 def test_a_misspelt_option_names_the_valid_ones():
     with pytest.raises(ConfigError) as e:
@@ -33,3 +35,14 @@ def test_model_is_the_old_name_of_scale(tmp_path):
 def test_non_defaults_are_what_a_config_sets():
     assert TrainConfig().non_defaults() == {}
     assert TrainConfig(epochs=60, data="d.yaml").non_defaults() == {"data": "d.yaml", "epochs": 60}
+
+
+def test_cli_scale_and_its_old_flag(capsys, shapes_yaml, tmp_path):
+    """--model is a hidden alias of --scale on `yolops train`; both at once is an error."""
+    common = ["train", "--data", str(shapes_yaml), "--project", str(tmp_path), "--no-track"]
+    code, out = run_cli(capsys, *common, "--model", "q")  # refused when the model is built
+    assert code == 1 and "unknown model scale 'q'" in out, out
+    code, out = run_cli(capsys, *common, "--scale", "n", "--model", "n")
+    assert code == 2 and "--scale only" in out, out
+    code, out = run_cli(capsys, "train", "--help")
+    assert "--scale" in out and "--model" not in out

@@ -18,7 +18,8 @@ def train(
     data: str = typer.Option(
         None, "--data", "-d", help="Dataset: YOLO data YAML, COCO JSON or VOC folder."
     ),
-    model: str = typer.Option(None, "--model", "-m", help="Model scale: n, s or m."),
+    scale: str = typer.Option(None, "--scale", help="Model scale: n, s or m."),
+    model: str = typer.Option(None, "--model", "-m", hidden=True),  # the old name of --scale
     imgsz: int = typer.Option(None, "--imgsz", help="Input size, a multiple of 32."),
     epochs: int = typer.Option(None, "--epochs", help="Number of epochs (ignored with --time)."),
     time: float = typer.Option(
@@ -41,7 +42,10 @@ def train(
         None, "--config", help="A YAML file of training options; flags override it."
     ),
     resume: Path = typer.Option(
-        None, "--resume", help="Continue an interrupted training from its last.pt."
+        None,
+        "--resume",
+        help="Continue a training from its last.pt, with its own options; --epochs, --time, "
+        "--patience, --device and --workers may change them.",
     ),
     workspace: str = WORKSPACE,
     tracking_uri: str = TRACKING_URI,
@@ -52,14 +56,21 @@ def train(
         True, "--track/--no-track", help="Log the training as an MLflow run."
     ),
 ) -> None:
-    """Train a yolops detector from scratch; tracked as an MLflow run in the workspace."""
+    """Train a yolops detector from scratch (or resume one); tracked as an MLflow run in
+    the workspace."""
     from yolops.train.config import TrainConfig
+    from yolops.train.trainer import resume as resume_training
     from yolops.train.trainer import train as run_training
 
-    cfg = TrainConfig.from_yaml(config) if config else TrainConfig()
+    if model is not None:
+        if scale is not None:
+            raise typer.BadParameter(
+                "give --scale only (--model is its old name)", param_hint="--scale"
+            )
+        scale = model
     flags = dict(
         data=data,
-        model=model,
+        scale=scale,
         imgsz=imgsz,
         epochs=epochs,
         time=time,
@@ -73,17 +84,23 @@ def train(
         project=project,
         name=name,
     )
-    cfg = cfg.replace(**{k: v for k, v in flags.items() if v is not None})
+    given = {k: v for k, v in flags.items() if v is not None}
+    if resume is not None and config is not None:
+        raise typer.BadParameter(
+            "a resumed training keeps its saved options; give only those to change, as flags",
+            param_hint="--config",
+        )
+    cfg = (TrainConfig.from_yaml(config) if config else TrainConfig()).replace(**given)
     if resume is None and not cfg.data:
         raise typer.BadParameter("give --data (or --resume)", param_hint="--data")
     ws = workspace_from(workspace, tracking_uri)
-    if project is None and cfg.project == TrainConfig().project:
-        cfg = cfg.replace(project=str(ws.runs_dir))
     tracker = _tracker(ws, experiment, resume) if track else None
+    callbacks = [tracker] if tracker else []
     try:
-        result = run_training(
-            cfg, resume=resume, console=console, callbacks=[tracker] if tracker else []
-        )
+        if resume is not None:  # only the flags given change the saved options
+            result = resume_training(resume, given, console=console, callbacks=callbacks)
+        else:
+            result = run_training(cfg, console=console, callbacks=callbacks, workspace=ws)
     except BaseException as e:
         if tracker is not None:
             tracker.close(

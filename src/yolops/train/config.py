@@ -48,7 +48,7 @@ class TrainConfig:
     threads: int = 0  # CPU threads for torch; 0 = all cores
     val_interval: int = 1  # validate every N epochs (and always at the end)
     val_split: str = "val"
-    project: str = "yolops-workspace/runs/train"
+    project: str = ""  # folder of run folders; empty = the workspace's runs/train
     name: str = ""  # run folder name; empty = exp, exp2, ...
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 

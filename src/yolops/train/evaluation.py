@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
+import yaml
 
 from yolops.data.dataset import Dataset
 from yolops.data.letterbox import boxes_from_letterbox
 from yolops.detections import Detections
+from yolops.model.checkpoint import load_checkpoint, model_from_checkpoint
 from yolops.model.evaluate import EvalResult, evaluate
 from yolops.model.postprocess import postprocess
 from yolops.model.yolo import YOLO, decode
+from yolops.train.config import TrainConfig
 from yolops.train.loader import build_loader
 
 
@@ -58,3 +62,36 @@ def evaluate_model(
     """COCO metrics of ``model`` on ``dataset`` (and the predictions, for plots)."""
     predictions = predict_dataset(model, dataset, imgsz, batch_size, device=device)
     return evaluate(dataset, predictions), predictions
+
+
+def score_run(
+    run_dir: Path,
+    ds: Dataset,
+    config: TrainConfig,
+    device: torch.device,
+    history: list[dict[str, float]],
+) -> dict[str, float]:
+    """Score a run's best.pt on val (and test, when there is one), draw the plots and
+    write ``metrics_final.yaml``; returns the metrics (``val/...``, ``test/...``)."""
+    from yolops.train import plots
+
+    best = load_checkpoint(run_dir / "weights" / "best.pt")
+    model = model_from_checkpoint(best).to(device)
+    metrics: dict[str, float] = {}
+    for split in dict.fromkeys((config.val_split, "test")):
+        if split not in ds.splits or not ds.splits[split]:
+            continue
+        part = ds.split(split)
+        result, predictions = evaluate_model(model, part, config.imgsz, config.batch, device)
+        metrics.update(result.to_metrics(f"{split}/"))
+        plots.plot_pr_curves(result, run_dir / f"pr_curves_{split}.png")
+        plots.plot_confusion_matrix(
+            result, list(ds.class_names), run_dir / f"confusion_matrix_{split}.png"
+        )
+        plots.plot_predictions_grid(part, predictions, run_dir / f"predictions_{split}.png")
+    if history:
+        plots.plot_training_curves(history, run_dir / "training_curves.png")
+    (run_dir / "metrics_final.yaml").write_text(
+        yaml.safe_dump({k: float(v) for k, v in metrics.items()})
+    )
+    return metrics
