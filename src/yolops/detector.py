@@ -22,7 +22,11 @@ from yolops.infer.export import export_onnx
 from yolops.infer.predictor import load_predictor, predict_records, predict_source
 from yolops.model.evaluate import EvalResult, evaluate
 from yolops.track.resolve import resolve_model
-from yolops.workspace import Workspace
+from yolops.track.training import train_tracked
+from yolops.train.config import TrainConfig
+from yolops.train.trainer import TrainCallback, TrainResult, train
+from yolops.train.trainer import resume as resume_training
+from yolops.workspace import DEFAULT_EXPERIMENT, Workspace
 
 
 class Detector:
@@ -43,7 +47,8 @@ class Detector:
         self.source = resolve_model(model, workspace, backend)
         self.backend = backend
         self.predictor = load_predictor(self.source, backend=backend, device=device)
-        self.train_result = None
+        self.train_result: TrainResult | None = None  # set by Detector.train
+        self.run_id: str | None = None  # the MLflow run of a tracked Detector.train
 
     def __repr__(self) -> str:
         return (
@@ -63,40 +68,56 @@ class Detector:
     def train(
         cls,
         data: str | Path | Dataset | None = None,
-        config: Any = None,
+        config: TrainConfig | None = None,
         resume: str | Path | None = None,
-        callbacks: Iterable = (),
+        callbacks: Iterable[TrainCallback] = (),
         console: Console | None = None,
         workspace: Workspace | None = None,
+        track: bool = False,
+        experiment: str = DEFAULT_EXPERIMENT,
         **options: Any,
     ) -> Detector:
         """Train a new model and load its best weights. The options are those of
         :class:`yolops.train.config.TrainConfig`, given as ``config`` and/or as keywords
         (which win); a misspelt one is a ConfigError naming the valid ones. The run
         folder goes under ``project``, else under ``workspace``'s runs folder.
+        ``track`` records the training as an MLflow run of ``experiment`` in
+        ``workspace`` (:func:`yolops.track.training.train_tracked`; its id is ``run_id``).
 
         ``resume``: a ``last.pt`` to continue instead; the keywords (and what ``config``
         sets) are then changes to its saved options, which only some may make (epochs,
         time, patience, ...: see :func:`yolops.train.trainer.resume`)."""
-        from yolops.train.config import TrainConfig
-        from yolops.train.trainer import resume as resume_training
-        from yolops.train.trainer import train
-
         dataset = data if isinstance(data, Dataset) else None
         if dataset is None and data is not None:
             options.setdefault("data", str(data))
+        changes, cfg = None, None
         if resume is not None:
             changes = {**(config.non_defaults() if config is not None else {}), **options}
+        else:
+            cfg = (config if config is not None else TrainConfig()).replace(**options)
+        run_id = None
+        if track:
+            tracked = train_tracked(
+                cfg,
+                workspace or Workspace.resolve(),
+                dataset=dataset,
+                resume=resume,
+                changes=changes,
+                experiment=experiment,
+                callbacks=callbacks,
+                console=console,
+            )
+            result, run_id = tracked.result, tracked.run_id
+        elif resume is not None:
             result = resume_training(
                 resume, changes, dataset=dataset, callbacks=callbacks, console=console
             )
         else:
-            cfg = (config if config is not None else TrainConfig()).replace(**options)
             result = train(
                 cfg, dataset=dataset, callbacks=callbacks, console=console, workspace=workspace
             )
         det = cls(result.best, backend="torch")
-        det.train_result = result
+        det.train_result, det.run_id = result, run_id
         return det
 
     def predict(

@@ -58,6 +58,7 @@ def train(
 ) -> None:
     """Train a yolops detector from scratch (or resume one); tracked as an MLflow run in
     the workspace."""
+    from yolops.track.training import train_tracked
     from yolops.train.config import TrainConfig
     from yolops.train.trainer import resume as resume_training
     from yolops.train.trainer import train as run_training
@@ -94,42 +95,32 @@ def train(
     if resume is None and not cfg.data:
         raise typer.BadParameter("give --data (or --resume)", param_hint="--data")
     ws = workspace_from(workspace, tracking_uri)
-    tracker = _tracker(ws, experiment, resume) if track else None
-    callbacks = [tracker] if tracker else []
-    try:
-        if resume is not None:  # only the flags given change the saved options
-            result = resume_training(resume, given, console=console, callbacks=callbacks)
-        else:
-            result = run_training(cfg, console=console, callbacks=callbacks, workspace=ws)
-    except BaseException as e:
-        if tracker is not None:
-            tracker.close(
-                "KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED", type(e).__name__
-            )
-        raise
-    if tracker is not None and tracker.run_id and tracker.failure is None:
-        console.print(
-            f"MLflow run [bold]{tracker.run_id}[/] in {ws.describe()}; register it with "
-            f"`yolops models register {tracker.run_id} --name NAME`"
+    if not track:
+        result = (
+            resume_training(resume, given, console=console)
+            if resume is not None  # only the flags given change the saved options
+            else run_training(cfg, console=console, workspace=ws)
         )
+    else:
+        tracked = train_tracked(
+            None if resume is not None else cfg,
+            ws,
+            resume=resume,
+            changes=given,
+            experiment=experiment,
+            console=console,
+        )
+        result = tracked.result
+        if tracked.tracked:
+            console.print(
+                f"MLflow run [bold]{tracked.run_id}[/] in {ws.describe()}; register it with "
+                f"`yolops models register {tracked.run_id} --name NAME`"
+            )
     console.print(
         f"throughput {result.train_images_per_second:.1f} train img/s, "
         f"peak memory {result.peak_memory_mb:.0f} MB, "
         f"run folder [bold]{result.run_dir}[/]"
     )
-
-
-def _tracker(ws, experiment: str, resume: Path | None):
-    """A tracker for this training; a resumed training continues its own run when it
-    was tracked in the same store."""
-    from yolops.track.tracking import MLflowTracker, read_state
-
-    run_id = None
-    if resume is not None:
-        state = read_state(Path(resume).parent.parent)
-        if state.get("run_id") and state.get("tracking_uri") == ws.tracking_uri:
-            run_id = state["run_id"]
-    return MLflowTracker(ws, experiment=experiment, run_id=run_id, console=console)
 
 
 def val(

@@ -29,8 +29,6 @@ from yolops.pipeline.demo_steps import (
     serve_drift_and_monitor,
 )
 from yolops.quality import plant_and_validate, write_html
-from yolops.track.training import train_tracked
-from yolops.train.config import TrainConfig
 from yolops.workspace import Workspace
 
 console = Console()
@@ -116,15 +114,19 @@ def train_step(ds, root: Path, epochs: int, workspace: Path):
     """A yolops-n trained on ``ds`` for ``epochs``, its run folder under ``root/runs``,
     logged as an MLflow run in ``workspace``."""
     shutil.rmtree(root / "runs" / "train", ignore_errors=True)
-    config = TrainConfig(
-        imgsz=256, epochs=epochs, batch=16, project=str(root / "runs"), name="train"
+    return Detector.train(
+        ds,
+        scale="n",
+        imgsz=256,
+        epochs=epochs,
+        batch=16,
+        project=str(root / "runs"),
+        name="train",
+        track=True,
+        workspace=Workspace.resolve(workspace),
+        experiment="demo",
+        console=console,
     )
-    tracked = train_tracked(
-        config, Workspace.resolve(workspace), dataset=ds, experiment="demo", console=console
-    )
-    detector = Detector(tracked.result.best, backend="torch")
-    detector.train_result = tracked.result
-    return detector
 
 
 def registry_step(workspace: Path, detector, ds) -> str:

@@ -39,6 +39,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from cleanlab.internal.constants import (
+    ALPHA,
+    CUSTOM_SCORE_WEIGHT_BADLOC,
+    CUSTOM_SCORE_WEIGHT_OVERLOOKED,
+    CUSTOM_SCORE_WEIGHT_SWAP,
+    EUC_FACTOR,
+    TINY_VALUE,
+)
+from cleanlab.object_detection import rank
+from cleanlab.object_detection.rank import pool_box_scores_per_image
 from rich.console import Console
 
 from yolops.data.dataset import Dataset
@@ -258,8 +268,6 @@ def label_scores(
     config: LabelCheckConfig = LabelCheckConfig(),
 ) -> LabelScores:
     """cleanlab's scores for every image of ``ds`` that has predictions."""
-    from cleanlab.object_detection import rank
-
     records = [r for r in ds if r.id in predictions]
     # cleanlab orders each image's predictions by class; so do we, from here on.
     preds = tuple(_by_class(predictions[r.id], config.min_prediction_score) for r in records)
@@ -298,8 +306,6 @@ def _cleanlab_inputs(records: Sequence, preds: Sequence[Detections]) -> list[dic
     document), with its similarity, ALPHA x IoU + (1 - ALPHA) x exp(-EUC_FACTOR x
     centre distance), computed as one tensor operation per image instead of its
     Python loop over box pairs. The min possible similarity is over the whole dataset."""
-    from cleanlab.internal.constants import ALPHA, EUC_FACTOR
-
     aux = []
     for r, d in zip(records, preds):
         lab, pred = np.array(r.boxes, np.float64), d.boxes.astype(np.float64)  # (L, 4), (M, 4)
@@ -350,14 +356,6 @@ def _image_scores(overlooked, swap, badloc) -> np.ndarray:
     """cleanlab's image label quality: the weighted geometric mean of the
     softmin-pooled subtype scores (the arithmetic of get_label_quality_scores, on the
     box scores at hand; a test holds the two equal)."""
-    from cleanlab.internal.constants import (
-        CUSTOM_SCORE_WEIGHT_BADLOC,
-        CUSTOM_SCORE_WEIGHT_OVERLOOKED,
-        CUSTOM_SCORE_WEIGHT_SWAP,
-        TINY_VALUE,
-    )
-    from cleanlab.object_detection.rank import pool_box_scores_per_image
-
     weighted = [
         (CUSTOM_SCORE_WEIGHT_OVERLOOKED, overlooked),
         (CUSTOM_SCORE_WEIGHT_SWAP, swap),

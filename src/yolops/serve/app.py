@@ -16,6 +16,8 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import cv2
+import torch
 from anyio import CapacityLimiter
 from fastapi import FastAPI
 
@@ -131,9 +133,6 @@ async def _stop(state) -> None:
 def _quiet_threads() -> None:
     """One thread each for OpenCV and torch (resizing, NMS) in the server: requests
     are the parallelism, and ONNX Runtime's intra-op threads are inference's budget."""
-    import cv2
-    import torch
-
     cv2.setNumThreads(1)
     if torch.get_num_threads() != 1:
         torch.set_num_threads(1)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -164,8 +165,6 @@ def _run_batch(
     model: LoadedModel, jobs: list[_Job], metrics: ServeMetrics
 ) -> list[list[Detections]]:
     """One inference run per distinct set of parameters (one run in the usual case)."""
-    import time
-
     groups: dict[PredictParams, list[int]] = defaultdict(list)
     for i, job in enumerate(jobs):
         groups[job.params].append(i)

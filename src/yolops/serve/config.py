@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from yolops.errors import ConfigError
 from yolops.workspace import Workspace
 
@@ -109,8 +111,6 @@ def _problems(c: ServeConfig) -> list[str]:
 
 def load_serve_config(path: str | Path, **overrides: Any) -> ServeConfig:
     """A ServeConfig from a YAML mapping of its fields, then ``overrides`` (None values ignored)."""
-    import yaml
-
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text()) or {}

@@ -24,6 +24,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import httpx
 import numpy as np
 
 from yolops.errors import YolopsError
@@ -59,8 +60,6 @@ class ServerProcess:
         extra: Sequence[str] = (),
         start_timeout: float = 120.0,
     ):
-        import httpx
-
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = tempfile.TemporaryFile(
@@ -149,8 +148,6 @@ async def load(
     sampled every ``sample_every`` s with the number of requests done so far
     (``rss_samples``: seconds, requests, MB) and judged by :func:`memory_trend`
     (``memory``; None when the load was too short for 4 samples)."""
-    import httpx
-
     latencies: list[float] = []
     errors: dict[str, int] = {}
     batch_sizes: list[int] = []

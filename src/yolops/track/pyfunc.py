@@ -18,7 +18,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import mlflow
+import mlflow.pyfunc
 import numpy as np
+import onnxruntime
+import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
 
 from yolops._version import __version__
 from yolops.errors import YolopsError
@@ -47,8 +53,7 @@ def as_image_list(model_input: Any) -> list[np.ndarray]:
     )
 
 
-def detections_frame(detections: list) -> pd.DataFrame:  # noqa: F821
-    import pandas as pd
+def detections_frame(detections: list) -> pd.DataFrame:
 
     rows = []
     for i, d in enumerate(detections):
@@ -71,8 +76,6 @@ def detections_frame(detections: list) -> pd.DataFrame:  # noqa: F821
 
 
 def _python_model_class():
-    import mlflow.pyfunc
-
     with warnings.catch_warnings():
         # MLflow advises type hints on predict; the signature is given explicitly instead.
         warnings.simplefilter("ignore", UserWarning)
@@ -105,9 +108,6 @@ def build_python_model():
 
 
 def model_signature():
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
-
     inputs = Schema([TensorSpec(np.dtype(np.uint8), (-1, -1, -1, 3))])
     outputs = Schema(
         [
@@ -150,17 +150,13 @@ def _no_advice() -> Iterator[None]:
 
 def log_detector_model(workspace, run_id: str, onnx_path: str | Path, name: str = "model") -> str:
     """Log the ONNX graph as a pyfunc model of run ``run_id``; returns the model id."""
-    import mlflow
-    import onnxruntime
-    import pandas
-
     predictor = load_predictor(onnx_path, backend="onnx", device="cpu")
     requirements = [
         f"yolops=={__version__}",
         f"mlflow=={mlflow.__version__}",
         f"onnxruntime=={onnxruntime.__version__}",
         f"numpy=={np.__version__}",
-        f"pandas=={pandas.__version__}",
+        f"pandas=={pd.__version__}",
     ]
     with (
         workspace.active(),

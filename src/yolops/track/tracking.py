@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from mlflow.entities import Metric, Param
+from mlflow.exceptions import MlflowException
 from rich.console import Console
 
 from yolops.errors import TrackingError
@@ -91,8 +93,6 @@ def git_commit(cwd: Path | None = None) -> str | None:
 
 def get_or_create_experiment(client, name: str, artifact_root: str | None) -> str:
     """The experiment's id; created when missing (by whichever process gets there first)."""
-    from mlflow.exceptions import MlflowException
-
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
@@ -211,8 +211,6 @@ class MLflowTracker(TrainCallback):
             return None
 
     def _start(self, config: TrainConfig, info: dict[str, Any]) -> None:
-        from mlflow.entities import Param
-
         self.client = self.workspace.client()
         if self.run_id is not None:  # a resumed training continues its run
             self.client.update_run(self.run_id, status="RUNNING")
@@ -259,8 +257,6 @@ class MLflowTracker(TrainCallback):
         return tags
 
     def log_metrics(self, values: dict[str, float], step: int) -> None:
-        from mlflow.entities import Metric
-
         now = int(time.time() * 1000)
         items = [
             Metric(metric_key(k), float(v), now, step)
@@ -449,8 +445,6 @@ def log_evaluation(
     dataset and split as params, the metrics under ``<split>/``, lineage tags (the
     dataset's name, content hash and split; the run that trained the model, when
     known). Returns the run id; raises :class:`TrackingError` when the store fails."""
-    from mlflow.entities import Metric, Param
-
     quiet_mlflow()
     part = split or "all"
     try:

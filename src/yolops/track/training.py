@@ -24,6 +24,7 @@ from yolops.data.dataset import Dataset
 from yolops.track.tracking import MLflowTracker, read_state
 from yolops.train.config import TrainConfig
 from yolops.train.trainer import TrainCallback, TrainResult, train
+from yolops.train.trainer import resume as resume_training
 from yolops.workspace import DEFAULT_EXPERIMENT, Workspace
 
 
@@ -56,13 +57,15 @@ def train_tracked(
     callbacks: Iterable[TrainCallback] = (),
     stopped_by: Mapping[type[BaseException], str] | None = None,
     tracker: MLflowTracker | None = None,
+    changes: Mapping[str, Any] | None = None,
     console: Console | None = None,
-    **train_options: Any,
 ) -> TrackedTraining:
-    """Train ``config`` on ``dataset`` (else ``config.data``), or resume ``resume`` (a
-    ``last.pt``), as one MLflow run of ``experiment`` in ``workspace``. ``callbacks``
-    listen beside the tracker; ``train_options`` go to the trainer as they are.
-    ``parent_run_id`` nests the run (a sweep trial under its sweep).
+    """Train ``config`` on ``dataset`` (else ``config.data``) as one MLflow run of
+    ``experiment`` in ``workspace``, its run folder under the workspace unless
+    ``config.project`` says where; or resume ``resume`` (a ``last.pt``) with
+    ``changes`` to its options (see :func:`yolops.train.trainer.resume`). ``callbacks``
+    listen beside the tracker. ``parent_run_id`` nests the run (a sweep trial under
+    its sweep).
 
     ``stopped_by`` maps exceptions that stop a training on purpose to the reason the
     run is tagged with (Ctrl-C is "interrupted"); such a run ends KILLED, any other
@@ -81,15 +84,12 @@ def train_tracked(
         console=console,
     )
     stops = {KeyboardInterrupt: "interrupted", **(stopped_by or {})}
+    listeners = [tracker, *callbacks]
     try:
-        result = train(
-            config,
-            dataset=dataset,
-            callbacks=[tracker, *callbacks],
-            resume=resume,
-            console=console,
-            **train_options,
-        )
+        if resume is not None:
+            result = resume_training(resume, changes, dataset, listeners, console)
+        else:
+            result = train(config, dataset, listeners, console=console, workspace=workspace)
     except BaseException as e:
         reason = next((r for kind, r in stops.items() if isinstance(e, kind)), None)
         tracker.close("KILLED" if reason else "FAILED", reason or type(e).__name__)

@@ -15,6 +15,7 @@ from yolops.model.checkpoint import load_checkpoint, model_from_checkpoint
 from yolops.model.evaluate import EvalResult, evaluate
 from yolops.model.postprocess import postprocess
 from yolops.model.yolo import YOLO, decode
+from yolops.train import plots
 from yolops.train.config import TrainConfig
 from yolops.train.loader import build_loader
 
@@ -73,8 +74,6 @@ def score_run(
 ) -> dict[str, float]:
     """Score a run's best.pt on val (and test, when there is one), draw the plots and
     write ``metrics_final.yaml``; returns the metrics (``val/...``, ``test/...``)."""
-    from yolops.train import plots
-
     best = load_checkpoint(run_dir / "weights" / "best.pt")
     model = model_from_checkpoint(best).to(device)
     metrics: dict[str, float] = {}
