@@ -17,6 +17,7 @@ folders, the sweep storage, the model cache, saved samples) stay under the root.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,9 +40,9 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
 def quiet_mlflow() -> None:
     """MLflow's INFO lines (schema migrations, input example checks) and download
     progress bars are noise in our terminal; its warnings and errors still show."""
-    import logging
-
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow is imported where it is first needed, here and below, deliberately: every
+    # floor imports the workspace, and the server and the data commands never need MLflow.
     import mlflow  # noqa: F401  (it sets its loggers' levels on import: set ours after)
 
     for name in ("mlflow", "alembic"):

@@ -226,7 +226,7 @@ def _trace(
 
 
 def _simplify(proto: onnx.ModelProto) -> onnx.ModelProto:
-    import onnxscript.optimizer
+    import onnxscript.optimizer  # optional step, slow to import: only when asked for
 
     try:
         return onnxscript.optimizer.optimize(proto)

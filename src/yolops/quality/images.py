@@ -357,7 +357,7 @@ def cleanvision_issues(
     """cleanvision's image issues (its default thresholds, which adapt to the
     dataset) on the images ``scans`` could decode, as our issue records: one per image
     and cleanvision issue type, its score (0 bad .. 1 fine) in the message."""
-    from cleanvision import Imagelab
+    from cleanvision import Imagelab  # optional checker: loaded only when asked for
 
     records = [r for r in ds if r.id in scans and scans[r.id].ok]
     if not records:

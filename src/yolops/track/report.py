@@ -47,7 +47,7 @@ def _table(rows: list[tuple], header: tuple[str, ...]) -> str:
 
 
 def _curves_png(client, run_id: str, metric_keys: set[str]) -> bytes | None:
-    import matplotlib
+    import matplotlib  # its backend is chosen before pyplot loads, only when plotting
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
