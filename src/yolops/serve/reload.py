@@ -5,8 +5,10 @@ once per batch, so a swap is a single assignment: batches before it finish on th
 old model, batches after it run on the new one, and no request waits or fails.
 A version that fails to load is reported (``/v1/models``, a metric, the log) and
 the old one keeps serving. So does a source that cannot be asked (a registry
-server that is down): the failure is logged and counted once, not on every poll,
-and its recovery is logged too.
+server that is down): the outage is logged and counted once when it begins, not
+on every poll and not again when the error's text changes (a dying server says
+"no alias", then "connection refused", then 503), and its end is logged once; an
+outage after that is a new one, reported again.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ class ModelWatcher:
         self.interval = interval
         self.threads = threads
         self.last_error: str | None = None
-        self._source_error: str | None = None  # the source cannot be asked (logged once)
+        self._source_down = False  # the source cannot be asked: an outage, reported once
         self._fingerprint = fingerprint
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
@@ -74,9 +76,10 @@ class ModelWatcher:
             except Exception as e:  # the store is down, the file is gone: keep serving, ask again
                 self._source_failed(str(e) or type(e).__name__)
                 return False
-            if self._source_error is not None:
+            if self._source_down:
                 log.warning("model source %s answers again", self.source.describe())
-                self._source_error = self.last_error = None
+                self._source_down = False
+                self.last_error = None
             if ref is None:
                 return False
             self._fingerprint = fingerprint  # a broken model is tried once, not on every poll
@@ -106,17 +109,21 @@ class ModelWatcher:
 
     def _source_failed(self, error: str) -> None:
         """Report a source that cannot be asked (or whose new version cannot be
-        fetched) once per kind of failure: a registry server that is down would
-        otherwise log every ``interval`` seconds. It is asked again on every poll."""
+        fetched) once per outage: from the first failing check to the next one that
+        succeeds. A registry server that is down would otherwise log every
+        ``interval`` seconds, and the text of its errors is no key to the outage: it
+        changes while the server goes away (the alias, then the connection, then a
+        503) and between two queries of one check. The latest error is what
+        ``/v1/models`` and a forced reload show. It is asked again on every poll."""
         self.last_error = error
-        if error == self._source_error:
+        if self._source_down:
             log.debug("model source %s still fails: %s", self.source.describe(), error)
             return
-        self._source_error = error
+        self._source_down = True
         self.metrics.reloads.labels(result="failed").inc()
         log.error(
-            "cannot check %s for a new model, still serving version %s (logged once until it "
-            "changes): %s",
+            "cannot check %s for a new model, still serving version %s (logged once per "
+            "outage): %s",
             self.source.describe(),
             self.holder.current.ref.version,
             error,
