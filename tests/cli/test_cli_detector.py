@@ -16,7 +16,7 @@ def yolops(*args: str) -> subprocess.CompletedProcess:
         [sys.executable, "-m", "yolops.cli.main", *args],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
         env={**os.environ, "COLUMNS": "200"},
     )
 

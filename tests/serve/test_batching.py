@@ -89,7 +89,9 @@ def test_a_lone_request_waits_at_most_max_wait():
         await batcher.stop()
         return took
 
-    assert asyncio.run(one()) < 0.5
+    # Alone, it runs alone after max_wait rather than waiting for company: the deadline
+    # only tells "after a few milliseconds" from "never", on however busy a machine.
+    assert asyncio.run(one()) < 10
     assert fake.batches == [1]
 
 

@@ -11,7 +11,6 @@ import logging
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -27,7 +26,7 @@ from yolops.track.registry import promote, register_model
 from yolops.track.tracking import log_run_folder
 from yolops.workspace import Workspace
 
-from serve_support import encode, files, scene, steady_load
+from serve_support import encode, files, scene, steady_load, wait_for
 from track_support import free_port, new_workspace
 
 NAME = "shapes"
@@ -59,15 +58,6 @@ def serve_alias(serve, ws: Workspace, ref: str = f"{NAME}@production", **overrid
 
 def served(c: httpx.Client) -> dict:
     return c.get("/v1/models").json()
-
-
-def wait_for(condition, what: str, timeout: float = 60) -> None:
-    """Wait until ``condition()`` holds: an event, with a deadline generous enough for
-    a machine whose CPUs are busy with other work."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
-        time.sleep(0.02)
 
 
 def test_moving_the_alias_swaps_under_load(serve, keys, production, db_url):
@@ -246,7 +236,7 @@ def test_cli_serves_an_alias_and_names_a_missing_one(production):
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,
     )
     assert bad.returncode == 1, bad.stderr
     assert "no alias 'nope'" in bad.stderr and "Traceback" not in bad.stderr

@@ -4,11 +4,10 @@ broken file never replaces a working model."""
 from __future__ import annotations
 
 import os
-import time
 
 import httpx
 
-from serve_support import encode, files, scene, steady_load
+from serve_support import encode, files, scene, steady_load, wait_for
 
 
 def replace_atomically(target, blob: bytes) -> None:
@@ -23,15 +22,16 @@ def test_swap_under_load_fails_no_request(serve, keys, model_path, models_dir):
         old = server.model.ref.version
         c = httpx.Client(base_url=server.url, headers={"X-API-Key": keys["predict"]})
         with steady_load(server.url, keys["predict"], png) as load:
-            time.sleep(0.7)
+            wait_for(lambda: len(load.versions) >= 8, "answers from the old model under load")
             replace_atomically(model_path, (models_dir / "b.onnx").read_bytes())
-            deadline = time.monotonic() + 20
-            while (
-                c.get("/v1/models").json()["models"][0]["version"] == old
-                and time.monotonic() < deadline
-            ):
-                time.sleep(0.05)
-            time.sleep(0.7)  # keep the load on after the swap
+            wait_for(lambda: c.get("/v1/models").json()["models"][0]["version"] != old, "the swap")
+
+            def answered_after_swap() -> int:  # keep the load on after the swap
+                versions = list(load.versions)
+                new = [v for v in versions if v != old]
+                return len(versions) - versions.index(new[0]) if new else 0
+
+            wait_for(lambda: answered_after_swap() >= 16, "answers after the swap")
         info = c.get("/v1/models").json()["models"][0]
         metrics = c.get("/metrics").text
     assert info["version"] != old and info["class_names"] == ["x", "y", "z"]

@@ -26,7 +26,7 @@ def yolops(*args: str, env=None) -> subprocess.CompletedProcess:
         [sys.executable, "-m", "yolops.cli.main", *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,
         env=env,
     )
 

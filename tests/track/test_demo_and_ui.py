@@ -75,7 +75,7 @@ def test_ui_serves_the_workspace_on_localhost(workspace):
         )
     finally:
         os.killpg(proc.pid, 15)
-        proc.wait(timeout=30)
+        proc.wait(timeout=60)
 
 
 def test_ui_refuses_a_tracking_server():

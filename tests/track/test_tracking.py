@@ -219,7 +219,7 @@ def test_two_trainings_at_once_in_one_fresh_workspace(tmp_path, shapes_yaml):
         subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         for _ in range(2)
     ]
-    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
     for p, out in zip(procs, outputs):
         assert p.returncode == 0, out
     ws = Workspace.resolve(root)

@@ -1,10 +1,7 @@
-"""The input pipeline: validation letterbox, augmented samples, determinism, batches, speed."""
+"""The input pipeline: validation letterbox, augmented samples, determinism, batches.
+Its throughput is a benchmark: bench/bench_loader.py."""
 
 from __future__ import annotations
-
-import time
-import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -226,75 +223,3 @@ def test_worker_processes_give_the_same_batches(dataset):
     for x, y in zip(inline, workers, strict=True):
         assert x.image_ids == y.image_ids
         assert torch.equal(x.images, y.images) and torch.equal(x.targets, y.targets)
-
-
-# -- throughput (numbers printed; run with -s to see them) -----------------------------------
-
-
-def _images_per_second(dataset: Dataset, imgsz: int, samples: int) -> tuple[float, float]:
-    """(cache seconds, augmented images/s through the loader, collate included)."""
-    start = time.perf_counter()
-    loader = build_loader(dataset, imgsz, batch_size=16, augment=AugmentConfig(), shuffle=True)
-    cached = time.perf_counter() - start
-    seen, epoch = 0, 0
-    start = time.perf_counter()
-    while seen < samples:
-        for batch in _epoch(loader, epoch):
-            seen += len(batch)
-        epoch += 1
-    return cached, seen / (time.perf_counter() - start)
-
-
-def test_loader_speed_on_generated_images(tmp_path):
-    rng = np.random.default_rng(0)
-    records = []
-    for i in range(32):
-        # Smooth noise compresses like a photo rather than like flat colour.
-        image = cv2.resize(rng.integers(0, 256, (60, 80, 3), dtype=np.uint8), (640, 480))
-        path = tmp_path / f"{i}.jpg"
-        cv2.imwrite(str(path), image)
-        xy = rng.uniform(0, [560, 400], (8, 2))
-        boxes = np.concatenate([xy, xy + rng.uniform(20, 80, (8, 2))], 1)
-        records.append(ImageRecord(str(i), path, 640, 480, boxes, rng.integers(0, 3, 8)))
-    cached, speed = _images_per_second(Dataset(records, ["a", "b", "c"]), 320, samples=128)
-    print(f"\ngenerated 640x480 -> 320: cache {cached:.2f} s (32 images), {speed:.0f} images/s")
-    assert speed > 50
-
-
-def _bccd_from_xml(root: Path) -> Dataset:
-    """BCCD read directly from its VOC XMLs (for the benchmark only, no checks)."""
-    names = ["RBC", "WBC", "Platelets"]
-    records = []
-    for xml in sorted((root / "Annotations").glob("*.xml")):
-        tree = ET.parse(xml)
-        objects = tree.findall("object")
-        boxes = [
-            [float(o.find(f"bndbox/{k}").text) for k in ("xmin", "ymin", "xmax", "ymax")]
-            for o in objects
-        ]
-        size = tree.find("size")
-        records.append(
-            ImageRecord(
-                xml.stem,
-                root / "JPEGImages" / f"{xml.stem}.jpg",
-                int(size.find("width").text),
-                int(size.find("height").text),
-                np.array(boxes, np.float32).reshape(-1, 4),
-                [names.index(o.find("name").text) for o in objects],
-            )
-        )
-    return Dataset(records, names, name="bccd")
-
-
-@pytest.mark.bccd
-def test_loader_speed_on_bccd(bccd_root):
-    root = bccd_root
-    try:
-        from yolops.data.dataset import load_dataset
-
-        dataset = load_dataset(root, format="voc")
-    except ImportError:  # the VOC reader may not exist yet; read the XMLs here
-        dataset = _bccd_from_xml(root)
-    cached, speed = _images_per_second(dataset, 320, samples=160)
-    print(f"\nBCCD ({len(dataset)} images) -> 320: cache {cached:.2f} s, {speed:.0f} images/s")
-    assert speed > 50

@@ -35,8 +35,12 @@ def test_iteration_budget_progress():
 
 
 def test_time_budget_counts_time_before_resume_and_reserve():
+    start = time.perf_counter()
     b = Budget(seconds=10.0, elapsed_before=4.0, reserve=2.0)
-    assert 0.5 <= b.progress(0) < 0.52
+    p = b.progress(0)
+    # 4 s of the 8 s usable (10 less the reserve) were spent before; the rest is this
+    # test's own time, however slow the machine is.
+    assert 0.5 <= p <= (4.0 + time.perf_counter() - start) / 8.0
     time.sleep(0.05)
     assert b.remaining() < 4.0
     with pytest.raises(ValueError):

@@ -123,11 +123,13 @@ def test_resume_continues_exactly_where_it_stopped(shapes, tmp_path):
 
 def test_time_budget_bounds_the_whole_run(shapes, tmp_path):
     result = train(tiny(tmp_path, time=12.0, epochs=1000), dataset=shapes)
-    assert result.stopped == "time"
-    assert result.epochs >= 2
-    # The loop's own clock: training stops when the budget less its reserve is spent; the
-    # last validation may run past it on a busy machine, so the bound is loose.
-    assert result.history[-1]["time"] <= 12.0 * 1.5, result.history[-1]
+    assert result.stopped == "time" and 1 <= result.epochs < 1000
+    # The loop's own clock: training stops within the batch that spends the budget (less
+    # its reserve), so it runs past it by at most one epoch and its validation, whatever
+    # the machine's speed: the longest epoch is the bound.
+    times = [0.0] + [row["time"] for row in result.history]
+    longest = max(b - a for a, b in zip(times, times[1:]))
+    assert result.history[-1]["time"] <= 12.0 + longest, result.history
 
 
 def test_kill_9_mid_epoch_then_resume(tmp_path):
@@ -159,7 +161,7 @@ def test_kill_9_mid_epoch_then_resume(tmp_path):
     last = tmp_path / "k" / "weights" / "last.pt"
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 120
+        deadline = time.time() + 600
         while not last.exists() and time.time() < deadline and proc.poll() is None:
             time.sleep(0.05)
         assert last.exists(), "no checkpoint after the first epoch"
@@ -173,7 +175,7 @@ def test_kill_9_mid_epoch_then_resume(tmp_path):
         cmd[:4] + ["--resume", str(last)],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
         env={**os.environ, "COLUMNS": "200"},
     )  # no wrapped lines
     assert done.returncode == 0, done.stderr
