@@ -12,9 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from yolops.data.dataset import Dataset, ImageRecord
+from yolops.device import cpu_count
 from yolops.workspace import Workspace
 
 from track_support import tiny_config
@@ -23,6 +25,21 @@ BCCD_DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "bc
 # The start of the one skip reason CI allows: the BCCD data set is not in the repository.
 BCCD_MISSING = "BCCD dataset not found at"
 TINY_CLASSES = ("cat", "dog", "bird")
+
+
+# -- parallel: one worker per usable core, one torch thread per worker -----------------------
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto`` (addopts): the cores this process may use, as yolops counts them."""
+    return cpu_count()
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Workers already use every core between them: more threads each would only fight
+    # for the cores (and spin-wait, under load). Subprocesses inherit the variable.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 
 
 # -- CI: a missing tool is a failure, not a skip ---------------------------------------------

@@ -10,10 +10,16 @@ from yolops.errors import ConfigError
 
 
 def cpu_count() -> int:
+    """The cores this process may use, or ``OMP_NUM_THREADS`` when that is set lower:
+    the usual way to tell a library to leave the other cores to other processes."""
     try:
-        return len(os.sched_getaffinity(0))
+        usable = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        usable = os.cpu_count() or 1
+    limit = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if limit.isdigit() and int(limit) > 0:
+        return min(usable, int(limit))
+    return usable
 
 
 def select_device(spec: str = "auto", threads: int = 0) -> torch.device:
