@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from yolops.device import cpu_count
 from yolops.errors import ModelError, YolopsError
 from yolops.infer.predictor import (
     OnnxPredictor,
@@ -139,7 +140,7 @@ def test_session_options(ultralytics_onnx):
     options = OnnxPredictor(ultralytics_onnx, threads=1).session.get_session_options()
     assert options.intra_op_num_threads == 1 and options.inter_op_num_threads == 1
     options = OnnxPredictor(ultralytics_onnx).session.get_session_options()
-    assert options.intra_op_num_threads == len(os.sched_getaffinity(0))
+    assert options.intra_op_num_threads == cpu_count()
 
 
 def test_errors_name_the_file(tmp_path, ultralytics_onnx):
