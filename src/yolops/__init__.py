@@ -3,12 +3,12 @@
 The public Python API is re-exported here; the CLI is a thin layer over it.
 """
 
+from yolops._lazy import lazy_exports
+from yolops._version import __version__
 from yolops.data.dataset import Dataset, ImageRecord
 from yolops.detections import Detections
 from yolops.errors import YolopsError
 from yolops.issues import Issue, IssueLog, Severity
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Dataset",
@@ -23,10 +23,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    # Detector pulls in torch and ONNX Runtime; import it only when asked for.
-    if name == "Detector":
-        from yolops.detector import Detector
-
-        return Detector
-    raise AttributeError(f"module 'yolops' has no attribute {name!r}")
+# Detector pulls in torch and ONNX Runtime: imported when first asked for.
+__getattr__, __dir__ = lazy_exports(__name__, {"Detector": "yolops.detector"})

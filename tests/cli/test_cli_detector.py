@@ -1,5 +1,6 @@
-"""The detector through the console script: train -> val -> predict -> export, and the
-errors a user meets on the way (as messages, never tracebacks)."""
+"""The detector through the CLI: train -> val -> predict -> export, and the errors a
+user meets on the way (as messages, never tracebacks). Training runs the console script
+in a child process, end to end; the rest call the same entry point in-process."""
 
 import json
 import os
@@ -9,6 +10,8 @@ import sys
 import pytest
 
 from yolops.data.synth import SynthConfig, generate_to
+
+from cli_support import invoke
 
 
 def yolops(*args: str) -> subprocess.CompletedProcess:
@@ -57,19 +60,22 @@ def test_train_writes_a_run_folder_and_says_where(trained):
     assert "GFLOPs" in stdout and "train img/s" in stdout and str(run) in stdout
 
 
-def test_val_json_has_coco_metrics(trained):
+def test_val_json_has_coco_metrics(trained, capsys):
     _, data, best, _ = trained
-    done = yolops("val", "--model", str(best), "--data", str(data), "--split", "all", "--json")
+    done = invoke(
+        capsys, "val", "--model", str(best), "--data", str(data), "--split", "all", "--json"
+    )
     assert done.returncode == 0, done.stderr
     metrics = json.loads(done.stdout)
     for key in ("map50_95", "map50", "precision", "recall"):
         assert 0.0 <= metrics[key] <= 1.0, key
 
 
-def test_predict_saves_drawn_images_and_json(trained, tmp_path):
+def test_predict_saves_drawn_images_and_json(trained, tmp_path, capsys):
     root, _, best, _ = trained
     images = root / "shapes" / "images"
-    done = yolops(
+    done = invoke(
+        capsys,
         "predict",
         "--model",
         str(best),
@@ -91,10 +97,10 @@ def test_predict_saves_drawn_images_and_json(trained, tmp_path):
     assert "Detections" in done.stdout
 
 
-def test_export_prints_the_parity_table(trained, tmp_path):
+def test_export_prints_the_parity_table(trained, tmp_path, capsys):
     _, _, best, _ = trained
     out = tmp_path / "m.onnx"
-    done = yolops("export", "--model", str(best), "--out", str(out))
+    done = invoke(capsys, "export", "--model", str(best), "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert out.is_file()
     assert "PyTorch vs ONNX Runtime" in done.stdout and "parity holds" in done.stdout
@@ -112,8 +118,8 @@ def test_export_prints_the_parity_table(trained, tmp_path):
         (("train", "--data", "x.yaml", "--imgsz", "100"), "multiple of 32"),
     ],
 )
-def test_bad_input_is_one_clear_message(args, message):
-    done = yolops(*args)
+def test_bad_input_is_one_clear_message(args, message, capsys):
+    done = invoke(capsys, *args)
     assert done.returncode != 0
     assert message in done.stderr
     assert "Traceback" not in done.stderr + done.stdout

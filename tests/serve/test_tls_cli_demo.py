@@ -1,5 +1,6 @@
 """HTTPS with a certificate and key; `yolops serve` and `yolops keys` through the
-console script; the demo's serve-and-ask step."""
+console script (and, for their errors, the same entry point in-process); the demo's
+serve-and-ask step."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 
 from yolops.pipeline.demo_steps import serve_and_ask
 
+from cli_support import invoke
 from serve_support import encode, files, scene
 
 
@@ -85,19 +87,21 @@ def test_tls_needs_both_files(model_path):
         ServeConfig(model=str(model_path), tls_cert=str(model_path))
 
 
-def test_keys_cli_create_list_revoke(db_url):
+def test_keys_cli_create_list_revoke(db_url, capsys):
     made = yolops("keys", "create", "ci", "--role", "admin", "--database-url", db_url, "--json")
     assert made.returncode == 0, made.stderr
     key = json.loads(made.stdout)
     assert key["key"].startswith(f"yk_{key['id']}_") and key["role"] == "admin"
-    listed = json.loads(yolops("keys", "list", "--database-url", db_url, "--json").stdout)
+
+    def keys(*args):
+        return invoke(capsys, "keys", *args, "--database-url", db_url)
+
+    listed = json.loads(keys("list", "--json").stdout)
     assert [(k["id"], k["role"], k["revoked_at"]) for k in listed] == [(key["id"], "admin", None)]
-    assert key["key"] not in yolops("keys", "list", "--database-url", db_url).stdout
-    assert yolops("keys", "revoke", key["id"], "--database-url", db_url).returncode == 0
-    assert json.loads(yolops("keys", "list", "--database-url", db_url, "--json").stdout)[0][
-        "revoked_at"
-    ]
-    bad = yolops("keys", "create", "x", "--role", "root", "--database-url", db_url)
+    assert key["key"] not in keys("list").stdout
+    assert keys("revoke", key["id"]).returncode == 0
+    assert json.loads(keys("list", "--json").stdout)[0]["revoked_at"]
+    bad = keys("create", "x", "--role", "root")
     assert bad.returncode == 1 and "unknown role" in bad.stderr and "Traceback" not in bad.stderr
 
 
@@ -144,14 +148,14 @@ def test_serve_cli_no_auth_is_loud_and_serves(model_path, tmp_path):
     assert (tmp_path / "ws" / "yolops.db").is_file()  # the prediction log went to the workspace
 
 
-def test_serve_cli_errors_are_clear(tmp_path):
-    missing = yolops("serve", "--model", str(tmp_path / "nope.onnx"))
+def test_serve_cli_errors_are_clear(tmp_path, capsys):
+    missing = invoke(capsys, "serve", "--model", str(tmp_path / "nope.onnx"))
     assert (
         missing.returncode == 1
         and "nope.onnx" in missing.stderr
         and "Traceback" not in missing.stderr
     )
-    bad = yolops("serve", "--model", str(tmp_path / "x.onnx"), "--max-batch", "0")
+    bad = invoke(capsys, "serve", "--model", str(tmp_path / "x.onnx"), "--max-batch", "0")
     assert bad.returncode == 1 and "max_batch" in bad.stderr
 
 

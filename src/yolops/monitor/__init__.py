@@ -13,7 +13,7 @@ images back to labeling (:mod:`yolops.monitor.to_label`).
 
 from __future__ import annotations
 
-import importlib
+from yolops._lazy import lazy_exports
 
 # Imported on first use (deliberately, for start-up time): the server needs only the
 # log, and must not load MLflow, the drift tests and the report code with it.
@@ -40,7 +40,4 @@ _NAMES = {
 __all__ = sorted(_NAMES)
 
 
-def __getattr__(name: str):
-    if name not in _NAMES:
-        raise AttributeError(f"module 'yolops.monitor' has no attribute {name!r}")
-    return getattr(importlib.import_module(_NAMES[name]), name)
+__getattr__, __dir__ = lazy_exports(__name__, _NAMES)

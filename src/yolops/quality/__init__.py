@@ -5,43 +5,33 @@ report = validate_dataset(ds, against=reference, extra_checks=[LabelErrorCheck("
 write_html(report, "quality.html"); sys.exit(report.exit_code("error"))
 """
 
-from yolops.quality.checks import CheckConfig
-from yolops.quality.drift import DriftConfig, DriftReport, FeatureDrift, compare
-from yolops.quality.images import ImageCheckConfig, image_stats
-from yolops.quality.labels import (
-    KFoldConfig,
-    LabelCheckConfig,
-    LabelErrorCheck,
-    LabelIssue,
-    label_issues,
-    label_scores,
-)
-from yolops.quality.plant import plant_and_validate, plant_defects
-from yolops.quality.report import write_html
-from yolops.quality.schema import Schema, SchemaConfig, infer_schema
-from yolops.quality.validate import QualityConfig, QualityReport, validate_dataset
+from yolops._lazy import lazy_exports
 
-__all__ = [
-    "CheckConfig",
-    "DriftConfig",
-    "DriftReport",
-    "FeatureDrift",
-    "ImageCheckConfig",
-    "KFoldConfig",
-    "LabelCheckConfig",
-    "LabelErrorCheck",
-    "LabelIssue",
-    "QualityConfig",
-    "QualityReport",
-    "Schema",
-    "SchemaConfig",
-    "compare",
-    "image_stats",
-    "infer_schema",
-    "label_issues",
-    "label_scores",
-    "plant_and_validate",
-    "plant_defects",
-    "validate_dataset",
-    "write_html",
-]
+# Imported on first use (deliberately, for start-up time): the data gate must not load
+# the trainer that the label checks need, nor the report code that plots.
+_NAMES = {
+    "CheckConfig": "yolops.quality.checks",
+    "DriftConfig": "yolops.quality.drift",
+    "DriftReport": "yolops.quality.drift",
+    "FeatureDrift": "yolops.quality.drift",
+    "compare": "yolops.quality.drift",
+    "ImageCheckConfig": "yolops.quality.images",
+    "image_stats": "yolops.quality.images",
+    "KFoldConfig": "yolops.quality.labels",
+    "LabelCheckConfig": "yolops.quality.labels",
+    "LabelErrorCheck": "yolops.quality.labels",
+    "LabelIssue": "yolops.quality.labels",
+    "label_issues": "yolops.quality.labels",
+    "label_scores": "yolops.quality.labels",
+    "plant_and_validate": "yolops.quality.plant",
+    "plant_defects": "yolops.quality.plant",
+    "write_html": "yolops.quality.report",
+    "Schema": "yolops.quality.schema",
+    "SchemaConfig": "yolops.quality.schema",
+    "infer_schema": "yolops.quality.schema",
+    "QualityConfig": "yolops.quality.validate",
+    "QualityReport": "yolops.quality.validate",
+    "validate_dataset": "yolops.quality.validate",
+}
+__all__ = sorted(_NAMES)
+__getattr__, __dir__ = lazy_exports(__name__, _NAMES)

@@ -5,19 +5,13 @@ hot reload and a prediction log.
     run_server(ServeConfig(model="best.onnx", port=8000))
 """
 
+from yolops._lazy import lazy_exports
 from yolops.serve.config import ServeConfig
 
 __all__ = ["ServeConfig", "build_app", "run_server"]
 
 
-def __getattr__(name: str):
-    # FastAPI and ONNX Runtime load only when a server is wanted.
-    if name == "build_app":
-        from yolops.serve.app import build_app
-
-        return build_app
-    if name == "run_server":
-        from yolops.serve.server import run_server
-
-        return run_server
-    raise AttributeError(f"module 'yolops.serve' has no attribute {name!r}")
+# FastAPI and ONNX Runtime load only when a server is wanted.
+__getattr__, __dir__ = lazy_exports(
+    __name__, {"build_app": "yolops.serve.app", "run_server": "yolops.serve.server"}
+)
