@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from yolops.cli import quality as quality_cli
+from yolops.cli import versions as versions_cli
 from yolops.cli.console import console
 from yolops.data.dataset import load_dataset, save_dataset
 from yolops.issues import print_issues
@@ -19,12 +20,23 @@ from yolops.issues import print_issues
 app = typer.Typer(help="Import, convert, describe and validate datasets.", no_args_is_help=True)
 app.command("schema")(quality_cli.schema)
 app.command("validate")(quality_cli.validate)
+for _command in (
+    versions_cli.commit,
+    versions_cli.log,
+    versions_cli.diff,
+    versions_cli.tag,
+    versions_cli.checkout,
+    versions_cli.lineage,
+):
+    app.command()(_command)
 
 
 class Format(str, Enum):
     yolo = "yolo"
     coco = "coco"
     voc = "voc"
+    labelstudio = "labelstudio"
+    cvat = "cvat"
 
 
 def _load(src: Path, fmt: Format | None, strict: bool, quiet: bool = False):
@@ -37,7 +49,9 @@ def _load(src: Path, fmt: Format | None, strict: bool, quiet: bool = False):
 
 @app.command()
 def convert(
-    src: Path = typer.Argument(..., help="A dataset: YOLO data YAML, COCO JSON, or VOC folder."),
+    src: Path = typer.Argument(
+        ..., help="A dataset: YOLO data YAML, COCO JSON, VOC folder, Label Studio JSON or CVAT XML."
+    ),
     out: Path = typer.Argument(..., help="Folder to write the converted dataset into."),
     to: Format = typer.Option(..., "--to", help="Target format."),
     from_: Format | None = typer.Option(
@@ -47,7 +61,8 @@ def convert(
         False, "--strict", help="Fail, listing every problem, instead of setting bad records aside."
     ),
 ) -> None:
-    """Convert a dataset between YOLO, COCO and Pascal VOC, keeping splits and classes."""
+    """Convert a dataset between YOLO, COCO, Pascal VOC, Label Studio and CVAT, keeping
+    splits and classes."""
     ds = _load(src, from_, strict)
     with console.status(f"Writing {to.value} to {out} …", spinner="dots"):
         written = save_dataset(ds, out, to.value)
@@ -59,7 +74,9 @@ def convert(
 
 @app.command()
 def stats(
-    src: Path = typer.Argument(..., help="A dataset: YOLO data YAML, COCO JSON, or VOC folder."),
+    src: Path = typer.Argument(
+        ..., help="A dataset: YOLO data YAML, COCO JSON, VOC folder, Label Studio JSON or CVAT XML."
+    ),
     fmt: Format | None = typer.Option(
         None, "--format", help="Source format (detected when omitted)."
     ),

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from yolops.data.formats import coco, voc, yolo
+from yolops.data.formats import coco, cvat, labelstudio, voc, yolo
 from yolops.data.record import DatasetParts
 from yolops.errors import DatasetFormatError
 from yolops.issues import IssueLog
@@ -22,10 +22,16 @@ from yolops.issues import IssueLog
 if TYPE_CHECKING:  # writers take a Dataset; only its type is named here
     from yolops.data.dataset import Dataset
 
-FORMAT_NAMES = ("yolo", "coco", "voc")
+FORMAT_NAMES = ("yolo", "coco", "voc", "labelstudio", "cvat")
 
 
-_MODULES: dict[str, ModuleType] = {"yolo": yolo, "coco": coco, "voc": voc}
+_MODULES: dict[str, ModuleType] = {
+    "yolo": yolo,
+    "coco": coco,
+    "voc": voc,
+    "labelstudio": labelstudio,
+    "cvat": cvat,
+}
 
 
 def _module(name: str) -> ModuleType:
@@ -45,8 +51,9 @@ def detect_format(path: str | Path) -> str:
     if not found:
         raise DatasetFormatError(
             f"{path}: holds no dataset yolops can read (expected a YOLO data YAML or a folder "
-            "with one, a COCO JSON or a folder with annotations/*.json, or a Pascal VOC folder "
-            "with Annotations/*.xml)"
+            "with one, a COCO JSON or a folder with annotations/*.json, a Pascal VOC folder "
+            "with Annotations/*.xml, a Label Studio JSON export (a list of tasks) or a CVAT "
+            "for images XML, or a folder with one)"
         )
     if len(found) > 1:
         raise DatasetFormatError(

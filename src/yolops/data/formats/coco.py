@@ -89,13 +89,15 @@ def _annotation_files(folder: Path) -> list[Path]:
 
 
 def _looks_like_coco(file: Path) -> bool:
-    # Both keys in the text, without parsing: cheap even for a 400 MB file; read()
-    # parses it and names the line of any syntax error.
+    # An object (a Label Studio export is a list) with both keys in the text, without
+    # parsing: cheap even for a 400 MB file; read() parses it and names the line of
+    # any syntax error.
     try:
         data = file.read_bytes()
     except OSError:
         return False
-    return b'"images"' in data and b'"annotations"' in data
+    starts_an_object = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
+    return starts_an_object and b'"images"' in data and b'"annotations"' in data
 
 
 def split_of_file(file: Path) -> str | None:
