@@ -64,8 +64,8 @@ def test_writes_ultralytics_layout(tiny_dataset, written):
     out = written.parent
     assert written.name == "data.yaml"
     data = yaml.safe_load(written.read_text())
+    # No "path": Ultralytics and yolops both take the YAML's folder as the root.
     assert data == {
-        "path": ".",
         "train": "images/train",
         "val": "images/val",
         "test": "images/test",

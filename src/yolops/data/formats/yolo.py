@@ -1,10 +1,28 @@
 """Ultralytics-style YOLO datasets: a data YAML, ``images/<split>/`` and ``labels/<split>/``.
 
-The YAML names the dataset root (``path``, relative to the YAML's folder; the folder
-itself when absent), the splits (``train``, ``val``, ``test``: an image folder or a
-.txt list of image paths, or a list of those) and the classes (``names``: a list, or
-a dict ``{id: name}`` with ids 0..N-1; ``nc`` optional). yolops also writes and
-reads ``unassigned``: images that belong to no split.
+The YAML names the dataset root (``path``), the splits (``train``, ``val``, ``test``:
+an image folder, a .txt list of image paths or one image, or a list of those) and the
+classes (``names``: a list, or a dict ``{id: name}`` with ids 0..N-1; ``nc`` optional).
+yolops also writes and reads ``unassigned``: images that belong to no split. Files
+load as Ultralytics and Roboflow write them, with no edits:
+
+- The root. No ``path``: the YAML's folder (as in Ultralytics). An absolute ``path``:
+  that folder. A relative ``path`` is tried against the working directory first (as
+  Ultralytics does; it then tries its own datasets folder, which yolops has not) and
+  then against the YAML's folder (what yolops did before, so that a YAML with
+  ``path: .`` loads from anywhere). When both folders exist, the first holding more
+  of the split paths wins and a note (``dataset_root``) names the one used; when
+  neither exists, loading fails.
+- Split paths are relative to the root. A single split path (not a list) that starts
+  with ``../`` and so leaves the root is read without that ``../`` when that exists,
+  as Ultralytics does: the layout Roboflow exports, a ``data.yaml`` with ``train:
+  ../train/images``, ``val: ../valid/images`` beside ``train/images``,
+  ``train/labels``, ``valid/...``, loads as it is (a note, ``split_path_stripped``).
+  A split path that names nothing is an error; for ``test`` a warning, as Ultralytics
+  needs it only to evaluate on it (a Roboflow export names ``test`` even without one).
+- A .txt list holds one image path a line, relative to the list's folder
+  (``./images/x.jpg``, as in Ultralytics; Ultralytics reads a line without ``./``
+  from the working directory, yolops from the list's folder too) or absolute.
 
 Each image has a label file: its path with the last ``images`` folder swapped for
 ``labels`` and the suffix for ``.txt``; one line ``class cx cy w h`` per box, the
@@ -13,7 +31,8 @@ centre and size normalised by the image width and height.
 An image's id is its path relative to its split's image folder, without suffix
 (posix); when two splits hold the same name, the later image's id is its path under
 the root instead. Nothing outside the root is read: a split or a listed image that
-leaves it is an error issue.
+leaves it is an error issue, and a YAML that yields no image at all (every split
+refused, missing or empty) is a :class:`DatasetFormatError` naming why.
 """
 
 from __future__ import annotations
@@ -83,12 +102,14 @@ def xyxy_to_yolo_line(box, class_id: int, width: int, height: int) -> str:
 @dataclass(frozen=True)
 class DataYaml:
     """What a data YAML says: ``entries`` maps a split (or ``unassigned``) to the
-    folders and .txt lists named for it, as written (relative to ``root``)."""
+    folders and .txt lists named for it, as written (relative to ``root``);
+    ``listed`` holds the keys given as a YAML list rather than one path."""
 
     file: Path
     root: Path
     entries: dict[str, tuple[str, ...]]
     class_names: tuple[str, ...]
+    listed: frozenset[str] = frozenset()
 
 
 def detect(path: Path) -> bool:
@@ -123,6 +144,23 @@ def _has_names(path: Path, if_malformed: bool) -> bool:
 
 def read_yaml(file: Path, issues: IssueLog) -> DataYaml:
     """Parse and check a data YAML; structural problems raise DatasetFormatError."""
+    data = _load_mapping(file)
+    names = _class_names(data["names"], file)
+    nc = data.get("nc")
+    if nc is not None and nc != len(names):
+        issues.add(
+            "nc_mismatch",
+            Severity.ERROR,
+            f"nc is {nc} but names lists {len(names)} classes; using the {len(names)} names",
+            file.name,
+            "nc",
+        )
+    entries, listed = _split_entries(data, file)
+    root = _dataset_root(data.get("path"), file, entries, listed, issues)
+    return DataYaml(file.absolute(), root, entries, names, listed)
+
+
+def _load_mapping(file: Path) -> dict:
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
@@ -134,19 +172,12 @@ def read_yaml(file: Path, issues: IssueLog) -> DataYaml:
         raise DatasetFormatError(f"{file}: cannot read the data YAML: {e}") from None
     if not isinstance(data, dict) or "names" not in data:
         raise DatasetFormatError(f"{file}: a YOLO data YAML must be a mapping with 'names'")
-    names = _class_names(data["names"], file)
-    nc = data.get("nc")
-    if nc is not None and nc != len(names):
-        issues.add(
-            "nc_mismatch",
-            Severity.ERROR,
-            f"nc is {nc} but names lists {len(names)} classes; using the {len(names)} names",
-            file.name,
-            "nc",
-        )
-    base = data.get("path") or "."
-    root = Path(os.path.normpath(file.parent.absolute() / str(base)))
-    entries = {}
+    return data
+
+
+def _split_entries(data: dict, file: Path) -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
+    """The split paths per key, and the keys given as a list (see :class:`DataYaml`)."""
+    entries, listed = {}, set()
     for key in YAML_SPLITS:
         value = data.get(key)
         if value is None:
@@ -157,7 +188,56 @@ def read_yaml(file: Path, issues: IssueLog) -> DataYaml:
                 f"{file}: {key!r} must be a path or a list of paths, got {value!r}"
             )
         entries[key] = tuple(values)
-    return DataYaml(file.absolute(), root, entries, names)
+        if isinstance(value, list):
+            listed.add(key)
+    return entries, frozenset(listed)
+
+
+def _dataset_root(
+    base: object,
+    file: Path,
+    entries: dict[str, tuple[str, ...]],
+    listed: frozenset[str],
+    issues: IssueLog,
+) -> Path:
+    """The folder ``path`` names, tried in the order the module docstring gives."""
+    folder = Path(os.path.abspath(file.parent))
+    if base is None or base == "":
+        return folder
+    if isinstance(base, (dict, list, bool)):
+        raise DatasetFormatError(f"{file}: 'path' must be a folder path, got {base!r}")
+    base = str(base)
+    if os.path.isabs(base):
+        tried = {Path(os.path.normpath(base)): "absolute"}
+    else:
+        # setdefault: when the working directory is the YAML's folder, one candidate.
+        tried = {Path(os.path.abspath(base)): "from the working directory"}
+        tried.setdefault(Path(os.path.normpath(folder / base)), "from the YAML's folder")
+    found = [root for root in tried if root.is_dir()]
+    if not found:
+        where = " nor ".join(f"{root} ({how})" for root, how in tried.items())
+        raise DatasetFormatError(f"{file}: 'path' {base!r} names no folder: neither {where}")
+    if len(found) == 1:
+        return found[0]
+
+    def held(root: Path) -> int:
+        return sum(
+            target is not None and target.exists()
+            for key, values in entries.items()
+            for target, _ in (_resolve_entry(root, v, key not in listed) for v in values)
+        )
+
+    root = max(found, key=held)  # the first of equals: the working directory's
+    other = next(r for r in found if r != root)
+    issues.add(
+        "dataset_root",
+        Severity.INFO,
+        f"path {base!r} read as {root} ({tried[root]}); {other} ({tried[other]}) exists "
+        f"too and holds {held(other)} of the split paths, against {held(root)}",
+        relative_name(file, root),
+        "path",
+    )
+    return root
 
 
 def _class_names(names: object, file: Path) -> tuple[str, ...]:
@@ -180,22 +260,89 @@ def _class_names(names: object, file: Path) -> tuple[str, ...]:
 # -- finding images -----------------------------------------------------------------------
 
 
-def _entry_images(
-    split: str, entry: str, config: DataYaml, issues: IssueLog
-) -> list[tuple[str, Path]]:
-    """(id, image path) for one split entry: a folder, searched recursively, or a
-    .txt list whose lines are image paths relative to the list's folder."""
-    yaml_name = relative_name(config.file, config.root)
-    target = resolve_inside(config.root, entry)
+def _resolve_entry(root: Path, entry: str, single: bool) -> tuple[Path | None, bool]:
+    """Where a split path points inside ``root`` (None when it leaves it), and whether
+    that is the path without its leading ``../``: Ultralytics reads ``root/x`` for a
+    single split path ``../x`` when ``root/../x`` does not exist, and Roboflow's
+    exports rely on it. A path leaving the root is never read, existing or not."""
+    target = resolve_inside(root, entry)
+    if target is not None:
+        return target, False
+    if single and entry.startswith("../"):
+        stripped = resolve_inside(root, entry[3:])
+        if stripped is not None and stripped.exists():
+            return stripped, True
+    return None, False
+
+
+def _split_target(split: str, entry: str, config: DataYaml, issues: IssueLog) -> Path | None:
+    """The resolved split path, or None after logging why it is not read."""
+    single = split not in config.listed
+    target, stripped = _resolve_entry(config.root, entry, single)
     if target is None:
+        _report_refused(split, entry, single, config, issues)
+    elif stripped:
+        _report_stripped(split, entry, target, config, issues)
+    return target
+
+
+def _report_refused(
+    split: str, entry: str, single: bool, config: DataYaml, issues: IssueLog
+) -> None:
+    """A split path leaving the root: an error; but a ``../x`` with nothing at either
+    place is a missing split (Roboflow names test/ whether or not it exported one)."""
+    outside = Path(os.path.normpath(config.root / entry))
+    dotdot = single and entry.startswith("../")
+    inside = resolve_inside(config.root, entry[3:]) if dotdot else None
+    if inside is not None and not outside.exists():
+        why = f"does not exist: neither {outside} nor {inside}"
+        _split_missing(split, entry, why, config, issues)
+        return
+    tried = f", and {entry[3:]!r} (tried as Ultralytics does) is not inside it" if dotdot else ""
+    issues.add(
+        "path_escapes_root",
+        Severity.ERROR,
+        f"{split} path {entry!r} leaves the dataset root {config.root}{tried}; "
+        "yolops reads nothing outside the root, split not read",
+        relative_name(config.file, config.root),
+        split,
+    )
+
+
+def _report_stripped(
+    split: str, entry: str, target: Path, config: DataYaml, issues: IssueLog
+) -> None:
+    """A ``../x`` read as ``x``: a note, or a warning when ``../x`` exists outside the
+    root, which Ultralytics would have read instead."""
+    outside = Path(os.path.normpath(config.root / entry))
+    read = relative_name(target, config.root)
+    yaml_name = relative_name(config.file, config.root)
+    if outside.exists():
         issues.add(
-            "path_escapes_root",
-            Severity.ERROR,
-            f"{split} path {entry!r} leaves the dataset root {config.root}; split not read",
+            "split_path_outside_root",
+            Severity.WARNING,
+            f"{split} path {entry!r} is {outside}, outside the dataset root, which "
+            f"Ultralytics would read; yolops reads only inside the root: read {read}",
             yaml_name,
             split,
         )
-        return []
+        return
+    issues.add(
+        "split_path_stripped",
+        Severity.INFO,
+        f"{split} path {entry!r} leaves the dataset root; read {read} inside it, "
+        "as Ultralytics does (the layout Roboflow exports)",
+        yaml_name,
+        split,
+    )
+
+
+def _target_images(
+    split: str, entry: str, target: Path, config: DataYaml, issues: IssueLog
+) -> list[tuple[str, Path]]:
+    """(id, image path) for one split path: a folder, searched recursively, a .txt
+    list whose lines are image paths relative to the list's folder, or one image."""
+    yaml_name = relative_name(config.file, config.root)
     if target.is_dir():
         images = [
             Path(dirpath, f)
@@ -203,24 +350,57 @@ def _entry_images(
             for f in files
             if is_image_name(f)
         ]
-        return sorted((_image_id(p, target), p) for p in images)
-    if target.is_file() and target.suffix.lower() == ".txt":
-        return _listed_images(target, config, issues)
+        found = sorted((_image_id(p, target), p) for p in images)
+    elif target.is_file() and target.suffix.lower() == ".txt":
+        found = _listed_images(target, config, issues)
+    elif target.is_file() and is_image_name(target):
+        return [(_image_id(target, target.parent), target)]
+    elif target.exists():
+        issues.add(
+            "split_invalid",
+            Severity.ERROR,
+            f"{split} path {entry!r} ({target}) is not a folder, a .txt list or an image; "
+            "split not read",
+            yaml_name,
+            split,
+        )
+        return []
+    else:
+        _split_missing(split, entry, f"does not exist ({target})", config, issues)
+        return []
+    if not found:
+        issues.add(
+            "split_empty",
+            Severity.INFO,
+            f"{split} path {entry!r} ({target}) gave no images",
+            yaml_name,
+            split,
+        )
+    return found
+
+
+def _split_missing(split: str, entry: str, why: str, config: DataYaml, issues: IssueLog) -> None:
+    """A split path naming nothing: an error, but a warning for ``test``, which
+    Ultralytics too needs only to evaluate on it."""
     issues.add(
         "split_missing",
-        Severity.ERROR,
-        f"{split} path {entry!r} is neither a folder nor a .txt list ({target} does not exist)",
-        yaml_name,
+        Severity.WARNING if split == "test" else Severity.ERROR,
+        f"{split} path {entry!r} {why}; split not read",
+        relative_name(config.file, config.root),
         split,
     )
-    return []
 
 
 def _listed_images(listing: Path, config: DataYaml, issues: IssueLog) -> list[tuple[str, Path]]:
     name = relative_name(listing, config.root)
     base = os.path.relpath(listing.parent, config.root)
+    try:
+        lines = listing.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        issues.add("split_unreadable", Severity.ERROR, f"cannot read the list: {e}", name)
+        return []
     images = []
-    for n, line in enumerate(listing.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(lines, 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -277,7 +457,22 @@ def read(path: Path, issues: IssueLog) -> DatasetParts:
         records.append(record)
         if split in splits:
             splits[split].append(image_id)
+    if not records:
+        raise DatasetFormatError(_no_images(config, issues))
     return DatasetParts(records, tuple(config.class_names), splits, config.root.name, config.root)
+
+
+def _no_images(config: DataYaml, issues: IssueLog, shown: int = 10) -> str:
+    """Why a YAML gave no image, for the error: a dataset of none is no dataset, and
+    "0 images" must not pass for a load that worked."""
+    head = f"{config.file}: no images loaded from the dataset root {config.root}"
+    if not config.entries:
+        return f"{head}: the YAML names no split ({', '.join(YAML_SPLITS)})"
+    found = list(issues)
+    lines = [f"  - {i}" for i in found[:shown]]
+    if len(found) > shown:
+        lines.append(f"  … and {len(found) - shown} more")
+    return "\n".join([f"{head}:", *lines])
 
 
 def _unique_images(config: DataYaml, issues: IssueLog) -> list[tuple[str, str, Path]]:
@@ -289,7 +484,10 @@ def _unique_images(config: DataYaml, issues: IssueLog) -> list[tuple[str, str, P
     out = []
     for split, entries in config.entries.items():
         for entry in entries:
-            found = _entry_images(split, entry, config, issues)
+            target = _split_target(split, entry, config, issues)
+            if target is None:
+                continue
+            found = _target_images(split, entry, target, config, issues)
             for image_id, image in found:
                 name = relative_name(image, config.root)
                 if image in split_of:
@@ -329,8 +527,7 @@ def _unique_images(config: DataYaml, issues: IssueLog) -> list[tuple[str, str, P
                 split_of[image] = split
                 path_of[image_id] = image
                 out.append((split, image_id, image))
-            target = resolve_inside(config.root, entry)
-            if target is not None and target.is_dir():
+            if target.is_dir():
                 _report_orphan_labels(target, {i for i, _ in found}, config.root, issues)
     return out
 
@@ -465,7 +662,14 @@ def parse_label(
 
 def write(dataset: Dataset, out: Path) -> Path:
     """Write ``out/data.yaml``, ``out/images/<split>/`` and ``out/labels/<split>/``
-    (images in no split under ``unassigned``); returns the YAML's path."""
+    (images in no split under ``unassigned``); returns the YAML's path.
+
+    The YAML opens in Ultralytics as it is: no ``path`` key, so that both take the
+    YAML's folder as the root wherever it is moved and whatever the working directory
+    (Ultralytics reads a relative ``path``, even ``.``, from the working directory or
+    its datasets folder, never from the YAML's). ``names`` is a list and ``nc`` its
+    length; Ultralytics ignores ``unassigned``. Only the splits the dataset has are
+    written: Ultralytics trains only on a YAML with ``train`` and ``val``."""
     out = prepare_output(dataset, out, "yolo")
     split_of = {i: split for split, ids in dataset.splits.items() for i in ids}
     folders = [s for s in SPLITS if s in dataset.splits]
@@ -484,8 +688,7 @@ def write(dataset: Dataset, out: Path) -> Path:
             xyxy_to_yolo_line(b, c, r.width, r.height) + "\n" for b, c in zip(r.boxes, r.classes)
         ]
         label.write_text("".join(lines), encoding="utf-8")
-    data = {"path": "."}
-    data.update({folder: f"images/{folder}" for folder in folders})
+    data: dict[str, object] = {folder: f"images/{folder}" for folder in folders}
     data.update({"nc": dataset.num_classes, "names": list(dataset.class_names)})
     file = out / "data.yaml"
     file.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
