@@ -23,6 +23,14 @@ class DatasetFormatError(YolopsError):
     """A path holds no dataset yolops can read, or a mix of formats."""
 
 
+class DatasetVersionError(YolopsError):
+    """A dataset version, tag or reference that cannot be used as asked."""
+
+
+class UnknownDatasetError(DatasetVersionError):
+    """No versioned dataset has that name in the workspace."""
+
+
 class DataLoadError(YolopsError):
     """Loading found problems and was asked to be strict; lists all of them."""
 

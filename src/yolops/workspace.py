@@ -6,7 +6,9 @@ tracking server when there is one. Every surface resolves it the same way.
                            database_url="postgresql+pg8000://yolops@db/yolops")
 
 Embedded by default: MLflow's backend store is ``sqlite:///<root>/mlflow.db`` and
-artifacts live under ``<root>/artifacts``; no server to start. A tracking URI
+artifacts live under ``<root>/artifacts``; no server to start. Dataset versions keep
+image bytes in ``<root>/objects`` (or ``$YOLOPS_OBJECT_STORE``) and the rest in the
+workspace database. A tracking URI
 (``--tracking-uri`` or ``$MLFLOW_TRACKING_URI``) points tracking, the registry and
 artifacts at a real MLflow server instead. The workspace database (API keys, users,
 the prediction log: :mod:`yolops.db`) is ``sqlite:///<root>/yolops.db`` unless
@@ -116,6 +118,17 @@ class Workspace:
     def predict_dir(self) -> Path:
         """What `yolops predict --save/--json` writes, unless told otherwise."""
         return self.root / "predict"
+
+    @property
+    def object_store(self) -> str:
+        """Where dataset versions keep image bytes: ``$YOLOPS_OBJECT_STORE`` (a folder or
+        any fsspec URL, e.g. ``s3://bucket/yolops``) or ``<root>/objects``."""
+        return os.environ.get("YOLOPS_OBJECT_STORE") or str(self.root / "objects")
+
+    @property
+    def object_cache(self) -> Path:
+        """Local copies of a remote object store's images, for training to read."""
+        return self.root / "cache" / "objects"
 
     @property
     def model_cache(self) -> Path:

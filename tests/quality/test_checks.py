@@ -198,17 +198,3 @@ def test_duplicate_check_on_tiny_datasets_finds_nothing(annotations, n):
     assert (
         checks.check_duplicate_images(ds, {f"i{k}": _scan(f"i{k}", "A", 0) for k in range(n)}) == []
     )
-
-
-def test_overlap_iou_matches_the_detector_iou():
-    """The data gate's NumPy IoU agrees with the model's (torch) one, degenerate boxes included."""
-    import torch
-
-    from yolops.model.boxes import box_iou
-
-    rng = np.random.default_rng(0)
-    xy = rng.uniform(0, 100, (40, 2))
-    boxes = np.concatenate([xy, xy + rng.uniform(0, 30, (40, 2))], axis=1).astype(np.float32)
-    boxes[:3, 2:] = boxes[:3, :2]  # zero-area boxes
-    expected = box_iou(torch.tensor(boxes), torch.tensor(boxes)).numpy()
-    np.testing.assert_allclose(checks._self_iou(boxes), expected, atol=1e-5)

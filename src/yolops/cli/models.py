@@ -115,7 +115,8 @@ def show(
     """One model version: aliases, who registered it and when, metrics, dataset lineage."""
     from yolops.track.registry import describe
 
-    d = describe(workspace_from(workspace, tracking_uri), ref)
+    ws = workspace_from(workspace, tracking_uri)
+    d = describe(ws, ref)
     table = Table(
         title=f"{d['name']} version {d['version']}", title_justify="left", show_header=False
     )
@@ -128,6 +129,7 @@ def show(
         ("registered", f"{d['registered_by']} {d['registered_at']}"),
         ("trained", f"{d['trained_by']} {d['trained_at']}"),
         ("source", d["source"]),
+        ("trained on", _trained_on(ws, d["lineage"])),
         ("reference statistics", d["reference"] or "none (`yolops models reference` builds them)"),
     ]
     rows += [
@@ -138,6 +140,25 @@ def show(
     for k, v in rows:
         table.add_row(k, str(v))
     console.print(table)
+
+
+def _trained_on(ws, lineage: dict[str, str]) -> str:
+    """``bccd@v2 (digest) <- bccd@v1 (commit)``: the dataset version a model learned
+    from and the versions before it, each with what produced it; else the dataset's
+    name and content hash."""
+    from yolops.data.versions import lineage as version_lineage
+    from yolops.errors import YolopsError
+
+    ref = lineage.get("dataset.version", "")
+    if not ref:
+        name, digest = lineage.get("dataset.name", ""), lineage.get("dataset.hash", "")
+        return f"{name} ({digest}), not a dataset version" if name else "-"
+    try:
+        chain = version_lineage(ws, ref)
+    except YolopsError as e:
+        return f"{ref} ({e})"
+    steps = [f"{v.ref} ({v.produced_by.get('kind', '?')}: {v.message})" for v in chain]
+    return f"{chain[0].ref} ({chain[0].digest[:12]}); lineage: " + " <- ".join(steps)
 
 
 @app.command()

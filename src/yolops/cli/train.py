@@ -146,7 +146,7 @@ def val(
 
     ws = workspace_from(workspace, tracking_uri)
     det = Detector(model, workspace=ws)
-    ds = load_dataset(data)
+    ds = load_dataset(data, workspace=ws)
     part = None if split == "all" else split
     with console.status(f"Evaluating {model} on {data} ({split}) …"):
         result = det.val(ds, split=part, batch=batch)

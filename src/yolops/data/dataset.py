@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from yolops.data import formats
-from yolops.data.record import SPLITS, DatasetParts, ImageRecord
-from yolops.errors import YolopsError
+from yolops.data import formats, versions
+from yolops.data.record import SPLITS, DatasetParts, ImageRecord, VersionInfo
+from yolops.errors import UnknownDatasetError, YolopsError
 from yolops.issues import IssueLog, Severity
+from yolops.workspace import Workspace
 
 __all__ = ["SPLITS", "Dataset", "ImageRecord", "load_dataset", "save_dataset"]
 
@@ -28,7 +29,9 @@ class Dataset:
     """An ordered collection of :class:`ImageRecord` with class names and named splits.
 
     ``splits`` maps a split name (``train``, ``val``, ``test``) to image ids; an image
-    is in at most one split, and may be in none. ``issues`` holds what loading found.
+    is in at most one split, and may be in none. ``issues`` holds what loading found;
+    ``version`` which dataset version (``NAME@vN``) it is or was derived from (a
+    split, a filter), when it was loaded as one.
     """
 
     def __init__(
@@ -39,8 +42,11 @@ class Dataset:
         name: str = "dataset",
         root: Path | str | None = None,
         issues: IssueLog | None = None,
+        version: VersionInfo | None = None,
     ):
         self.records: tuple[ImageRecord, ...] = tuple(records)
+        self.version = version  # the dataset version it came from, if any
+        self._whole_version = version is not None  # False for a split or filter of one
         self.class_names: tuple[str, ...] = tuple(class_names)
         self.name = name
         self.root = Path(root) if root is not None else None
@@ -125,7 +131,10 @@ class Dataset:
         return dict(zip(self.class_names, counts.tolist()))
 
     def content_hash(self) -> str:
-        """A hash of the annotations, class list and splits (not the image bytes)."""
+        """A hash of the annotations, class list and splits; for a dataset version, its
+        digest, which covers the image bytes too."""
+        if self.version is not None and self._whole_version:
+            return self.version.digest[:16]
         h = hashlib.sha256()
         h.update("\x00".join(self.class_names).encode())
         for r in sorted(self.records, key=lambda r: r.id):
@@ -145,10 +154,16 @@ class Dataset:
             "splits", {k: [i for i in v if i in keep] for k, v in self.splits.items()}
         )
         kwargs = dict(
-            class_names=self.class_names, name=self.name, root=self.root, issues=self.issues
+            class_names=self.class_names,
+            name=self.name,
+            root=self.root,
+            issues=self.issues,
+            version=self.version,
         )
         kwargs.update(changes)
-        return Dataset(records, splits=splits, **kwargs)
+        derived = Dataset(records, splits=splits, **kwargs)
+        derived._whole_version = False
+        return derived
 
     def split(self, name: str) -> Dataset:
         """The images of one split, as a dataset whose only split is ``name``."""
@@ -268,10 +283,20 @@ class Dataset:
     # -- I/O (formats live in yolops.data.formats) --------------------------------
 
     @classmethod
-    def load(cls, path: str | Path, format: str | None = None, strict: bool = False) -> Dataset:
-        """Read a dataset in YOLO, COCO or VOC form; the format is detected when not
-        given. Problems go to ``dataset.issues``; ``strict`` raises on any warning or
-        error with the whole list instead."""
+    def load(
+        cls,
+        path: str | Path,
+        format: str | None = None,
+        strict: bool = False,
+        workspace: Workspace | None = None,
+    ) -> Dataset:
+        """Read a dataset in YOLO, COCO, VOC, Label Studio or CVAT form (the format is
+        detected when not given), or a dataset version: ``NAME@vN``, ``NAME@TAG`` or
+        ``NAME`` (the latest) from ``workspace`` (default: :meth:`Workspace.resolve`)
+        when no file or folder has that name. Problems go to ``dataset.issues``;
+        ``strict`` raises on any warning or error with the whole list instead."""
+        if format is None and not Path(path).exists() and versions.looks_like_ref(str(path)):
+            return cls.from_parts(_load_version(str(path), workspace))
         path = Path(path)
         issues = IssueLog()
         parts = formats.read(path, format, issues)
@@ -288,6 +313,7 @@ class Dataset:
             name=parts.name,
             root=parts.root,
             issues=issues,
+            version=parts.version,
         )
 
     def save(self, out: str | Path, format: str) -> Path:
@@ -295,9 +321,23 @@ class Dataset:
         return formats.write(self, Path(out), format)
 
 
-def load_dataset(path: str | Path, format: str | None = None, strict: bool = False) -> Dataset:
+def _load_version(ref: str, workspace: Workspace | None) -> DatasetParts:
+    try:
+        return versions.load_version(workspace or Workspace.resolve(), ref)
+    except UnknownDatasetError as e:
+        if "@" in ref:
+            raise
+        raise UnknownDatasetError(f"{ref}: no such file or folder, and {e}") from None
+
+
+def load_dataset(
+    path: str | Path,
+    format: str | None = None,
+    strict: bool = False,
+    workspace: Workspace | None = None,
+) -> Dataset:
     """:meth:`Dataset.load`, as a function."""
-    return Dataset.load(path, format=format, strict=strict)
+    return Dataset.load(path, format=format, strict=strict, workspace=workspace)
 
 
 def save_dataset(dataset: Dataset, out: str | Path, format: str) -> Path:

@@ -91,6 +91,21 @@ class ImageRecord:
 
 
 @dataclass(frozen=True)
+class VersionInfo:
+    """Which dataset version a dataset was loaded from: ``name@v<number>``, the digest
+    of its contents (pixels, boxes, classes, splits) and each image's SHA-256."""
+
+    dataset: str
+    number: int
+    digest: str
+    blobs: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.dataset}@v{self.number}"
+
+
+@dataclass(frozen=True)
 class DatasetParts:
     """What a format reader found: the records it could read, the class names in
     order, the splits (image ids per split), the dataset's name and root folder.
@@ -101,3 +116,4 @@ class DatasetParts:
     splits: dict[str, list[str]]
     name: str
     root: Path | None
+    version: VersionInfo | None = None

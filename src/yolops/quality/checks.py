@@ -39,6 +39,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from yolops.data.boxes import pairwise_iou
 from yolops.data.dataset import Dataset, ImageRecord
 from yolops.data.formats._checks import BORDER_TOLERANCE, relative_name
 from yolops.data.stats import DatasetStats
@@ -123,18 +124,6 @@ def check_boxes(ds: Dataset, config: CheckConfig = CheckConfig()) -> list[Issue]
     return issues
 
 
-def _self_iou(boxes: np.ndarray) -> np.ndarray:
-    """(N, N) IoU of every pair of xyxy boxes of one image, in float64. In NumPy: the
-    data gate must not wait seconds for torch to import."""
-    b = boxes.astype(np.float64)
-    area = (b[:, 2] - b[:, 0]).clip(0) * (b[:, 3] - b[:, 1]).clip(0)
-    lt = np.maximum(b[:, None, :2], b[None, :, :2])
-    rb = np.minimum(b[:, None, 2:], b[None, :, 2:])
-    inter = (rb - lt).clip(0).prod(axis=2)
-    union = area[:, None] + area[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-
-
 def check_overlapping_boxes(ds: Dataset, config: CheckConfig = CheckConfig()) -> list[Issue]:
     """Pairs of boxes in one image that cover the same object: the same class above
     ``duplicate_iou`` (labelled twice), different classes above ``conflict_iou``."""
@@ -142,7 +131,7 @@ def check_overlapping_boxes(ds: Dataset, config: CheckConfig = CheckConfig()) ->
     for r in ds:
         if len(r) < 2:
             continue
-        iou = _self_iou(r.boxes)
+        iou = pairwise_iou(r.boxes, r.boxes)
         same = r.classes[:, None] == r.classes[None, :]
         upper = np.triu(np.ones_like(same), k=1)
         for i, j in zip(*np.nonzero(upper & same & (iou > config.duplicate_iou))):

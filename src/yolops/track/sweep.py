@@ -35,8 +35,9 @@ from mlflow.entities import Param
 from optuna.trial import TrialState
 from rich.console import Console
 
-from yolops.data.dataset import load_dataset
+from yolops.data.dataset import Dataset, load_dataset
 from yolops.errors import ConfigError, TrackingError
+from yolops.track.lineage import TAG_DATASET_VERSION, input_of
 from yolops.track.registry import register_model
 from yolops.track.tracking import MLflowTracker, flatten, get_or_create_experiment
 from yolops.track.training import train_tracked
@@ -214,15 +215,23 @@ class _SweepRun:
         return self.tracker.run_id
 
     def start(
-        self, base: TrainConfig, space: dict, trials: int, pruner: str, run_dir: Path
+        self,
+        base: TrainConfig,
+        space: dict,
+        trials: int,
+        pruner: str,
+        run_dir: Path,
+        dataset: Dataset,
     ) -> None:
         t = self.tracker
         t.run_dir = run_dir
-        t.guarded("starting the sweep run", self._start, base, space, trials, pruner)
+        t.guarded("starting the sweep run", self._start, base, space, trials, pruner, dataset)
         if t.run_id:
             self.study.set_user_attr("mlflow_run_id", t.run_id)
 
-    def _start(self, base: TrainConfig, space: dict, trials: int, pruner: str) -> None:
+    def _start(
+        self, base: TrainConfig, space: dict, trials: int, pruner: str, dataset: Dataset
+    ) -> None:
         t = self.tracker
         t.client = client = self.ws.client()
         if t.run_id is not None:
@@ -238,9 +247,11 @@ class _SweepRun:
                 "optuna.study": self.study.study_name,
                 "mlflow.source.name": "yolops sweep",
                 "dataset.source": base.data,
+                TAG_DATASET_VERSION: dataset.version.ref if dataset.version else "",
             },
         )
         t.run_id = run.info.run_id
+        client.log_inputs(t.run_id, [input_of(dataset, base.data, "training")])
         params = {f"base.{k}": v for k, v in flatten(base.to_dict()).items() if k not in space}
         params.update(
             {
@@ -325,9 +336,9 @@ def run_sweep(
     remaining = max(trials - done, 0)
     folder = ws.sweeps_dir / name
     folder.mkdir(parents=True, exist_ok=True)
+    dataset = load_dataset(base.data, workspace=ws)
     parent = _SweepRun(ws, experiment, study, name, console)
-    parent.start(base, space, trials, str(pruner), folder)
-    dataset = load_dataset(base.data)
+    parent.start(base, space, trials, str(pruner), folder, dataset)
     if done:
         console.print(f"Sweep [bold]{name}[/]: {done} trial(s) already done, {remaining} to go")
 

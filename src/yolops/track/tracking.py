@@ -40,6 +40,7 @@ from rich.console import Console
 from yolops.errors import TrackingError
 from yolops.infer.export import cached_onnx
 from yolops.model.checkpoint import load_checkpoint
+from yolops.track.lineage import TAG_DATASET_VERSION, dataset_input, input_of
 from yolops.track.pyfunc import log_detector_model
 from yolops.train.config import TrainConfig
 from yolops.train.trainer import TrainCallback, TrainResult
@@ -222,6 +223,10 @@ class MLflowTracker(TrainCallback):
             exp_id, run_name=self.run_name or self.run_dir.name, tags=self._tags(config, info)
         )
         self.run_id = run.info.run_id
+        source = config.data or str(info.get("dataset_root", ""))
+        name = str(info.get("dataset_version") or info.get("dataset", ""))
+        digest = str(info.get("dataset_digest", ""))
+        self.client.log_inputs(self.run_id, [dataset_input(name, digest, source, "training")])
         params = flatten(config.to_dict())
         params.update({f"resolved.{k}": str(info[k]) for k in ("optimizer", "lr0") if k in info})
         params.update({k: str(v) for k, v in info.items() if k.startswith("model_")})
@@ -243,6 +248,7 @@ class MLflowTracker(TrainCallback):
             "dataset.train_images": str(info.get("train_images", "")),
             "dataset.val_images": str(info.get("val_images", "")),
             "dataset.source": config.data or str(info.get("dataset_root", "")),
+            TAG_DATASET_VERSION: str(info.get("dataset_version", "")),
             "sys.device": str(info.get("device", "")),
             "sys.threads": str(info.get("threads", "")),
             "sys.torch": str(info.get("torch", "")),
@@ -456,6 +462,7 @@ def log_evaluation(
             "mlflow.source.name": "yolops val",
             TAG_DATASET: dataset.name,
             TAG_DATASET_HASH: dataset.content_hash(),
+            TAG_DATASET_VERSION: dataset.version.ref if dataset.version else "",
             "dataset.split": part,
         }
         if model_run_id:
@@ -466,6 +473,8 @@ def log_evaluation(
         run = client.create_run(
             exp_id, run_name=f"val {Path(model_ref).name} on {dataset.name}/{part}", tags=tags
         )
+        source = str(dataset.root or dataset.name)
+        client.log_inputs(run.info.run_id, [input_of(dataset, source, "evaluation", part)])
         now = int(time.time() * 1000)
         client.log_batch(
             run.info.run_id,

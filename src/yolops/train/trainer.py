@@ -126,7 +126,7 @@ def setup(
     started = time.perf_counter()
     device = select_device(config.device, config.threads)
     torch.manual_seed(config.seed)
-    ds, train_ds = prepare_data(config, dataset, events.on_note)
+    ds, train_ds = prepare_data(config, dataset, events.on_note, workspace)
     if state is None:
         config, run_dir = new_run_dir(config, workspace)
         model = build_model(config.scale, ds.num_classes)
@@ -207,11 +207,15 @@ def restore(
 
 
 def prepare_data(
-    config: TrainConfig, dataset: Dataset | None, note: Callable[[str], None]
+    config: TrainConfig,
+    dataset: Dataset | None,
+    note: Callable[[str], None],
+    workspace: Workspace | None = None,
 ) -> tuple[Dataset, Dataset]:
-    """The dataset (``dataset``, else loaded from ``config.data``) and its train split;
-    a dataset without splits is split 80/20. ``note`` hears what the user should know."""
-    ds = dataset if dataset is not None else load_dataset(config.data)
+    """The dataset (``dataset``, else loaded from ``config.data``: a path or a dataset
+    version of ``workspace``) and its train split; a dataset without splits is split
+    80/20. ``note`` hears what the user should know."""
+    ds = dataset if dataset is not None else load_dataset(config.data, workspace=workspace)
     if ds.issues.at_least("error"):
         note(
             f"{len(ds.issues.at_least('error'))} record(s) were set aside while loading; "
@@ -251,6 +255,8 @@ def start(run: Run) -> None:
         "dataset": ds.name,
         "dataset_hash": ds.content_hash(),
         "dataset_root": str(ds.root or ""),
+        "dataset_version": ds.version.ref if ds.version else "",
+        "dataset_digest": ds.version.digest if ds.version else ds.content_hash(),
         "train_images": len(ds.split("train")),
         "val_images": len(run.val_data),
         **{f"model_{k}": v for k, v in run.model.info(config.imgsz).items()},
