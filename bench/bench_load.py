@@ -1,4 +1,6 @@
-"""Loading speed: read BCCD (Pascal VOC, 364 images, 4888 boxes) 5 times.
+"""Loading speed: read BCCD (Pascal VOC, 364 images, 4888 boxes) 5 times, and the
+same data committed as a dataset version (``bccd@v1`` in a temporary workspace),
+side by side.
 
 Prints min and median seconds and saves them to bench/results/load.json. The first
 load warms the file cache and imports; it is timed too and reported apart.
@@ -14,10 +16,13 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from yolops.data.dataset import load_dataset
+from yolops.data.versions import commit
+from yolops.workspace import Workspace
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_ROOT = Path(
@@ -25,17 +30,27 @@ DEFAULT_ROOT = Path(
 )
 
 
-def time_loads(root: Path, repeat: int) -> tuple[float, list[float], str]:
+def time_loads(
+    root: Path | str, repeat: int, workspace: Workspace | None = None
+) -> tuple[float, list[float], str]:
     """Seconds for a first (cold) load, then ``repeat`` warm loads; and the dataset's repr."""
     start = time.perf_counter()
-    ds = load_dataset(root)
+    ds = load_dataset(root, workspace=workspace)
     first = time.perf_counter() - start
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        ds = load_dataset(root)
+        ds = load_dataset(root, workspace=workspace)
         times.append(time.perf_counter() - start)
     return first, times, repr(ds)
+
+
+def time_version_loads(root: Path, repeat: int) -> tuple[float, list[float], str]:
+    """:func:`time_loads` of ``root`` committed as ``bccd@v1`` in a temporary workspace."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = Workspace.resolve(tmp)
+        commit(load_dataset(root), "bccd", "benchmark", workspace=ws)
+        return time_loads("bccd@v1", repeat, ws)
 
 
 def main() -> int:
@@ -47,6 +62,7 @@ def main() -> int:
         print(f"BCCD not found at {args.root}; pass --root or set YOLOPS_BCCD", file=sys.stderr)
         return 2
     first, times, described = time_loads(args.root, args.repeat)
+    v_first, v_times, _ = time_version_loads(args.root, args.repeat)
     result = {
         "benchmark": "load_bccd",
         "dataset": described,
@@ -56,6 +72,10 @@ def main() -> int:
         "min_s": round(min(times), 4),
         "median_s": round(statistics.median(times), 4),
         "times_s": [round(t, 4) for t in times],
+        "version_first_s": round(v_first, 4),
+        "version_min_s": round(min(v_times), 4),
+        "version_median_s": round(statistics.median(v_times), 4),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
@@ -67,6 +87,10 @@ def main() -> int:
     print(
         f"first load {first:.3f} s; warm over {args.repeat}: "
         f"min {min(times):.3f} s, median {statistics.median(times):.3f} s"
+    )
+    print(
+        f"as the version bccd@v1: first load {v_first:.3f} s; warm over {args.repeat}: "
+        f"min {min(v_times):.3f} s, median {statistics.median(v_times):.3f} s"
     )
     print(f"saved {out}")
     return 0
