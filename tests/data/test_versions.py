@@ -204,3 +204,13 @@ def test_a_mistyped_path_creates_no_workspace(tmp_path):
     with pytest.raises(UnknownDatasetError, match="typo.yaml: no such file or folder"):
         Dataset.load("typo.yaml", workspace=ws)
     assert not ws.root.exists()
+
+
+def test_concurrent_commits_get_distinct_numbers(ws, shapes):
+    from concurrent.futures import ThreadPoolExecutor
+
+    parts = [shapes.filter(lambda r, k=k: r.id != shapes.ids[k]) for k in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda d: commit(d, "shapes", "race", workspace=ws), parts))
+    assert sorted(r.version.number for r in results) == [1, 2, 3, 4]
+    assert [v.number for v in list_versions(ws, "shapes")] == [1, 2, 3, 4]

@@ -407,7 +407,7 @@ def commit(
     )
     produced = dict(produced_by or {"kind": "commit", "source": str(dataset.root or dataset.name)})
     engine = _engine(workspace)
-    for attempt in range(3):  # two commits racing for the same number: the loser retries
+    for attempt in range(3):  # two commits racing: the loser retries
         try:
             with database_errors(engine, f"commit {name!r}"), engine.begin() as conn:
                 return _write_version(
@@ -417,7 +417,7 @@ def commit(
                     rows,
                     split_of,
                 )
-        except _NumberTaken:
+        except _Raced:
             if attempt == 2:
                 raise YolopsError(
                     f"could not commit {name!r}: other commits kept winning"
@@ -425,8 +425,8 @@ def commit(
     raise AssertionError("unreachable")
 
 
-class _NumberTaken(Exception):
-    pass
+class _Raced(Exception):
+    """A concurrent commit wrote first; the transaction rolled back and is retried."""
 
 
 @dataclass(frozen=True)
@@ -465,8 +465,11 @@ def _write_version(
         return CommitResult(_versions(conn, c.name)[-1], False, c.stored, 0)
     ids = _entry_ids(conn, [r["digest"] for r in rows])
     new = [r for r in rows if r["digest"] not in ids]
-    for start in range(0, len(new), CHUNK):
-        conn.execute(insert(entries_table), new[start : start + CHUNK])
+    try:
+        for start in range(0, len(new), CHUNK):
+            conn.execute(insert(entries_table), new[start : start + CHUNK])
+    except IntegrityError:  # a concurrent commit stored the same image first
+        raise _Raced() from None
     ids.update(_entry_ids(conn, [r["digest"] for r in new]))
     splits: dict[str, int] = {}
     for split in split_of.values():
@@ -489,8 +492,8 @@ def _write_version(
                 produced_by=json.dumps(c.produced_by, default=str),
             )
         ).inserted_primary_key[0]
-    except IntegrityError:
-        raise _NumberTaken() from None
+    except IntegrityError:  # a concurrent commit took this number first
+        raise _Raced() from None
     members = [
         {
             "version_id": version_id,
