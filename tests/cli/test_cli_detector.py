@@ -93,7 +93,8 @@ def test_predict_saves_drawn_images_and_json(trained, tmp_path, capsys):
     assert len(records) == 12 and all(
         {"source", "width", "height", "detections"} <= set(r) for r in records
     )
-    assert len(list((tmp_path / "p").glob("*.jpg"))) == 12
+    drawn = sorted(p.name for p in (tmp_path / "p").iterdir() if p.suffix != ".json")
+    assert drawn == sorted(p.name for p in images.rglob("*") if p.is_file())  # names, formats kept
     assert "Detections" in done.stdout
 
 
@@ -123,3 +124,14 @@ def test_bad_input_is_one_clear_message(args, message, capsys):
     assert done.returncode != 0
     assert message in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_predict_writes_into_the_workspace_by_default(trained, tmp_path, capsys, monkeypatch):
+    root, _, best, _ = trained
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("YOLOPS_HOME", str(tmp_path / "home"))
+    image = next((root / "shapes" / "images").rglob("*.png"))
+    done = invoke(capsys, "predict", "--model", str(best), "--source", str(image), "--save")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "home" / "predict" / image.name).is_file()
+    assert not (tmp_path / "yolops-workspace").exists()

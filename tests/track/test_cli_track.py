@@ -100,6 +100,28 @@ def test_train_register_promote_predict_compare_report(
         assert needed in html, needed
 
 
+def test_runs_list_of_a_workspace_without_runs(capsys, workspace):
+    w = ["--workspace", str(workspace.root)]
+    code, out = run_cli(capsys, "runs", "list", *w)
+    assert code == 0 and "No runs of every experiment" in out and "yolops train" in out
+    code, out = run_cli(capsys, "runs", "list", "--experiment", "nope", *w)
+    assert code == 1 and "no experiment 'nope'" in out
+
+
+def test_the_headline_map_is_where_the_run_measured_it():
+    from yolops.track.runs import RunSummary
+
+    def summary(**metrics):
+        return RunSummary("id", "n", "val", "FINISHED", "", "", "", metrics)
+
+    assert summary(**{"best/val/map50_95": 0.5, "val/map50_95": 0.4}).headline_map() == (
+        "best/val",
+        0.5,
+    )
+    assert summary(**{"test/map50_95": 0.3, "test/map50": 0.6}).headline_map() == ("test", 0.3)
+    assert summary(**{"train/box_loss": 1.0}).headline_map() is None
+
+
 def test_cli_errors_are_one_clear_message(capsys, workspace, tmp_path, monkeypatch):
     w = ["--workspace", str(workspace.root)]
     monkeypatch.setenv("YOLOPS_HOME", str(workspace.root))

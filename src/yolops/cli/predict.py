@@ -39,7 +39,7 @@ def predict(
         False, "--save", help="Write images (and videos) with the boxes drawn."
     ),
     out: Path = typer.Option(
-        Path("yolops-workspace/predict"), "--out", help="Where --save and --json write."
+        None, "--out", help="Where --save and --json write [default: WORKSPACE/predict]."
     ),
     as_json: bool = typer.Option(False, "--json", help="Write detections.json to --out."),
     full_decode: bool = typer.Option(
@@ -55,7 +55,8 @@ def predict(
     from yolops.infer.predict_run import run_predict
     from yolops.track.resolve import load_model
 
-    predictor = load_model(model, workspace_from(workspace, tracking_uri), backend=backend)
+    ws = workspace_from(workspace, tracking_uri)
+    predictor = load_model(model, ws, backend=backend)
     summary = run_predict(
         predictor,
         source,
@@ -65,7 +66,7 @@ def predict(
         classes=classes or None,
         batch=batch,
         save=save,
-        out=out,
+        out=out or ws.predict_dir,
         write_json=as_json,
         console=console,
         reduced_decode=not full_decode,

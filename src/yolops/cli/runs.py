@@ -24,7 +24,9 @@ def _fmt(v) -> str:
 
 @app.command("list")
 def list_(
-    experiment: str = EXPERIMENT,
+    experiment: str = typer.Option(
+        None, "--experiment", "-e", help="Only this MLflow experiment [default: all of them]."
+    ),
     kind: str = typer.Option(None, "--kind", help="Only train, val, sweep or trial runs."),
     limit: int = typer.Option(30, "--limit"),
     workspace: str = WORKSPACE,
@@ -35,23 +37,28 @@ def list_(
 
     ws = workspace_from(workspace, tracking_uri)
     runs = list_runs(ws, experiment, kind, limit)
-    table = Table(title=f"Runs of {experiment!r} ({ws.describe()})", title_justify="left")
-    for col in ("run id", "name", "kind", "status", "started (UTC)", "dataset", "mAP50-95"):
-        table.add_column(col, justify="right" if "mAP" in col else "left", no_wrap=col == "run id")
+    which = f"of {experiment!r}" if experiment else "of every experiment"
+    if not runs:
+        console.print(f"No runs {which} in {ws.describe()} yet: `yolops train` tracks one.")
+        return
+    table = Table(title=f"Runs {which} ({ws.describe()})", title_justify="left")
+    table.add_column("run id", no_wrap=True)  # whole, to copy
+    for col in ("name", "experiment", "kind", "status", "started (UTC)", "dataset"):
+        table.add_column(col)
+    table.add_column("mAP50-95", justify="right")
     for r in runs:
-        m = r.metrics
+        headline = r.headline_map()
         table.add_row(
             r.run_id,
             r.name,
+            r.experiment,
             r.kind,
             r.status.lower(),
             r.started,
             r.dataset,
-            _fmt(m.get("best/val/map50_95", m.get("val/map50_95"))),
+            f"{headline[1]:.4f} ({headline[0]})" if headline else "-",
         )
-    table.caption = (
-        "mAP50-95: of the best weights on the validation split (evaluations: on their split)"
-    )
+    table.caption = "mAP50-95: of a training's best weights on val; of an evaluation on its split"
     console.print(table)
 
 

@@ -15,6 +15,14 @@ from yolops.data.draw import draw_detections
 from yolops.detections import Detections
 from yolops.infer.predictor import Predictor, predict_sized
 from yolops.infer.sources import VideoWriter
+from yolops.workspace import Workspace
+
+
+def drawn_path(out: Path, name: str) -> Path:
+    """Where the drawn copy of image ``name`` goes: its name and format (PNG stays PNG),
+    or JPEG for a format OpenCV cannot write."""
+    path = out / Path(name).name
+    return path if cv2.haveImageWriter(str(path)) else path.with_suffix(".jpg")
 
 
 def run_predict(
@@ -26,20 +34,21 @@ def run_predict(
     classes: Sequence[int] | None = None,
     batch: int = 8,
     save: bool = False,
-    out: Path = Path("yolops-workspace/predict"),
+    out: Path | None = None,
     write_json: bool = False,
     console: Console | None = None,
     reduced_decode: bool = True,
 ) -> dict:
     """Predict over ``source`` with ``predictor`` (see
     :func:`yolops.infer.predictor.load_predictor`; a registry reference resolves to one
-    through :mod:`yolops.track.resolve`); with ``save``, drawn images go to ``out`` (video frames
-    back into a drawn video); with ``write_json``, ``out/detections.json``.
+    through :mod:`yolops.track.resolve`); with ``save``, drawn images go to ``out``
+    (default: the workspace's ``predict`` folder; an image keeps its format, a video's
+    frames go back into a drawn video); with ``write_json``, ``out/detections.json``.
 
     ``reduced_decode``: JPEG files are decoded at a reduced scale when the model's
     input size allows (boxes, widths and heights stay in original pixels); never with
     ``save``, which draws on the full-size images."""
-    out = Path(out)
+    out = Path(out) if out is not None else Workspace.resolve().predict_dir
     if save or write_json:
         out.mkdir(parents=True, exist_ok=True)
     items, records = [], []
@@ -70,9 +79,7 @@ def run_predict(
                     )
                 writers[video].write(drawn)
             else:
-                cv2.imwrite(
-                    str(out / f"{Path(name).stem}.jpg"), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR)
-                )
+                cv2.imwrite(str(drawn_path(out, name)), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
     for w in writers.values():
         w.close()
     outputs: dict[str, Path] = {}

@@ -10,7 +10,7 @@ from typing import Any
 from yolops.errors import TrackingError
 from yolops.track.store import get_run, store_errors
 from yolops.track.tracking import TAG_DATASET, TAG_KIND, TAG_PARENT
-from yolops.workspace import DEFAULT_EXPERIMENT, Workspace
+from yolops.workspace import Workspace
 
 # The metrics a comparison shows, in this order, when a run has them.
 KEY_METRICS = (
@@ -38,6 +38,18 @@ class RunSummary:
     parent: str
     metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
+    experiment: str = ""
+
+    def headline_map(self) -> tuple[str, float] | None:
+        """The one mAP50-95 that says how good the run is, and where it was measured:
+        its best weights on val for a training, the split it scored for an evaluation."""
+        for key in ("best/val/map50_95", "val/map50_95", "best/test/map50_95"):
+            if key in self.metrics:
+                return key.removesuffix("/map50_95"), self.metrics[key]
+        for key in sorted(self.metrics):
+            if key.endswith("/map50_95") and key.count("/") == 1:  # test/..., all/...
+                return key.removesuffix("/map50_95"), self.metrics[key]
+        return None
 
 
 def summarize(run) -> RunSummary:
@@ -62,25 +74,35 @@ def summarize(run) -> RunSummary:
 
 @store_errors
 def list_runs(
-    ws: Workspace, experiment: str = DEFAULT_EXPERIMENT, kind: str | None = None, limit: int = 50
+    ws: Workspace, experiment: str | None = None, kind: str | None = None, limit: int = 50
 ) -> list[RunSummary]:
-    """The newest runs of ``experiment`` first; ``kind`` keeps train, val, sweep or trial
-    runs only."""
+    """The newest runs first, of ``experiment`` or (None) of every experiment; ``kind``
+    keeps train, val, sweep or trial runs only. A workspace without runs gives []."""
     client = ws.client()
-    exp = client.get_experiment_by_name(experiment)
-    if exp is None:
-        known = ", ".join(e.name for e in client.search_experiments()) or "none"
-        raise TrackingError(
-            f"no experiment {experiment!r} in {ws.describe()} (experiments: {known})"
-        )
+    experiments = {e.experiment_id: e.name for e in client.search_experiments()}
+    if experiment is not None:
+        exp = client.get_experiment_by_name(experiment)
+        if exp is None:
+            known = ", ".join(experiments.values()) or "none"
+            raise TrackingError(
+                f"no experiment {experiment!r} in {ws.describe()} (experiments: {known})"
+            )
+        experiments = {exp.experiment_id: exp.name}
+    if not experiments:
+        return []
     query = f"tags.`{TAG_KIND}` = '{kind}'" if kind else ""
     runs = client.search_runs(
-        [exp.experiment_id],
+        list(experiments),
         filter_string=query,
         max_results=limit,
         order_by=["attributes.start_time DESC"],
     )
-    return [summarize(r) for r in runs]
+    out = []
+    for r in runs:
+        summary = summarize(r)
+        summary.experiment = experiments.get(r.info.experiment_id, "")
+        out.append(summary)
+    return out
 
 
 @dataclass
