@@ -16,17 +16,9 @@ from yolops.data.formats import coco, detect_format
 from yolops.errors import DataLoadError, DatasetFormatError
 from yolops.issues import Severity
 
+from issue_support import issues_with, one_issue
+
 TRAIN = "annotations/instances_train.json"
-
-
-def issues_with(ds, code: str) -> list:
-    return [i for i in ds.issues if i.code == code]
-
-
-def one_issue(ds, code: str):
-    found = issues_with(ds, code)
-    assert len(found) == 1, f"{code}: {[str(i) for i in ds.issues]}"
-    return found[0]
 
 
 @pytest.fixture

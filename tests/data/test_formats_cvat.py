@@ -17,17 +17,9 @@ from yolops.data.synth import SynthConfig, generate, generate_to
 from yolops.errors import DataLoadError, DatasetFormatError
 from yolops.issues import IssueLog, Severity
 
+from issue_support import one_issue
+
 XML = "annotations.xml"
-
-
-def issues_with(ds, code: str) -> list:
-    return [i for i in ds.issues if i.code == code]
-
-
-def one_issue(ds, code: str):
-    found = issues_with(ds, code)
-    assert len(found) == 1, f"{code}: {[str(i) for i in ds.issues]}"
-    return found[0]
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from yolops.errors import DatasetFormatError
 from yolops.issues import Severity
 
 from cli_support import invoke, run_cli
+from issue_support import issues_with
 
 NAMES = "names: [cat, dog, bird]\n"
 # What Roboflow writes for "YOLOv8" / "YOLOv11" exports (its own key included).
@@ -38,10 +39,6 @@ roboflow:
   url: https://universe.roboflow.com/acme/pets/dataset/2
 """
 ROBOFLOW_FOLDERS = {"train": "train", "val": "valid", "test": "test"}
-
-
-def issues_with(ds: Dataset, code: str) -> list:
-    return [i for i in ds.issues if i.code == code]
 
 
 @pytest.fixture

@@ -14,15 +14,7 @@ from yolops.data.formats import detect_format, voc
 from yolops.errors import DataLoadError
 from yolops.issues import Severity
 
-
-def issues_with(ds, code: str) -> list:
-    return [i for i in ds.issues if i.code == code]
-
-
-def one_issue(ds, code: str):
-    found = issues_with(ds, code)
-    assert len(found) == 1, f"{code}: {[str(i) for i in ds.issues]}"
-    return found[0]
+from issue_support import one_issue
 
 
 @pytest.fixture

@@ -15,15 +15,7 @@ from yolops.data.formats import detect_format, yolo
 from yolops.errors import DataLoadError, DatasetFormatError, YolopsError
 from yolops.issues import IssueLog, Severity
 
-
-def issues_with(ds, code: str) -> list:
-    return [i for i in ds.issues if i.code == code]
-
-
-def one_issue(ds, code: str):
-    found = issues_with(ds, code)
-    assert len(found) == 1, f"{code}: {[str(i) for i in ds.issues]}"
-    return found[0]
+from issue_support import issues_with, one_issue
 
 
 @pytest.fixture

@@ -25,8 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-import numpy as np
-
+from yolops.data.formats._build import uniform_records
 from yolops.data.formats._checks import (
     as_stored,
     check_box,
@@ -35,7 +34,7 @@ from yolops.data.formats._checks import (
     resolve_inside,
 )
 from yolops.data.formats._write import place_image, prepare_output
-from yolops.data.record import SPLITS, DatasetParts, ImageRecord
+from yolops.data.record import SPLITS, DatasetParts
 from yolops.errors import DatasetFormatError
 from yolops.issues import IssueLog, Severity
 
@@ -166,8 +165,7 @@ def read(path: Path, issues: IssueLog) -> DatasetParts:
         split = split_of_file(file)
         if split is not None:
             splits.setdefault(split, []).extend(loaded)
-    attribute_names = _attribute_names(images)
-    records = [_record(image, attribute_names) for image in images.values()]
+    records = uniform_records(list(images.values()), always=("iscrowd",))
     splits = {s: splits[s] for s in SPLITS if s in splits}
     return DatasetParts(records, tuple(class_names), splits, root.name, root)
 
@@ -453,29 +451,6 @@ def _read_annotation(
     image.boxes.append(box)
     image.classes.append(class_of[cid])
     image.attributes.append(attributes)
-
-
-def _attribute_names(images: dict[str, _Image]) -> list[str]:
-    names = {"iscrowd": None}
-    for image in images.values():
-        for attributes in image.attributes:
-            names.update(dict.fromkeys(attributes))
-    return list(names)
-
-
-def _record(image: _Image, attribute_names: list[str]) -> ImageRecord:
-    # Every record gets every attribute, so that a dataset's boxes are uniform; a
-    # box without a value gets 0 (as COCO does for a missing iscrowd).
-    attributes = {a: np.array([d.get(a, 0) for d in image.attributes]) for a in attribute_names}
-    return ImageRecord(
-        image.id,
-        image.path,
-        image.width,
-        image.height,
-        np.array(image.boxes, np.float32).reshape(-1, 4),
-        np.array(image.classes, np.int64),
-        attributes,
-    )
 
 
 # -- writing ---------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from yolops.data.formats._build import uniform_records
 from yolops.data.formats._checks import (
     as_stored,
     check_box,
@@ -177,8 +178,7 @@ def read(path: Path, issues: IssueLog) -> DatasetParts:
             continue
         images[image.id] = image
         _read_shapes(element, _where(element, k), image, class_of, name, issues)
-    attribute_names = _attribute_names(images)
-    records = [_record(image, attribute_names) for image in images.values()]
+    records = uniform_records(list(images.values()), always=(OCCLUDED,))
     splits = _splits(images, name, issues)
     return DatasetParts(records, class_names, splits, root.name, root)
 
@@ -409,29 +409,6 @@ def attribute_value(text: str) -> bool | int | float | str:
     except ValueError:
         return text
     return value if math.isfinite(value) else text
-
-
-def _attribute_names(images: dict[str, _Image]) -> list[str]:
-    names = {OCCLUDED: None}
-    for image in images.values():
-        for attributes in image.attributes:
-            names.update(dict.fromkeys(attributes))
-    return list(names)
-
-
-def _record(image: _Image, attribute_names: list[str]) -> ImageRecord:
-    # Every record gets every attribute, so that a dataset's boxes are uniform; a
-    # box without a value gets 0 (as COCO's reader does).
-    attributes = {a: np.array([d.get(a, 0) for d in image.attributes]) for a in attribute_names}
-    return ImageRecord(
-        image.id,
-        image.path,
-        image.width,
-        image.height,
-        np.array(image.boxes, np.float32).reshape(-1, 4),
-        np.array(image.classes, np.int64),
-        attributes,
-    )
 
 
 def split_of_subset(subset: str | None) -> str | None:
