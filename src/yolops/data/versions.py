@@ -65,6 +65,7 @@ _NAME = re.compile(NAME_PATTERN)
 _REF = re.compile(rf"(?P<name>{NAME_PATTERN})(?:@(?P<which>[A-Za-z0-9][A-Za-z0-9._-]*))?")
 _NUMBER = re.compile(r"v(\d+)")
 LATEST = "latest"
+RETRIES = 20  # commits to the same dataset at once that a commit outlasts
 CHUNK = 500  # ids per IN (...) query: well under SQLite's parameter limit
 
 versions_table = Table(
@@ -407,7 +408,9 @@ def commit(
     )
     produced = dict(produced_by or {"kind": "commit", "source": str(dataset.root or dataset.name)})
     engine = _engine(workspace)
-    for attempt in range(3):  # two commits racing: the loser retries
+    # Commits racing for the next number: each loss means another commit landed, so
+    # N commits at once need at most N - 1 retries.
+    for attempt in range(RETRIES):
         try:
             with database_errors(engine, f"commit {name!r}"), engine.begin() as conn:
                 return _write_version(
@@ -418,9 +421,9 @@ def commit(
                     split_of,
                 )
         except _Raced:
-            if attempt == 2:
-                raise YolopsError(
-                    f"could not commit {name!r}: other commits kept winning"
+            if attempt == RETRIES - 1:
+                raise DatasetVersionError(
+                    f"could not commit {name!r}: {RETRIES} other commits landed first; try again"
                 ) from None
     raise AssertionError("unreachable")
 
