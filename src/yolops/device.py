@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
-
-import torch
+from typing import TYPE_CHECKING
 
 from yolops.errors import ConfigError
+
+if TYPE_CHECKING:  # torch is imported where a device is chosen: cpu_count() needs none
+    import torch
 
 
 def cpu_count() -> int:
@@ -26,6 +28,8 @@ def select_device(spec: str = "auto", threads: int = 0) -> torch.device:
     """``auto`` picks CUDA when available, else the CPU. On the CPU, torch uses
     ``threads`` intra-op threads (all usable cores when 0) and one inter-op thread,
     so it never oversubscribes a small machine."""
+    import torch
+
     spec = spec.lower()
     if spec == "auto":
         spec = "cuda" if torch.cuda.is_available() else "cpu"

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from yolops.data.dataset import Dataset
+from yolops.data.dataset import Dataset, ImageRecord
 from yolops.data.diff import diff_datasets, match_boxes
 from yolops.data.diff_html import write_diff_html
 from yolops.data.synth import SynthConfig, generate
@@ -125,3 +125,40 @@ def test_the_page_shows_at_most_limit_images(pair, tmp_path):
     d = diff_datasets(before, after)
     page = write_diff_html(d, tmp_path / "d.html", limit=1).read_text()
     assert page.count("class='change'") == 1 and "more changed images are not shown" in page
+
+
+def test_a_class_name_and_a_file_name_that_are_markup_stay_text(tmp_path):
+    """Issue 16, item 13: the page is a Jinja2 template with autoescape."""
+    from html.parser import HTMLParser
+
+    import cv2
+
+    xss = "<img src=x onerror=alert(1)>"
+    path = tmp_path / f"{xss}.png"
+    cv2.imwrite(str(path), np.zeros((40, 60, 3), np.uint8))
+    missing = tmp_path / f"{xss}-broken.png"  # unreadable: why is printed instead
+    missing.write_bytes(b"not an image")
+    before = Dataset(
+        [
+            ImageRecord(xss, path, 60, 40, [[5, 5, 30, 30]], [0]),
+            ImageRecord(f"{xss}-broken", missing, 60, 40, [[5, 5, 30, 30]], [0]),
+        ],
+        [xss],
+        name=xss,
+    )
+    after = before.map(lambda r: r.replace(boxes=np.array([[20, 5, 50, 30]], np.float32)))
+    html = write_diff_html(
+        diff_datasets(before, after, before_name=xss, after_name=xss), tmp_path / "d.html"
+    ).read_text()
+    assert xss not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+    class Tags(HTMLParser):
+        attrs: list[dict] = []
+
+        def handle_starttag(self, tag, attrs):
+            self.attrs.append(dict(attrs))
+
+    parser = Tags()
+    parser.feed(html)
+    assert not [a for a in parser.attrs if "onerror" in a]
+    assert html.count("class='change'") == 2

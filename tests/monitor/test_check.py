@@ -106,3 +106,47 @@ def test_report_json_and_reference_round_trip(tmp_path):
     (tmp_path / "bad.json").write_text('{"format": 99}')
     with pytest.raises(ReferenceStatsError, match="bad.json: not a yolops reference"):
         Reference.load(tmp_path / "bad.json")
+
+
+def test_the_html_report_prints_names_as_text(tmp_path):
+    """Issue 16, item 13: a class name, an image name (from a request) and a saved
+    sample's file name like ``XSS`` stay text in the monitoring report."""
+    import dataclasses
+    from html.parser import HTMLParser
+
+    import cv2
+    import numpy as np
+
+    from yolops.monitor.report import render_monitor_html
+
+    xss = "<img src=x onerror=alert(1)>"
+    ref = reference()
+    rename = {"cat": xss}
+    ref = dataclasses.replace(
+        ref,
+        model_name=xss,
+        dataset=xss,
+        class_names=(xss, *ref.class_names[1:]),
+        detections=[[(rename.get(c, c), s) for c, s in d] for d in ref.detections],
+    )
+    sample = tmp_path / f"{xss}.jpg"
+    cv2.imwrite(str(sample), np.full((48, 64, 3), 30, np.uint8))
+    live = rows(n=60, brightness=60, mix=(0.1, 0.3, 0.6), sample_path=lambda i: str(sample))
+    for row in live:
+        row.update(image_name=xss, request_id=xss)
+        row["classes"] = [rename.get(c, c) for c in row["classes"]]
+    report = check_window(ref, live, START, END, MonitorConfig())
+    assert report.flagged and "class mix" in drifted(report)
+    html = render_monitor_html(report)
+    assert xss not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+    class Tags(HTMLParser):
+        attrs: list[dict] = []
+
+        def handle_starttag(self, tag, attrs):
+            self.attrs.append(dict(attrs))
+
+    parser = Tags()
+    parser.feed(html)
+    assert not [a for a in parser.attrs if "onerror" in a or a.get("src") == "x"]
+    assert html.count("data:image/jpeg;base64,") == min(len(report.flagged), 24)

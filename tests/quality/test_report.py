@@ -144,3 +144,30 @@ def test_chromium_renders_the_pictures(report, tmp_path, browser_page):
     assert set(sections) == {"issues", "dataset", "schema"} | codes
     assert page.locator("#code-box_duplicate figure img").count() >= 1
     assert browser_page.errors == []
+
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def assert_inert(html: str) -> None:
+    """``XSS`` shows as text wherever it is printed, and never becomes a tag or attribute."""
+    assert XSS not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    tags = Page(html).tags
+    assert not [a for _, a in tags if "onerror" in a], "an onerror attribute got through"
+    assert not [a for t, a in tags if t == "img" and a.get("src") == "x"]
+
+
+def test_a_class_name_and_a_file_name_that_are_markup_stay_text(tmp_path):
+    """Issue 16, item 13: every value is escaped by the template, none by hand."""
+    path = tmp_path / f"{XSS}.png"
+    cv2.imwrite(str(path), np.random.default_rng(0).integers(0, 255, (40, 60, 3), dtype=np.uint8))
+    boxes = [[5, 5, 30, 30], [5, 5, 30, 30]]  # a duplicate: an issue with a thumbnail
+    ds = Dataset(
+        [ImageRecord(XSS, path, 60, 40, boxes, [0, 0])], [XSS, "ok"], name=XSS, root=tmp_path
+    )
+    report = validate_dataset(ds, config=QualityConfig())
+    html = render_html(report, fail_on="warning")
+    assert_inert(html)
+    page = Page(html)
+    assert any(a.get("alt") == XSS for a in page.images())  # the thumbnail of the image
+    assert f"Quality report: {XSS}" in "".join(page.text)

@@ -205,6 +205,29 @@ def test_metrics_count_requests_batches_and_model(serve, keys, png):
     assert "yolops_batch_size_sum 6.0" in text and "yolops_images_total 6.0" in text
     assert f'yolops_model_info{{name="model",version="{version}"}} 1.0' in text
     assert "yolops_queue_depth 0.0" in text
+    for name in ("process_resident_memory_bytes", "process_cpu_seconds_total"):
+        assert f"\n{name} " in text, name
+    assert 'python_gc_collections_total{generation="0"}' in text and "python_info{" in text
+
+
+def test_each_server_registry_has_the_process_and_gc_collectors():
+    """Issue 16, item 12: a private registry lacked what every dashboard expects; two
+    servers in one process each carry them (no duplicate-registration error)."""
+    from yolops.serve.metrics import ServeMetrics
+
+    for metrics in (ServeMetrics(), ServeMetrics()):
+        text = metrics.render()[0].decode()
+        for name in (
+            "process_resident_memory_bytes",
+            "process_virtual_memory_bytes",
+            "process_start_time_seconds",
+            "process_cpu_seconds_total",
+            "process_open_fds",
+            "python_gc_objects_collected_total",
+            "python_gc_collections_total",
+            "python_info",
+        ):
+            assert f"\n# TYPE {name} " in text, name
 
 
 def test_keys_are_stored_hashed(db_url):
@@ -271,3 +294,29 @@ def test_responses_are_not_held_back_by_nagle(serve):
     sock = bind("127.0.0.1", 0)
     assert sock.proto == socket.IPPROTO_TCP
     sock.close()
+
+
+def test_serving_an_onnx_graph_imports_no_torch(model_path, png, tmp_path):
+    """Issue 16, item 14: the server with an ONNX model starts and answers without torch
+    (its NMS is OpenCV's); a fresh interpreter, since this one has torch loaded."""
+    (tmp_path / "image.png").write_bytes(png)
+    code = (
+        "import sys\n"
+        "from fastapi.testclient import TestClient\n"
+        "from yolops.serve.app import build_app\n"
+        "from yolops.serve.config import ServeConfig\n"
+        "config = ServeConfig(model=sys.argv[1], auth=False, workspace=sys.argv[2], "
+        "reload_interval=0)\n"
+        "with TestClient(build_app(config)) as client:\n"
+        "    blob = open(sys.argv[3], 'rb').read()\n"
+        "    sent = [('images', ('a.png', blob, 'image/png'))]\n"
+        "    answer = client.post('/v1/predict', files=sent)\n"
+        "    assert answer.status_code == 200, answer.text\n"
+        "print('torch' in sys.modules)\n"
+    )
+    args = [str(model_path), str(tmp_path / "ws"), str(tmp_path / "image.png")]
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=180
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"

@@ -166,3 +166,42 @@ def test_register_refuses_a_run_without_a_model(registry):
         register_model(ws, bare, "shapes")
     with pytest.raises(TrackingError, match="model name 'bad name'"):
         register_model(ws, bare, "bad name")
+
+
+def test_a_relative_data_path_is_stored_resolved_and_read_back_from_anywhere(
+    registry, trained_run, shapes_yaml, tmp_path, monkeypatch
+):
+    """Issue 16, item 3: a training given a relative --data; registering it (which builds
+    the reference statistics from the run's dataset) from another folder."""
+    import yaml
+
+    from yolops.track.reference import attach_reference, load_reference
+
+    ws, _ = registry
+    copy = tmp_path / "run"
+    shutil.copytree(trained_run, copy)
+    config = yaml.safe_load((copy / "config.yaml").read_text())
+    monkeypatch.chdir(shapes_yaml.parent.parent)
+    config["data"] = str(shapes_yaml.relative_to(shapes_yaml.parent.parent))
+    (copy / "config.yaml").write_text(yaml.safe_dump(config))
+    run_id = log_run_folder(ws, copy)  # the training's folder: the relative path exists here
+    run = ws.client().get_run(run_id)
+    assert run.data.tags["dataset.source"] == str(shapes_yaml.resolve())
+    (used,) = run.inputs.dataset_inputs
+    assert str(shapes_yaml.resolve()) in used.dataset.source
+
+    monkeypatch.chdir(tmp_path)  # another folder
+    mv = register_model(ws, run_id, "moved", reference=False)
+    attach_reference(ws, f"moved/{mv.version}")
+    assert load_reference(ws, f"moved/{mv.version}").num_images == 12
+
+
+def test_a_dataset_version_is_stored_as_its_exact_reference(tmp_path):
+    from yolops.track.lineage import dataset_source
+
+    assert dataset_source("shapes", "shapes@v3", "/somewhere") == "shapes@v3"
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "d.yaml").write_text("x")
+    assert dataset_source(tmp_path / "sub" / ".." / "d.yaml") == str(tmp_path / "d.yaml")
+    assert dataset_source("", "", tmp_path) == str(tmp_path)
+    assert dataset_source("not/here.yaml") == "not/here.yaml"

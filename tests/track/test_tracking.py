@@ -122,6 +122,43 @@ def test_logged_model_is_a_pyfunc_with_signature_and_input_example(tracked):
     assert set(frame["class_name"]) <= {"circle", "square", "triangle"}
 
 
+def test_pyfunc_takes_one_image_ragged_lists_bytes_and_base64(tracked):
+    """Issue 16, item 2: what the README promises (one (H, W, 3) image) and what a pyfunc
+    user needs (images of different sizes, encoded bytes, base64 from a server)."""
+    import base64
+    import json
+
+    import cv2
+    import mlflow
+    from mlflow.pyfunc import scoring_server
+
+    ws, tracker, _ = tracked
+    with ws.active():
+        model = mlflow.pyfunc.load_model(f"runs:/{tracker.run_id}/model")
+    rng = np.random.default_rng(1)
+    one = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    small = rng.integers(0, 255, (50, 70, 3), dtype=np.uint8)
+    png = cv2.imencode(".png", one)[1].tobytes()
+    b64 = base64.b64encode(cv2.imencode(".png", small)[1].tobytes()).decode()
+    params = {"conf": 0.0001, "max_det": 3}
+    frame = model.predict(one, params=params)
+    assert len(frame) and set(frame["image"]) == {0}
+    frame = model.predict([one, small, png, b64], params=params)
+    assert set(frame["image"]) == {0, 1, 2, 3}
+    with pytest.raises(Exception, match=r"expected uint8 pixels"):
+        model.predict(one.astype(np.float32) / 255)
+
+    # as `mlflow models serve` parses a request: {"inputs": [...]} and a DataFrame column
+    for body in (
+        {"inputs": [b64, b64], "params": params},
+        {"dataframe_split": {"columns": ["image"], "data": [[b64]]}, "params": params},
+    ):
+        answer = scoring_server.invocations(json.dumps(body), "application/json", model, None)
+        assert answer.status == 200, answer.response
+        rows = json.loads(answer.response)["predictions"]
+        assert rows and {r["image"] for r in rows} <= {0, 1}
+
+
 def test_tracking_server_down_warns_and_training_completes(tmp_path, shapes_yaml, workspace):
     """Nothing listens at the URI: a warning, the training finishes with every local
     file, and `runs sync` logs the run folder once a store is reachable."""

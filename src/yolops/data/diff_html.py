@@ -5,7 +5,6 @@ with removed boxes in red, added in green and moved or relabelled in orange."""
 from __future__ import annotations
 
 import base64
-from html import escape
 from pathlib import Path
 
 import cv2
@@ -13,6 +12,7 @@ import numpy as np
 
 from yolops.data.diff import DatasetDiff, ImageChange
 from yolops.data.draw import draw_boxes
+from yolops.data.html_page import render, trusted
 from yolops.data.images import read_image
 from yolops.errors import ImageReadError
 
@@ -40,63 +40,65 @@ def write_diff_html(diff: DatasetDiff, path: Path | str, limit: int = 200) -> Pa
     return path
 
 
+_PAGE = """{% extends "page.html" %}
+{% block body %}
+<h1>{{ title }}</h1>
+<table>
+{% for key, value in summary %}
+<tr><th>{{ key }}</th><td class='num'>{{ value }}</td></tr>
+{% endfor %}
+</table>
+<h2>Boxes per class</h2>
+<table><tr><th>class</th><th>before</th><th>after</th><th>change</th></tr>
+{% for c in classes %}
+<tr><td>{{ c.name }}</td><td class='num'>{{ c.before }}</td><td class='num'>{{ c.after }}</td>\
+<td class='num{{ " up" if c.change > 0 else " down" if c.change < 0 else "" }}'>\
+{{ "%+d"|format(c.change) if c.change else "0" }}</td></tr>
+{% endfor %}
+</table>
+<h2>Changed images ({{ total }})</h2>
+<p class='legend'><span style='color:#cf222e'>&#9632; removed</span>\
+<span style='color:#1a7f37'>&#9632; added</span>\
+<span style='color:#bf8700'>&#9632; moved or relabelled</span>\
+<span style='color:#8c959f'>&#9632; unchanged</span></p>
+{% for change in changes %}
+<div class='change'><b>{{ change.image_id }}</b>: {{ change.description }}<div class='pair'>
+{% for picture in change.pictures %}
+<figure>{% if picture.src %}<img src='{{ picture.src }}' alt=''>\
+{% else %}<p>{{ picture.problem }}</p>{% endif %}\
+<figcaption>{{ picture.caption }}</figcaption></figure>
+{% endfor %}
+</div></div>
+{% endfor %}
+{% if total > changes|length %}
+<p>{{ total - changes|length }} more changed images are not shown (limit {{ limit }}).</p>
+{% endif %}
+{% endblock %}
+"""
+
+
 def render_diff_html(diff: DatasetDiff, limit: int = 200) -> str:
-    title = f"Dataset diff: {diff.before} -> {diff.after}"
-    changes = diff.changes
-    shown = changes[:limit]
-    more = (
-        f"<p>{len(changes) - len(shown)} more changed images are not shown (limit {limit}).</p>"
-        if len(changes) > len(shown)
-        else ""
-    )
-    body = [
-        f"<h1>{escape(title)}</h1>",
-        _summary(diff),
-        "<h2>Boxes per class</h2>",
-        _classes(diff),
-        f"<h2>Changed images ({len(changes)})</h2>",
-        "<p class='legend'><span style='color:#cf222e'>&#9632; removed</span>"
-        "<span style='color:#1a7f37'>&#9632; added</span>"
-        "<span style='color:#bf8700'>&#9632; moved or relabelled</span>"
-        "<span style='color:#8c959f'>&#9632; unchanged</span></p>",
-        *(_change(c, diff) for c in shown),
-        more,
-    ]
-    return (
-        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>\n"
-        + "\n".join(body)
-        + "\n</body></html>\n"
-    )
-
-
-def _summary(diff: DatasetDiff) -> str:
     boxes = diff.box_totals()
-    rows = [
+    summary = [
         ("images added", len(diff.added)),
         ("images removed", len(diff.removed)),
         ("images changed", len(diff.changed)),
         ("images unchanged", diff.unchanged),
         *((f"boxes {k}", v) for k, v in boxes.items()),
     ]
-    cells = "".join(f"<tr><th>{escape(k)}</th><td class='num'>{v}</td></tr>" for k, v in rows)
-    return f"<table>{cells}</table>"
+    return render(
+        _PAGE,
+        title=f"Dataset diff: {diff.before} -> {diff.after}",
+        css=trusted(CSS),
+        summary=summary,
+        classes=diff.classes,
+        total=len(diff.changes),
+        limit=limit,
+        changes=[_change(c, diff) for c in diff.changes[:limit]],
+    )
 
 
-def _classes(diff: DatasetDiff) -> str:
-    head = "<tr><th>class</th><th>before</th><th>after</th><th>change</th></tr>"
-    rows = []
-    for c in diff.classes:
-        sign = "up" if c.change > 0 else "down" if c.change < 0 else ""
-        change = f"{c.change:+d}" if c.change else "0"
-        rows.append(
-            f"<tr><td>{escape(c.name)}</td><td class='num'>{c.before}</td>"
-            f"<td class='num'>{c.after}</td><td class='num {sign}'>{change}</td></tr>"
-        )
-    return f"<table>{head}{''.join(rows)}</table>"
-
-
-def _change(change: ImageChange, diff: DatasetDiff) -> str:
+def _change(change: ImageChange, diff: DatasetDiff) -> dict:
     pictures = []
     if change.before is not None:
         pictures.append(
@@ -104,10 +106,7 @@ def _change(change: ImageChange, diff: DatasetDiff) -> str:
         )
     if change.after is not None:
         pictures.append(_figure(_after(change, diff.class_names_after), f"after ({diff.after})"))
-    return (
-        f"<div class='change'><b>{escape(change.image_id)}</b>: {escape(change.describe())}"
-        f"<div class='pair'>{''.join(pictures)}</div></div>"
-    )
+    return {"image_id": change.image_id, "description": change.describe(), "pictures": pictures}
 
 
 def _colors(n: int, marked: dict[int, tuple[int, int, int]]) -> list[tuple[int, int, int]]:
@@ -147,13 +146,12 @@ def _draw(record, names, colors) -> str | np.ndarray:
     return image
 
 
-def _figure(picture: str | np.ndarray, caption: str) -> str:
+def _figure(picture: str | np.ndarray, caption: str) -> dict:
+    """A picture as a JPEG data URI (``src``), or why there is none (``problem``)."""
     if isinstance(picture, str):
-        return (
-            f"<figure><p>{escape(picture)}</p><figcaption>{escape(caption)}</figcaption></figure>"
-        )
+        return {"src": "", "problem": picture, "caption": caption}
     ok, data = cv2.imencode(
         ".jpg", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85]
     )
     src = "data:image/jpeg;base64," + base64.b64encode(data.tobytes()).decode() if ok else ""
-    return f"<figure><img src='{src}' alt=''><figcaption>{escape(caption)}</figcaption></figure>"
+    return {"src": src, "problem": "" if ok else "cannot encode the image", "caption": caption}

@@ -11,17 +11,20 @@ itself rather than a rounded output size.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import cv2
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # inference on NumPy arrays (the ONNX path) never imports torch
+    import torch
 
 PAD_VALUE = 114  # grey, the usual YOLO padding
 
-Boxes = TypeVar("Boxes", np.ndarray, torch.Tensor)
+Boxes = TypeVar("Boxes", np.ndarray, "torch.Tensor")
 
 
 @dataclass(frozen=True)
@@ -84,15 +87,20 @@ def letterbox(
     return canvas, LetterboxInfo(float(ratio), (float(left), float(top)), (h, w))
 
 
+def _is_tensor(boxes: object) -> bool:
+    torch = sys.modules.get("torch")  # a tensor exists only where torch is imported
+    return torch is not None and isinstance(boxes, torch.Tensor)
+
+
 def _pad4(boxes: Boxes, info: LetterboxInfo) -> Boxes:
     px, py = info.pad
-    if isinstance(boxes, torch.Tensor):
+    if _is_tensor(boxes):
         return boxes.new_tensor([px, py, px, py])
     return np.array([px, py, px, py], dtype=boxes.dtype)
 
 
 def _as_float(boxes: Boxes) -> Boxes:
-    if isinstance(boxes, torch.Tensor):
+    if _is_tensor(boxes):
         return boxes if boxes.is_floating_point() else boxes.float()
     boxes = np.asarray(boxes)
     return boxes if np.issubdtype(boxes.dtype, np.floating) else boxes.astype(np.float32)
@@ -139,4 +147,6 @@ def to_array(images: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
 
 def to_tensor(images: Sequence[np.ndarray] | np.ndarray) -> torch.Tensor:
     """:func:`to_array` as a torch tensor (B, 3, H, W) float32 in [0, 1]."""
+    import torch
+
     return torch.from_numpy(to_array(images))

@@ -1,9 +1,13 @@
 """Predictors: one interface, a PyTorch backend and an ONNX Runtime backend.
 
 Both letterbox each image to a square ``imgsz``, run the network on a batch, apply
-the project's one NMS (:func:`yolops.model.postprocess.postprocess`) and map boxes
-back to the original image pixels. :func:`load_predictor` picks the backend for a
-file; :func:`predict_source` streams any source (see :mod:`yolops.infer.sources`).
+the one NMS rule and map boxes back to the original image pixels: the torch backend
+with :func:`yolops.model.postprocess.postprocess`, the ONNX backend with its NumPy and
+OpenCV twin :func:`yolops.infer.nms.postprocess_raw` (the same boxes kept, faster), so
+that predicting with an ONNX graph never imports torch (start-up and memory; see
+bench/bench_nms.py); the torch modules are imported where the torch backend needs them.
+:func:`load_predictor` picks the backend for a file; :func:`predict_source` streams any
+source (see :mod:`yolops.infer.sources`).
 
 ONNX graphs :class:`OnnxPredictor` reads (the names are the graph's output names):
 
@@ -29,33 +33,31 @@ import ast
 import json
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import onnxruntime as ort
-import torch
 
 from yolops.data.dataset import Dataset
 from yolops.data.images import read_image
 from yolops.data.letterbox import LetterboxInfo, boxes_from_letterbox, letterbox, to_array
 from yolops.detections import Detections
-from yolops.device import cpu_count, select_device
+from yolops.device import cpu_count
 from yolops.errors import ConfigError, ModelError, YolopsError
-from yolops.infer.export import cached_onnx
-from yolops.infer.sources import Source, iter_sized_images
-from yolops.model.boxes import cxcywh_to_xyxy
-from yolops.model.checkpoint import load_checkpoint, model_from_checkpoint
-from yolops.model.postprocess import postprocess
-from yolops.model.yolo import YOLO, decode
+from yolops.infer.nms import postprocess_raw
+from yolops.infer.sources import OnError, Source, iter_sized_images
+
+if TYPE_CHECKING:
+    from yolops.model.yolo import YOLO
 
 log = logging.getLogger(__name__)
 
 END2END_OUTPUTS = ("boxes", "scores", "classes", "num_detections")
 
-# One entry per image: (boxes (N, 4) xyxy input pixels, scores (N,), classes (N,)).
-PerImage = list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+# One entry per image: (boxes (N, 4) xyxy input pixels, scores (N,), classes (N,)), as
+# NumPy arrays (or torch tensors, which the torch backend hands over as they are).
+PerImage = list[tuple[Any, Any, Any]]
 
 
 class Predictor(Protocol):
@@ -123,13 +125,20 @@ def to_detections(
     sizes = _check_sizes(original_sizes, len(infos))
     out = []
     for (boxes, scores, classes), info, size in zip(per_image, infos, sizes):
-        boxes = boxes_from_letterbox(boxes.float().cpu().numpy(), info)
+        boxes = boxes_from_letterbox(_numpy(boxes, np.float32), info)
         if size is not None:
             boxes = to_original(boxes, info.orig_size, size)
         out.append(
-            Detections(boxes, scores.float().cpu().numpy(), classes.cpu().numpy(), class_names)
+            Detections(boxes, _numpy(scores, np.float32), _numpy(classes, np.int64), class_names)
         )
     return out
+
+
+def _numpy(values: Any, dtype: type) -> np.ndarray:
+    """An array or a torch tensor (on any device) as a NumPy array of ``dtype``."""
+    if not isinstance(values, np.ndarray):
+        values = values.detach().cpu().numpy()
+    return values.astype(dtype, copy=False)
 
 
 def to_original(
@@ -159,23 +168,6 @@ def _check_sizes(
     return sizes
 
 
-@contextmanager
-def torch_single_threaded() -> Iterator[None]:
-    """Run the enclosed torch ops on the calling thread only. The post-processing next
-    to ONNX Runtime is small; torch's worker threads would gain nothing there and,
-    spinning after each parallel op, take the cores ONNX Runtime needs next (a whole
-    predict call measured 3x the model's time on 2 cores because of it)."""
-    threads = torch.get_num_threads()
-    if threads == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 # -- PyTorch -----------------------------------------------------------------------
 
 
@@ -183,6 +175,8 @@ class TorchPredictor:
     """Runs a :class:`YOLO` with PyTorch (CUDA when there, else the CPU)."""
 
     def __init__(self, model: YOLO, class_names: Sequence[str], imgsz: int, device: str = "auto"):
+        from yolops.device import select_device
+
         if len(class_names) != model.num_classes:
             raise ModelError(
                 f"model has {model.num_classes} classes but {len(class_names)} class names "
@@ -195,6 +189,8 @@ class TorchPredictor:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto") -> TorchPredictor:
+        from yolops.model.checkpoint import load_checkpoint, model_from_checkpoint
+
         state = load_checkpoint(path)
         model = model_from_checkpoint(state, str(path)).fuse()
         return cls(model, state["class_names"], state["imgsz"], device)
@@ -209,6 +205,11 @@ class TorchPredictor:
         agnostic: bool = False,
         original_sizes: Sequence[tuple[int, int] | None] | None = None,
     ) -> list[Detections]:
+        import torch
+
+        from yolops.model.postprocess import postprocess
+        from yolops.model.yolo import decode
+
         if len(images) == 0:
             return []
         _check_sizes(original_sizes, len(images))
@@ -387,8 +388,7 @@ class OnnxPredictor:
         if len(images) == 0:
             return []
         _check_sizes(original_sizes, len(images))
-        with torch_single_threaded():
-            return self._predict(images, conf, iou, max_det, classes, agnostic, original_sizes)
+        return self._predict(images, conf, iou, max_det, classes, agnostic, original_sizes)
 
     def _predict(
         self,
@@ -428,26 +428,10 @@ class OnnxPredictor:
                 f"{self.path}: output has shape {predictions.shape}, "
                 f"expected (batch, {4 + len(self.class_names)}, anchors)"
             )
-        # Keep anchors whose best score reaches conf in NumPy first: NMS then sees tens of
-        # candidates instead of (A, C) scores, and torch's thread pool stays idle.
-        out: PerImage = []
-        for pred in predictions:  # (4 + C, A)
-            candidates = (
-                np.flatnonzero(pred[4:].max(0) >= conf) if pred.shape[1] else np.empty(0, np.int64)
-            )
-            p = torch.from_numpy(np.ascontiguousarray(pred[:, candidates].T, dtype=np.float32))[
-                None
-            ]  # (1, K, 4 + C)
-            out += postprocess(
-                cxcywh_to_xyxy(p[..., :4]),
-                p[..., 4:],
-                conf=conf,
-                iou=iou,
-                max_det=max_det,
-                classes=classes,
-                agnostic=agnostic,
-            )
-        return out
+        return [
+            postprocess_raw(pred, conf, iou, max_det, classes, agnostic)  # pred (4 + C, A)
+            for pred in predictions
+        ]
 
     def _postprocess_end2end(
         self,
@@ -461,13 +445,13 @@ class OnnxPredictor:
         self._warn_below_floor(conf, iou, max_det)
         out: PerImage = []
         for b, n in enumerate(by_name["num_detections"].reshape(-1).tolist()):
-            boxes = torch.from_numpy(by_name["boxes"][b, :n]).float()
-            scores = torch.from_numpy(by_name["scores"][b, :n]).float()
-            labels = torch.from_numpy(by_name["classes"][b, :n]).long()
+            boxes = by_name["boxes"][b, :n].astype(np.float32)
+            scores = by_name["scores"][b, :n].astype(np.float32)
+            labels = by_name["classes"][b, :n].astype(np.int64)
             keep = scores >= conf
             if classes is not None:
-                keep &= torch.isin(labels, torch.as_tensor(list(classes), dtype=torch.long))
-            keep = keep.nonzero().flatten()[:max_det]  # already sorted by score
+                keep &= np.isin(labels, np.asarray(list(classes), np.int64))
+            keep = np.flatnonzero(keep)[:max_det]  # already sorted by score
             out.append((boxes[keep], scores[keep], labels[keep]))
         return out
 
@@ -538,6 +522,9 @@ def load_predictor(
         if backend == "torch":
             raise ModelError(f"{path}: an ONNX graph cannot run on the torch backend")
         return OnnxPredictor(path, threads=threads, providers=default_providers(device))
+    from yolops.device import select_device  # a checkpoint: torch is needed anyway
+    from yolops.infer.export import cached_onnx
+
     if backend == "auto":
         backend = "torch" if select_device(device).type == "cuda" else "onnx"
     if backend == "torch":
@@ -578,18 +565,21 @@ def predict_sized(
     batch: int = 8,
     vid_stride: int = 1,
     reduced_decode: bool = False,
+    on_error: OnError | None = None,
 ) -> Iterator[tuple[str, np.ndarray, tuple[int, int], Detections]]:
     """``(name, RGB image, original (width, height), Detections)`` for every image or
     video frame of ``source``, predicted ``batch`` images at a time, in source order.
 
     ``reduced_decode``: JPEG files are decoded at 1/2, 1/4 or 1/8 scale where the
     model's input size allows (faster, see :func:`yolops.data.images.decode_for_model`);
-    the image yielded is then the reduced one, the boxes stay in original pixels."""
+    the image yielded is then the reduced one, the boxes stay in original pixels.
+    ``on_error(name, error)``: an unreadable image or video is passed to it and the rest
+    go on (see :func:`yolops.infer.sources.iter_sized_images`); without it, it raises."""
     if batch < 1:
         raise ConfigError(f"batch must be >= 1, got {batch}")
     imgsz = int(predictor.imgsz) if reduced_decode else None
     chunk: list[tuple[str, np.ndarray, tuple[int, int]]] = []
-    for item in iter_sized_images(source, vid_stride=vid_stride, imgsz=imgsz):
+    for item in iter_sized_images(source, vid_stride=vid_stride, imgsz=imgsz, on_error=on_error):
         chunk.append(item)
         if len(chunk) == batch:
             yield from _predict_chunk(predictor, chunk, conf, iou, max_det, classes, agnostic)

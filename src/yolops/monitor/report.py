@@ -17,11 +17,12 @@ import numpy as np
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
+from yolops.data.html_page import render, trusted
 from yolops.data.images import read_image
 from yolops.errors import ImageReadError
 from yolops.monitor.drift import ALERT, OK, MonitorReport
 from yolops.quality.drift import DriftReport
-from yolops.quality.report import CSS, CUR_COLOR, REF_COLOR, drift_html, escape, plot_html, section
+from yolops.quality.report import CSS, CUR_COLOR, REF_COLOR, drift_html, plot_html, section
 
 THUMBNAILS = 24  # flagged images shown as pictures
 ROWS = 200  # flagged images listed
@@ -35,23 +36,68 @@ def write_monitor_html(report: MonitorReport, path: str | Path) -> Path:
     return path
 
 
+_PAGE = """{% extends "page.html" %}
+{% block body %}
+<h1>{{ title }}</h1><div class='meta'>window {{ r.start.isoformat(timespec="seconds") }} .. \
+{{ r.end.isoformat(timespec="seconds") }} · reference: {{ ref.dataset }} ({{ ref.num_images }} \
+images, {{ ref.detections|length }} validation images predicted, built {{ ref.created_at }}) · \
+compared at confidence {{ "%g"|format(c.conf) }}, low confidence below \
+{{ "%g"|format(c.low_conf) }} · {{ r.other_versions }} rows of other versions left out · \
+generated {{ generated }}</div><div class='cards'>\
+<div class='card {{ card[0] }}'><b>{{ card[1] }}</b>{{ r.rows|length }} images in the window</div>\
+<div class='card {{ "error" if r.drifted else "info" }}'><b>{{ r.drifted|length }}</b>\
+features drifted</div>\
+<div class='card {{ "warning" if r.flagged else "info" }}'><b>{{ r.flagged|length }}</b>\
+images flagged</div></div>\
+<p><b>{{ r.summary() }}</b></p>\
+{% if r.alerts %}<ul>{% for a in r.alerts %}<li>{{ a }}</li>{% endfor %}</ul>{% endif %}
+
+{% for s in sections %}{{ s }}
+{% endfor %}
+<section id='flagged'><h2>Flagged images ({{ r.flagged|length }})</h2>
+{% if not r.flagged %}
+<p>No image stood out.</p>
+{% else %}
+{% if figures %}
+<div class='gallery'>{% for uri, caption in figures %}<figure><img src='{{ uri }}' \
+alt='flagged image'><figcaption>{{ caption }}</figcaption></figure>{% endfor %}</div>
+{% else %}
+<p>The server saved none of these images (serve with <code>--log-sample-rate</code> to keep a \
+share of them for labeling).</p>
+{% endif %}
+<table><tr><th>time</th><th>image</th><th>request</th><th>saved</th><th>why</th></tr>
+{% for f in rows %}
+<tr><td>{{ f.row.time.isoformat(timespec="seconds") }}</td><td>{{ f.row.image_name }}</td>\
+<td>{{ f.row.request_id }}</td><td>{{ "yes" if f.row.get("sample_path") else "no" }}</td>\
+<td>{{ "; ".join(f.reasons) }}</td></tr>
+{% endfor %}
+</table>
+{% if r.flagged|length > rows|length %}
+<p>{{ r.flagged|length - rows|length }} more in the JSON report.</p>
+{% endif %}
+{% endif %}
+</section>
+{% endblock %}
+"""
+
+
 def render_monitor_html(report: MonitorReport) -> str:
-    body = [_header(report)]
+    sections = []
     if report.rows:
-        body.append(
+        sections.append(
             section(
                 "Over the window", "timeline", plot_html(_timeline(report), "the window over time")
             )
         )
     live = f"live {report.start:%Y-%m-%d %H:%M}..{report.end:%H:%M} UTC"
-    body.append(
+    sections.append(
         section(
             "Input drift",
             "input",
             drift_html(DriftReport(report.reference.dataset, live, report.inputs)),
         )
     )
-    body.append(
+    sections.append(
         section(
             "Prediction drift",
             "predictions",
@@ -64,43 +110,21 @@ def render_monitor_html(report: MonitorReport) -> str:
             ),
         )
     )
-    body.append(section(f"Flagged images ({len(report.flagged)})", "flagged", _flagged(report)))
-    title = f"Monitoring: {report.model_name} version {report.model_version}"
-    return (
-        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>\n"
-        + "\n".join(body)
-        + "\n</body></html>\n"
-    )
-
-
-def _header(r: MonitorReport) -> str:
     card = {ALERT: ("gate-fail", "ALERT"), OK: ("gate-pass", "OK")}.get(
-        r.status, ("info", r.status.upper())
+        report.status, ("info", report.status.upper())
     )
-    cards = [
-        f"<div class='card {card[0]}'><b>{escape(card[1])}</b>"
-        f"{len(r.rows)} images in the window</div>",
-        f"<div class='card {'error' if r.drifted else 'info'}'><b>{len(r.drifted)}</b>"
-        "features drifted</div>",
-        f"<div class='card {'warning' if r.flagged else 'info'}'><b>{len(r.flagged)}</b>"
-        "images flagged</div>",
-    ]
-    c, ref = r.config, r.reference
-    meta = (
-        f"window {r.start.isoformat(timespec='seconds')} .. "
-        f"{r.end.isoformat(timespec='seconds')} · "
-        f"reference: {escape(ref.dataset)} ({ref.num_images} images, "
-        f"{len(ref.detections)} validation images predicted, built {escape(ref.created_at)}) · "
-        f"compared at confidence {c.conf:g}, low confidence below {c.low_conf:g} · "
-        f"{r.other_versions} rows of other versions left out · generated "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}"
-    )
-    alerts = "".join(f"<li>{escape(a)}</li>" for a in r.alerts)
-    verdict = f"<p><b>{escape(r.summary())}</b></p>" + (f"<ul>{alerts}</ul>" if alerts else "")
-    return (
-        f"<h1>Monitoring: {escape(r.model_name)} version {escape(r.model_version)}</h1>"
-        f"<div class='meta'>{meta}</div><div class='cards'>{''.join(cards)}</div>{verdict}"
+    return render(
+        _PAGE,
+        title=f"Monitoring: {report.model_name} version {report.model_version}",
+        css=trusted(CSS),
+        r=report,
+        ref=report.reference,
+        c=report.config,
+        card=card,
+        generated=f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}",
+        sections=sections,
+        figures=_figures(report),
+        rows=report.flagged[:ROWS],
     )
 
 
@@ -162,41 +186,14 @@ def _mean(values) -> float | None:
     return float(values.mean()) if len(values) else None
 
 
-def _flagged(r: MonitorReport) -> str:
-    if not r.flagged:
-        return "<p>No image stood out.</p>"
+def _figures(r: MonitorReport) -> list[tuple[str, str]]:
+    """(thumbnail data URI, caption) of the first flagged images the server saved."""
     figures = []
     for item in [f for f in r.flagged if f.row.get("sample_path")][:THUMBNAILS]:
         uri = _thumbnail(Path(item.row["sample_path"]))
         if uri:
-            caption = f"{item.row['time']:%H:%M:%S} · " + "; ".join(item.reasons)
-            figures.append(
-                f"<figure><img src='{uri}' alt='flagged image'><figcaption>{escape(caption)}"
-                "</figcaption></figure>"
-            )
-    gallery = (
-        f"<div class='gallery'>{''.join(figures)}</div>"
-        if figures
-        else (
-            "<p>The server saved none of these images "
-            "(serve with <code>--log-sample-rate</code> to keep a share of them for labeling).</p>"
-        )
-    )
-    rows = "".join(
-        f"<tr><td>{f.row['time'].isoformat(timespec='seconds')}</td>"
-        f"<td>{escape(f.row['image_name'])}</td><td>{escape(f.row['request_id'])}</td>"
-        f"<td>{'yes' if f.row.get('sample_path') else 'no'}</td>"
-        f"<td>{escape('; '.join(f.reasons))}</td></tr>"
-        for f in r.flagged[:ROWS]
-    )
-    more = (
-        f"<p>{len(r.flagged) - ROWS} more in the JSON report.</p>" if len(r.flagged) > ROWS else ""
-    )
-    return (
-        gallery
-        + "<table><tr><th>time</th><th>image</th><th>request</th><th>saved</th><th>why</th></tr>"
-        f"{rows}</table>{more}"
-    )
+            figures.append((uri, f"{item.row['time']:%H:%M:%S} · " + "; ".join(item.reasons)))
+    return figures
 
 
 def _thumbnail(path: Path) -> str | None:

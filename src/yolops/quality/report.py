@@ -11,7 +11,6 @@ to the region around the boxes in question, so the file stays a few MB and a
 from __future__ import annotations
 
 import base64
-import html
 import io
 import math
 import re
@@ -28,9 +27,10 @@ from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
 from yolops.data.dataset import ImageRecord
 from yolops.data.draw import draw_boxes
+from yolops.data.html_page import Markup, render, trusted
 from yolops.data.images import read_image
 from yolops.errors import ImageReadError
-from yolops.issues import Issue, Severity
+from yolops.issues import Issue
 from yolops.quality.checks import DUPLICATE_OF
 from yolops.quality.drift import DriftReport
 from yolops.quality.schema import BOX_MEASURES, box_measures
@@ -56,23 +56,125 @@ def write_html(
     return path
 
 
+_PAGE = """{% extends "page.html" %}
+{% macro sev(severity) %}<span class='sev {{ severity }}'>{{ severity }}</span>{% endmacro %}
+{% block body %}
+<h1>{{ title }}</h1>\
+<div class='meta'>{{ ds.images }} images · {{ ds.boxes }} boxes · {{ ds.classes }} classes · \
+schema {{ schema_source }}\
+{% if drift %} · drift against {{ drift.reference }}: {{ drift.drifted }} feature(s) \
+drifted{% endif %}\
+ · {{ when }} · {{ "%.1f"|format(seconds) }} s</div>\
+<div class='cards'>\
+{% for severity, n in counts %}<div class='card {{ severity }}'><b>{{ n }}</b>\
+{{ severity }}{{ "s" if n != 1 else "" }}</div>{% endfor %}\
+{% if gate %}<div class='card {{ "gate-fail" if gate.failed else "gate-pass" }}'>\
+<b>{{ "FAILED" if gate.failed else "PASSED" }}</b>gate: fail on {{ gate.fail_on }}</div>{% endif %}\
+</div>
+<section id='issues'><h2>Issues by code</h2>
+{% if not groups %}
+<p>No issues found.</p>
+{% else %}
+<table><tr><th>severity</th><th>code</th><th>count</th><th>first example</th></tr>
+{% for g in groups %}
+<tr><td>{{ sev(g.worst) }}</td><td><a href='#code-{{ g.code }}'>{{ g.code }}</a></td>\
+<td class='num'>{{ g.rows_total }}</td><td>{{ g.rows[0].where }}: {{ g.rows[0].message }}</td></tr>
+{% endfor %}
+</table>
+{% endif %}
+</section>
+{% for g in groups %}
+<section id='code-{{ g.code }}'><h3>{{ g.code }} ({{ g.rows_total }})</h3>
+{% if g.figures %}
+<div class='gallery'>
+{% for f in g.figures %}
+<figure{% if f.images|length > 1 %} style='width:{{ 260 * f.images|length }}px'{% endif %}>\
+<div class='pair'>{% for uri, alt in f.images %}<img src='{{ uri }}' alt='{{ alt }}'>\
+{% endfor %}</div>\
+<figcaption><b>{{ f.image_id }}</b> {{ f.location }}<br>{{ f.message }}\
+{% if f.legend %}<br><i>red: the label · blue: the model</i>{% endif %}</figcaption></figure>
+{% endfor %}
+</div>
+{% endif %}
+<details{{ " open" if not g.figures else "" }}><summary>all {{ g.rows_total }} issue(s)</summary>
+<table><tr><th>severity</th><th>where</th><th>message</th></tr>
+{% for row in g.rows %}
+<tr><td>{{ sev(row.severity) }}</td><td>{{ row.where }}</td><td>{{ row.message }}</td></tr>
+{% endfor %}
+</table>
+{% if g.rows_total > g.rows|length %}
+<p>… and {{ g.rows_total - g.rows|length }} more (see the JSON report).</p>
+{% endif %}
+</details></section>
+{% endfor %}
+<section id='dataset'><h2>Dataset</h2>
+<table><tr><th>class</th>\
+{% for split, images in splits %}<th>{{ split }} ({{ images }} img)</th>{% endfor %}\
+<th>boxes</th><th>images</th></tr>
+{% for c in class_rows %}
+<tr><td>{{ c.name }}</td>{% for n in c.per_split %}<td class=num>{{ n }}</td>{% endfor %}\
+<td class=num>{{ c.boxes }}</td><td class=num>{{ c.images }}</td></tr>
+{% endfor %}
+</table>
+{% for plot in plots %}{{ plot }}{% endfor %}
+</section>
+<section id='schema'><h2>Schema</h2>
+<p>Schema {{ schema.source }}. Images: formats {{ schema.formats }}, modes {{ schema.modes }}, \
+width {{ schema.width }} px, height {{ schema.height }} px; \
+boxes per image {{ schema.boxes_per_image }}.</p>
+<table><tr><th>class</th><th>share</th><th>width (px)</th><th>height (px)</th>\
+<th>area (px²)</th><th>aspect (w/h)</th></tr>
+{% for name, share, ranges in schema.classes %}
+<tr><td>{{ name }}</td><td class=num>{{ "%.1f%%"|format(share * 100) }}</td>\
+{% for r in ranges %}<td>{{ r }}</td>{% endfor %}</tr>
+{% endfor %}
+</table>
+</section>
+{% if drift %}
+<section id='drift'><h2>Drift</h2>
+{{ drift.html }}
+</section>
+{% endif %}
+{% endblock %}
+"""
+
+
 def render_html(report: QualityReport, thumbnails: int = 12, fail_on: str | None = None) -> str:
-    ds = report.dataset
-    body = [
-        _header(report, fail_on),
-        section("Issues by code", "issues", _issue_table(report)),
-        *(_code_section(report, code, items, thumbnails) for code, items in _groups(report.issues)),
-        section("Dataset", "dataset", _stats_html(report)),
-        section("Schema", "schema", _schema_html(report)),
-    ]
+    ds, s = report.dataset, report.stats
+    drift = None
     if report.drift is not None:
-        body.append(section("Drift", "drift", drift_html(report.drift)))
-    title = f"Quality report: {ds.name}"
-    return (
-        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>\n"
-        + "\n".join(body)
-        + "\n</body></html>\n"
+        drift = {
+            "reference": report.drift.reference,
+            "drifted": len(report.drift.drifted),
+            "html": drift_html(report.drift),
+        }
+    plots = [plot_html(_box_figure(ds), "box statistics")]
+    if report.image_stats:
+        plots.append(plot_html(_image_figure(report.image_stats), "image statistics"))
+    return render(
+        _PAGE,
+        title=f"Quality report: {ds.name}",
+        css=trusted(CSS),
+        ds={"images": len(ds), "boxes": ds.num_boxes, "classes": ds.num_classes},
+        schema_source=report.schema_source,
+        drift=drift,
+        when=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        seconds=sum(report.seconds.values()),
+        counts=list(report.counts_by_severity().items()),
+        gate=({"failed": report.exit_code(fail_on) != 0, "fail_on": fail_on} if fail_on else None),
+        groups=[_group(report, code, items, thumbnails) for code, items in _groups(report.issues)],
+        splits=[(x, s.images_per_split[x]) for x in s.splits],
+        class_rows=[
+            {
+                "name": c,
+                "per_split": [s.boxes_per_class_per_split[c][x] for x in s.splits],
+                "boxes": s.boxes_per_class[c],
+                "images": s.images_per_class[c],
+            }
+            for c in s.class_names
+        ],
+        plots=plots,
+        schema=_schema(report),
     )
 
 
@@ -101,43 +203,14 @@ tr.drifted td{background:#ffebe9}details{margin:8px 0}summary{cursor:pointer;col
 """
 
 
-def escape(text: object) -> str:
-    return html.escape(str(text), quote=True)
+_SECTION = """<section id='{{ anchor }}'><h2>{{ title }}</h2>
+{{ content }}
+</section>"""
 
 
-def section(title: str, anchor: str, content: str) -> str:
-    return f"<section id='{escape(anchor)}'><h2>{escape(title)}</h2>\n{content}\n</section>"
-
-
-def _sev(severity: Severity) -> str:
-    return f"<span class='sev {severity.value}'>{severity.value}</span>"
-
-
-def _header(report: QualityReport, fail_on: str | None) -> str:
-    ds, counts = report.dataset, report.counts_by_severity()
-    cards = [
-        f"<div class='card {s}'><b>{n}</b>{s}{'s' if n != 1 else ''}</div>"
-        for s, n in counts.items()
-    ]
-    if fail_on:
-        failed = report.exit_code(fail_on) != 0
-        verdict = "FAILED" if failed else "PASSED"
-        cards.append(
-            f"<div class='card {'gate-fail' if failed else 'gate-pass'}'><b>{verdict}</b>"
-            f"gate: fail on {escape(fail_on)}</div>"
-        )
-    drift = ""
-    if report.drift is not None:
-        n = len(report.drift.drifted)
-        drift = f" · drift against {escape(report.drift.reference)}: {n} feature(s) drifted"
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    seconds = sum(report.seconds.values())
-    return (
-        f"<h1>Quality report: {escape(ds.name)}</h1>"
-        f"<div class='meta'>{len(ds)} images · {ds.num_boxes} boxes · {ds.num_classes} classes · "
-        f"schema {escape(report.schema_source)}{drift} · {when} · {seconds:.1f} s</div>"
-        f"<div class='cards'>{''.join(cards)}</div>"
-    )
+def section(title: str, anchor: str, content: Markup) -> Markup:
+    """A titled section around ``content`` (rendered HTML; a plain string is escaped)."""
+    return render(_SECTION, title=title, anchor=anchor, content=content)
 
 
 def _groups(issues: Sequence[Issue]) -> list[tuple[str, list[Issue]]]:
@@ -147,61 +220,36 @@ def _groups(issues: Sequence[Issue]) -> list[tuple[str, list[Issue]]]:
     return sorted(groups.items(), key=lambda kv: (-max(i.severity.rank for i in kv[1]), kv[0]))
 
 
-def _issue_table(report: QualityReport) -> str:
-    if not report.issues:
-        return "<p>No issues found.</p>"
-    rows = []
-    for code, items in _groups(report.issues):
-        worst = max((i.severity for i in items), key=lambda s: s.rank)
-        rows.append(
-            f"<tr><td>{_sev(worst)}</td><td><a href='#code-{escape(code)}'>{escape(code)}</a></td>"
-            f"<td class='num'>{len(items)}</td>"
-            f"<td>{escape(_where(items[0]))}: {escape(items[0].message)}</td></tr>"
-        )
-    return (
-        "<table><tr><th>severity</th><th>code</th><th>count</th><th>first example</th></tr>"
-        + "".join(rows)
-        + "</table>"
-    )
-
-
 def _where(issue: Issue) -> str:
     where = issue.path or "<dataset>"
     return f"{where} ({issue.location})" if issue.location else where
 
 
-def _code_section(report: QualityReport, code: str, items: list[Issue], thumbnails: int) -> str:
-    gallery = [g for g in (_figure(report, i) for i in items[: thumbnails * 4]) if g][:thumbnails]
-    rows = "".join(
-        f"<tr><td>{_sev(i.severity)}</td><td>{escape(_where(i))}</td><td>{escape(i.message)}</td></tr>"
-        for i in items[:ROWS_PER_CODE]
-    )
-    more = (
-        f"<p>… and {len(items) - ROWS_PER_CODE} more (see the JSON report).</p>"
-        if len(items) > ROWS_PER_CODE
-        else ""
-    )
-    table = (
-        f"<details{' open' if not gallery else ''}><summary>all {len(items)} issue(s)</summary>"
-        f"<table><tr><th>severity</th><th>where</th><th>message</th></tr>{rows}</table>{more}</details>"
-    )
-    shown = f"<div class='gallery'>{''.join(gallery)}</div>" if gallery else ""
-    return (
-        f"<section id='code-{escape(code)}'><h3>{escape(code)} ({len(items)})</h3>"
-        f"{shown}{table}</section>"
-    )
+def _group(report: QualityReport, code: str, items: list[Issue], thumbnails: int) -> dict:
+    """One issue code: its worst severity, its first rows and its figures."""
+    figures = [f for f in (_figure(report, i) for i in items[: thumbnails * 4]) if f]
+    return {
+        "code": code,
+        "worst": max((i.severity for i in items), key=lambda s: s.rank).value,
+        "rows_total": len(items),
+        "rows": [
+            {"severity": i.severity.value, "where": _where(i), "message": i.message}
+            for i in items[:ROWS_PER_CODE]
+        ],
+        "figures": figures[:thumbnails],
+    }
 
 
 # -- thumbnails --------------------------------------------------------------------------------
 
 
-def _figure(report: QualityReport, issue: Issue) -> str | None:
+def _figure(report: QualityReport, issue: Issue) -> dict | None:
     """A figure for one issue: its image's thumbnail (and the other image's, for a
     duplicate) with a caption; None when there is no image to show."""
     ids = [issue.image_id]
     if issue.location and issue.location.startswith(DUPLICATE_OF):
         ids.append(issue.location[len(DUPLICATE_OF) :])
-    uris = []
+    images = []
     names = report.dataset.class_names
     for image_id in ids:
         record = report.dataset[image_id] if image_id in report.dataset else None
@@ -211,19 +259,16 @@ def _figure(report: QualityReport, issue: Issue) -> str | None:
         offending = _boxes_of(issue, record) if mine else (np.zeros((0, 4)), None)
         uri = _thumbnail(record, names, offending, _model_box(issue, names) if mine else None)
         if uri:
-            uris.append(f"<img src='{uri}' alt='{escape(record.id)}'>")
-    if not uris:
+            images.append((uri, record.id))
+    if not images:
         return None
-    width = f" style='width:{260 * len(uris)}px'" if len(uris) > 1 else ""
-    legend = (
-        "<br><i>red: the label · blue: the model</i>" if hasattr(issue, "predicted_box") else ""
-    )
-    return (
-        f"<figure{width}><div class='pair'>{''.join(uris)}</div>"
-        f"<figcaption><b>{escape(issue.image_id)}</b> {escape(issue.location or '')}"
-        f"<br>{escape(issue.message)}{legend}"
-        "</figcaption></figure>"
-    )
+    return {
+        "images": images,
+        "image_id": issue.image_id,
+        "location": issue.location or "",
+        "message": issue.message,
+        "legend": hasattr(issue, "predicted_box"),
+    }
 
 
 def _model_box(issue: Issue, class_names: Sequence[str]) -> tuple[np.ndarray, str] | None:
@@ -359,33 +404,15 @@ def _region(boxes: np.ndarray, width: int, height: int) -> tuple[int, int, int, 
 # -- plots ----------------------------------------------------------------------------------------
 
 
-def plot_html(fig: Figure, alt: str) -> str:
+_PLOT = "<img class='plot' src='{{ uri }}' alt='{{ alt }}'>"
+
+
+def plot_html(fig: Figure, alt: str) -> Markup:
     buf = io.BytesIO()
     FigureCanvasAgg(fig)
     fig.savefig(buf, format="png", dpi=72)
     uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-    return f"<img class='plot' src='{uri}' alt='{escape(alt)}'>"
-
-
-def _stats_html(report: QualityReport) -> str:
-    s, ds = report.stats, report.dataset
-    rows = "".join(
-        f"<tr><td>{escape(c)}</td>"
-        f"{''.join(f'<td class=num>{s.boxes_per_class_per_split[c][x]}</td>' for x in s.splits)}"
-        f"<td class=num>{s.boxes_per_class[c]}</td><td class=num>{s.images_per_class[c]}</td></tr>"
-        for c in s.class_names
-    )
-    head = "".join(f"<th>{escape(x)} ({s.images_per_split[x]} img)</th>" for x in s.splits)
-    table = f"<table><tr><th>class</th>{head}<th>boxes</th><th>images</th></tr>{rows}</table>"
-    return (
-        table
-        + plot_html(_box_figure(ds), "box statistics")
-        + (
-            plot_html(_image_figure(report.image_stats), "image statistics")
-            if report.image_stats
-            else ""
-        )
-    )
+    return render(_PLOT, uri=uri, alt=alt)
 
 
 def _box_figure(ds) -> Figure:
@@ -445,48 +472,46 @@ def _image_figure(stats) -> Figure:
     return fig
 
 
-def _schema_html(report: QualityReport) -> str:
+def _schema(report: QualityReport) -> dict:
     sc = report.schema
     source = {
         "given": "given by the user",
         "reference": "inferred from the reference dataset",
         "inferred": "inferred from this dataset (findings against it are outliers, at info level)",
     }[report.schema_source]
-    rows = "".join(
-        f"<tr><td>{escape(name)}</td><td class=num>{c.share:.1%}</td>"
-        + "".join(f"<td>{escape(c.range_of(m))}</td>" for m in BOX_MEASURES)
-        + "</tr>"
-        for name, c in sc.classes.items()
-    )
-    return (
-        f"<p>Schema {escape(source)}. "
-        f"Images: formats {escape(', '.join(sc.image_formats) or '-')}, "
-        f"modes {escape(', '.join(sc.image_modes) or '-')}, width {escape(sc.image_width)} px, "
-        f"height {escape(sc.image_height)} px; boxes per image {escape(sc.boxes_per_image)}.</p>"
-        "<table><tr><th>class</th><th>share</th><th>width (px)</th><th>height (px)</th>"
-        f"<th>area (px²)</th><th>aspect (w/h)</th></tr>{rows}</table>"
-    )
+    return {
+        "source": source,
+        "formats": ", ".join(sc.image_formats) or "-",
+        "modes": ", ".join(sc.image_modes) or "-",
+        "width": sc.image_width,
+        "height": sc.image_height,
+        "boxes_per_image": sc.boxes_per_image,
+        "classes": [
+            (name, c.share, [c.range_of(m) for m in BOX_MEASURES]) for name, c in sc.classes.items()
+        ],
+    }
 
 
-def drift_html(drift: DriftReport) -> str:
-    rows = "".join(
-        f"<tr class='{'drifted' if f.drifted else ''}'><td>{escape(f.feature)}</td>"
-        f"<td>{'<b>drifted</b>' if f.drifted else 'no'}</td><td>{escape(f.statistic)}</td>"
-        f"<td class=num>{_fmt(f.value)}</td><td class=num>{f.threshold:g}</td>"
-        f"<td>{escape(f.test)}</td>"
-        f"<td class=num>{_fmt(f.p_value)}</td><td class=num>{f.reference_n}</td>"
-        f"<td class=num>{f.current_n}</td><td>{escape(f.change)}</td></tr>"
-        for f in drift.features
-    )
-    table = (
-        f"<p>Current {escape(drift.current)} against reference {escape(drift.reference)}. "
-        "A feature drifts when its statistic exceeds the threshold and its test's p-value "
-        "is below alpha.</p>"
-        "<table><tr><th>feature</th><th>drifted</th><th>statistic</th><th>value</th><th>threshold</th>"
-        "<th>test</th><th>p-value</th><th>reference n</th><th>current n</th><th>change</th></tr>"
-        f"{rows}</table>"
-    )
-    return table + plot_html(_drift_figure(drift), "reference vs current distributions")
+_DRIFT = """<p>Current {{ drift.current }} against reference {{ drift.reference }}. \
+A feature drifts when its statistic exceeds the threshold and its test's p-value is below \
+alpha.</p>
+<table><tr><th>feature</th><th>drifted</th><th>statistic</th><th>value</th><th>threshold</th>\
+<th>test</th><th>p-value</th><th>reference n</th><th>current n</th><th>change</th></tr>
+{% for f in drift.features %}
+<tr class='{{ "drifted" if f.drifted else "" }}'><td>{{ f.feature }}</td>\
+<td>{% if f.drifted %}<b>drifted</b>{% else %}no{% endif %}</td><td>{{ f.statistic }}</td>\
+<td class=num>{{ fmt(f.value) }}</td><td class=num>{{ "%g"|format(f.threshold) }}</td>\
+<td>{{ f.test }}</td><td class=num>{{ fmt(f.p_value) }}</td><td class=num>{{ f.reference_n }}</td>\
+<td class=num>{{ f.current_n }}</td><td>{{ f.change }}</td></tr>
+{% endfor %}
+</table>
+{{ plot }}"""
+
+
+def drift_html(drift: DriftReport) -> Markup:
+    """The drift table, feature by feature, and the distributions plotted."""
+    plot = plot_html(_drift_figure(drift), "reference vs current distributions")
+    return render(_DRIFT, drift=drift, fmt=_fmt, plot=plot)
 
 
 def _drift_figure(drift: DriftReport) -> Figure:

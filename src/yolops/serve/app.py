@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import cv2
-import torch
 from anyio import CapacityLimiter
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from yolops._version import __version__
-from yolops.api_errors import install_error_handlers
+from yolops.api_errors import HeadLimit, install_error_handlers, reject_unknown_query
 from yolops.device import cpu_count
 from yolops.identity import KeyStore
 from yolops.monitor.log import PredictionLog
@@ -64,6 +64,8 @@ def build_app(
         title="yolops inference API",
         version=__version__,
         lifespan=lifespan,
+        # A query parameter no route declares is a 422, not ignored (a misspelt option).
+        dependencies=[Depends(reject_unknown_query)],
         description=(
             "Object detection over HTTP: POST images to /v1/predict, get boxes, classes and "
             "scores in image pixels. Authenticate with an API key (`yolops keys create`)."
@@ -74,6 +76,7 @@ def build_app(
     app.include_router(models_router)
     app.include_router(ops_router)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(HeadLimit, max_bytes=config.max_header_bytes)  # outermost
     return app
 
 
@@ -134,5 +137,6 @@ def _quiet_threads() -> None:
     """One thread each for OpenCV and torch (resizing, NMS) in the server: requests
     are the parallelism, and ONNX Runtime's intra-op threads are inference's budget."""
     cv2.setNumThreads(1)
-    if torch.get_num_threads() != 1:
+    torch = sys.modules.get("torch")  # not imported at all to serve an ONNX graph
+    if torch is not None and torch.get_num_threads() != 1:
         torch.set_num_threads(1)

@@ -6,6 +6,11 @@ by route template, method and status; ``yolops_batch_size`` (images per inferenc
 run); ``yolops_inference_seconds``; ``yolops_queue_depth`` (images waiting);
 ``yolops_images_total``; ``yolops_model_info`` (1 for the model and version
 served); ``yolops_model_reloads_total`` by result; ``yolops_prediction_log_dropped_total``.
+
+Plus what the default registry would carry and every Prometheus dashboard expects: the
+process collector (``process_resident_memory_bytes``, ``process_cpu_seconds_total``,
+``process_open_fds``, ``process_start_time_seconds``, ...; Linux), the GC collector
+(``python_gc_collections_total``, ...) and ``python_info``.
 """
 
 from __future__ import annotations
@@ -17,7 +22,10 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    GCCollector,
     Histogram,
+    PlatformCollector,
+    ProcessCollector,
     generate_latest,
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,6 +37,9 @@ BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64)
 class ServeMetrics:
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry()
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
         self.requests = Counter(
             "yolops_http_requests_total", "HTTP requests", ["route", "method", "status"], registry=r
         )

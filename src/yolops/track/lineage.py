@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from mlflow.entities import Dataset as MlflowDataset
 from mlflow.entities import DatasetInput, InputTag
@@ -18,6 +19,20 @@ from yolops.workspace import Workspace
 
 TAG_DATASET_VERSION = "dataset.version"
 CONTEXT = "mlflow.data.context"
+
+
+def dataset_source(data: str | Path | None, version_ref: str = "", root: str | Path = "") -> str:
+    """Where a run's dataset can be read again from any folder, as the run records it:
+    a dataset version's exact reference (``NAME@vN``, even when the user gave ``NAME``),
+    else the absolute path of the data as given (or of the dataset's root); a path that
+    does not exist here is kept as given."""
+    if version_ref:
+        return version_ref
+    for given in (data, root):
+        if given:
+            path = Path(given).expanduser()
+            return str(path.resolve()) if path.exists() else str(given)
+    return ""
 
 
 def dataset_input(name: str, digest: str, source: str, context: str) -> DatasetInput:

@@ -4,14 +4,21 @@ The model wraps the ONNX Runtime predictor on the run's ONNX export, so that
 ``mlflow.pyfunc.load_model(uri).predict(images)`` and ``mlflow models serve``
 (with ``--env-manager local`` where yolops is installed) work like yolops itself.
 
-Input: one RGB uint8 image (H, W, 3), a batch of same-size images (B, H, W, 3), or a
-list of images of any sizes. Params (optional): ``conf``, ``iou``, ``max_det``.
+Input: one RGB uint8 image (H, W, 3), a batch of same-size images (B, H, W, 3), encoded
+image bytes (JPEG, PNG, ...), a base64 string of them, or a list of any of these (images
+of any sizes); a one-column DataFrame or Series of bytes or base64 strings (Spark UDF,
+``mlflow models serve`` with ``dataframe_split``); ``{"inputs": ["<base64>", ...]}`` when
+served. Anything else: a :class:`YolopsError` that says what was expected.
+Params (optional): ``conf``, ``iou``, ``max_det``.
 Output: a DataFrame, one row per box: ``image`` (index in the batch), ``x1 y1 x2 y2``
 (xyxy, pixels of that image), ``score``, ``class_id``, ``class_name``.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,10 +31,11 @@ import numpy as np
 import onnxruntime
 import pandas as pd
 from mlflow.models import ModelSignature
-from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
+from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 from yolops._version import __version__
-from yolops.errors import YolopsError
+from yolops.data.images import decode_image
+from yolops.errors import ImageReadError, YolopsError
 from yolops.infer.predictor import load_predictor
 
 COLUMNS = ("image", "x1", "y1", "x2", "y2", "score", "class_id", "class_name")
@@ -35,21 +43,106 @@ _MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
 
 
 def as_image_list(model_input: Any) -> list[np.ndarray]:
-    """A pyfunc input -> RGB uint8 images; a clear error for anything else."""
-    if isinstance(model_input, dict) and len(model_input) == 1:
+    """A pyfunc input -> RGB uint8 images (H, W, 3); a :class:`YolopsError` naming the
+    item and what is wrong for anything else.
+
+    Accepted: one image (H, W, 3); a batch (B, H, W, 3); a list (or 1-D object array,
+    pandas Series, one-column DataFrame, one-key dict) whose items are images of any
+    sizes, encoded image bytes (JPEG, PNG, ...) or base64 strings of them (a
+    ``data:image/...;base64,`` prefix is allowed). Pixel arrays may be any integer
+    dtype with values in 0..255 (JSON payloads arrive as int64)."""
+    if isinstance(model_input, dict):
+        if len(model_input) != 1:
+            raise YolopsError(
+                f"expected one input, got a dict with keys {sorted(map(str, model_input))}"
+            )
         model_input = next(iter(model_input.values()))
-    if isinstance(model_input, np.ndarray):
-        if model_input.ndim == 3:
-            return [np.ascontiguousarray(model_input, dtype=np.uint8)]
-        if model_input.ndim == 4:
-            return [np.ascontiguousarray(x, dtype=np.uint8) for x in model_input]
-        raise YolopsError(
-            f"expected an image (H, W, 3) or a batch (B, H, W, 3), got shape {model_input.shape}"
-        )
+    if isinstance(model_input, pd.DataFrame):
+        if model_input.shape[1] != 1:
+            raise YolopsError(
+                "expected a DataFrame with one column of images (bytes or base64 strings), "
+                f"got columns {list(map(str, model_input.columns))}"
+            )
+        model_input = model_input.iloc[:, 0]
+    if isinstance(model_input, pd.Series):
+        model_input = model_input.tolist()
+    if isinstance(model_input, (bytes, bytearray, memoryview, str)):
+        return [_one_image(model_input, "the input")]
+    if isinstance(model_input, np.ndarray) and model_input.dtype.kind not in "OSU":
+        return _pixel_arrays(model_input)
+    if isinstance(model_input, np.ndarray):  # strings, bytes or arrays as objects
+        model_input = model_input.reshape(-1).tolist() if model_input.ndim else [model_input.item()]
     if isinstance(model_input, (list, tuple)):
-        return [np.ascontiguousarray(np.asarray(x), dtype=np.uint8) for x in model_input]
+        if model_input and not any(isinstance(x, _ITEM_TYPES) for x in model_input):
+            # nested lists of numbers: one image or a batch of same-size images
+            try:
+                array = np.asarray(model_input)
+            except ValueError:  # ragged: a list of images of different sizes
+                array = None
+            if array is not None and array.dtype.kind not in "OSU":
+                return _pixel_arrays(array)
+        return [_one_image(x, f"item {i}") for i, x in enumerate(model_input)]
     raise YolopsError(
-        f"expected an image array or a list of them, got {type(model_input).__name__}"
+        "expected an RGB uint8 image (H, W, 3), a batch (B, H, W, 3), encoded image bytes, "
+        f"a base64 string or a list of these, got {type(model_input).__name__}"
+    )
+
+
+_ITEM_TYPES = (np.ndarray, bytes, bytearray, memoryview, str)
+_DATA_URI = re.compile(r"^data:image/[\w.+-]+;base64,", re.IGNORECASE)
+
+
+def _pixel_arrays(array: np.ndarray) -> list[np.ndarray]:
+    if array.ndim == 3:
+        return [_pixels(array, "the input")]
+    if array.ndim == 4:
+        return [_pixels(x, f"image {i}") for i, x in enumerate(array)]
+    raise YolopsError(
+        f"expected an image (H, W, 3) or a batch (B, H, W, 3), got shape {array.shape}"
+    )
+
+
+def _pixels(array: np.ndarray, what: str) -> np.ndarray:
+    """An RGB image array as uint8; refuses other shapes, floats and values off 0..255
+    rather than casting them (a float image in [0, 1] would become black)."""
+    if array.ndim != 3 or array.shape[2] != 3 or 0 in array.shape:
+        raise YolopsError(f"{what}: expected an RGB image (H, W, 3), got shape {array.shape}")
+    if array.dtype == np.uint8:
+        return np.ascontiguousarray(array)
+    if array.dtype.kind not in "iu":
+        raise YolopsError(f"{what}: expected uint8 pixels (0..255), got dtype {array.dtype}")
+    if array.min() < 0 or array.max() > 255:
+        raise YolopsError(
+            f"{what}: pixel values must be in 0..255, got {array.min()}..{array.max()}"
+        )
+    return np.ascontiguousarray(array, dtype=np.uint8)
+
+
+def _one_image(item: Any, what: str) -> np.ndarray:
+    """One item of a list: pixels, encoded bytes or a base64 string of them."""
+    if isinstance(item, str):
+        text = _DATA_URI.sub("", item.strip(), count=1)
+        try:
+            item = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise YolopsError(
+                f"{what}: a string must be a base64-encoded image (JPEG, PNG, ...)"
+            ) from None
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        try:
+            return decode_image(bytes(item), what)
+        except ImageReadError as e:
+            raise YolopsError(f"{what}: {e.reason} (expected JPEG, PNG, ... bytes)") from None
+    if isinstance(item, (list, tuple)):
+        try:
+            item = np.asarray(item)
+        except ValueError:
+            raise YolopsError(f"{what}: nested lists of uneven lengths are not an image") from None
+    if isinstance(item, np.ndarray) and item.dtype.kind not in "OSU":
+        return _pixels(item, what)
+    raise YolopsError(
+        f"{what}: expected an RGB uint8 image (H, W, 3), encoded image bytes or a base64 "
+        f"string, got {type(item).__name__}"
     )
 
 
@@ -108,7 +201,10 @@ def build_python_model():
 
 
 def model_signature():
-    inputs = Schema([TensorSpec(np.dtype(np.uint8), (-1, -1, -1, 3))])
+    """Outputs and params only. An input schema would make MLflow enforce one layout
+    before ``predict`` sees the data (a TensorSpec (-1, -1, -1, 3) refuses a single
+    (H, W, 3) image and lists of images of different sizes; a binary column refuses
+    arrays), so :func:`as_image_list` checks the input and names what is wrong."""
     outputs = Schema(
         [
             ColSpec("long", "image"),
@@ -124,7 +220,7 @@ def model_signature():
             ParamSpec("max_det", "long", 300),
         ]
     )
-    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
+    return ModelSignature(inputs=None, outputs=outputs, params=params)
 
 
 def input_example(imgsz: int) -> np.ndarray:

@@ -257,7 +257,7 @@ def attach_reference(
             f"{what}: its run does not say which dataset it trained on; give --data DATA"
         )
     try:
-        dataset = Dataset.load(source)
+        dataset = Dataset.load(source, workspace=ws)  # a version: in the model's workspace
     except (YolopsError, OSError) as e:
         raise ReferenceStatsError(
             f"{what}: cannot read its dataset {source} ({e}); give the data with "

@@ -130,7 +130,9 @@ def describe(ws: Workspace, ref: str) -> dict[str, Any]:
         "version": str(mv.version),
         "aliases": list(mv.aliases or []),
         "run_id": mv.run_id,
-        "model_id": mv.model_id,
+        # MLflow leaves a version's model_id unset when it reads the version back (the
+        # version's source is models:/ID); the run's tag has it.
+        "model_id": mv.model_id or tags.get(TAG_MODEL_ID),
         "source": mv.source,
         "status": mv.status,
         "registered_by": (mv.tags or {}).get("registered_by") or mv.user_id or "",

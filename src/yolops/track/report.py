@@ -9,11 +9,11 @@ script, no stylesheet or image fetched from anywhere.
 from __future__ import annotations
 
 import base64
-import html
 import io
 import tempfile
 from pathlib import Path
 
+from yolops.data.html_page import render, trusted
 from yolops.track.store import get_run, store_errors
 from yolops.workspace import Workspace
 
@@ -34,16 +34,55 @@ _STYLE = (
 )
 
 
+_PAGE = """{% extends "page.html" %}
+{% macro table(rows, header) %}
+<table><tr>{% for h in header %}<th>{{ h }}</th>{% endfor %}</tr>\
+{% for row in rows %}<tr>{% for cell in row %}<td>{{ cell }}</td>{% endfor %}</tr>{% endfor %}\
+</table>
+{% endmacro %}
+{% macro png(uri) %}<img src="{{ uri }}">{% endmacro %}
+{% block body %}
+<h1>{{ name }} <small>run {{ run_id }}</small></h1>
+{{ table(overview, ("", "")) }}
+{% if final %}
+<h2>Final metrics (best weights)</h2>
+{{ table(final, ("metric", "value")) }}
+{% endif %}
+{% if per_class %}
+<h2>Per-class AP50-95 (val)</h2>
+{{ table(per_class, ("class", "AP50-95")) }}
+{% endif %}
+{% if curves %}
+<h2>Metric curves</h2>
+{{ png(curves) }}
+{% endif %}
+{% if plots %}
+<h2>Plots</h2>
+{% for title, uri in plots %}
+<h3>{{ title }}</h3>
+{{ png(uri) }}
+{% endfor %}
+{% endif %}
+{% if config %}
+<h2>Config</h2>
+<pre>{{ config }}</pre>
+{% endif %}
+<h2>Lineage and system</h2>
+{{ table(lineage, ("tag", "value")) }}
+{% if params %}
+<h2>Parameters</h2>
+{{ table(params, ("param", "value")) }}
+{% endif %}
+<h2>Commands</h2><pre>yolops models register {{ run_id }} --name NAME
+yolops predict --model runs:/{{ run_id }} --source IMAGES
+yolops runs compare {{ run_id }} OTHER_RUN</pre>
+{% endblock %}
+"""
+
+
 def _png(data: bytes) -> str:
-    return f'<img src="data:image/png;base64,{base64.b64encode(data).decode()}">'
-
-
-def _table(rows: list[tuple], header: tuple[str, ...]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
+    """A PNG as a data URI."""
+    return f"data:image/png;base64,{base64.b64encode(data).decode()}"
 
 
 def _curves_png(client, run_id: str, metric_keys: set[str]) -> bytes | None:
@@ -92,65 +131,49 @@ def write_report(ws: Workspace, run_id: str, out: str | Path | None = None) -> P
     out = Path(out) if out else ws.root / "reports" / f"{run_id}.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>yolops run {html.escape(run_id)}</title>"
-        f"<style>{_STYLE}</style></head><body>",
-        f"<h1>{html.escape(run.info.run_name or run_id)} "
-        f"<small>run {html.escape(run_id)}</small></h1>",
-        _table(
-            [
-                ("status", run.info.status),
-                ("kind", tags.get("yolops.kind", "")),
-                ("user", tags.get("mlflow.user", "")),
-                ("run folder", tags.get("yolops.run_dir", "")),
-            ],
-            ("", ""),
-        ),
-    ]
     final = sorted(
         (k, f"{v:.4f}") for k, v in metrics.items() if k.startswith("best/") and "/ap" not in k
     )
-    if final:
-        parts += ["<h2>Final metrics (best weights)</h2>", _table(final, ("metric", "value"))]
     per_class = sorted(
         (k.removeprefix("best/val/ap50_95/"), f"{v:.4f}")
         for k, v in metrics.items()
         if k.startswith("best/val/ap50_95/")
     )
-    if per_class:
-        parts += ["<h2>Per-class AP50-95 (val)</h2>", _table(per_class, ("class", "AP50-95"))]
     curves = _curves_png(client, run_id, set(metrics))
-    if curves:
-        parts += ["<h2>Metric curves</h2>", _png(curves)]
     with tempfile.TemporaryDirectory() as tmp:
         plots = _artifact_files(client, run_id, "plots", Path(tmp))
         ranked = sorted(
             (p for p in plots if p.suffix == ".png"),
             key=lambda p: next((i for i, k in enumerate(PLOT_ORDER) if p.name.startswith(k)), 99),
         )
-        if ranked:
-            parts.append("<h2>Plots</h2>")
-            for p in ranked:
-                parts += [f"<h3>{html.escape(p.stem.replace('_', ' '))}</h3>", _png(p.read_bytes())]
+        pictures = [(p.stem.replace("_", " "), _png(p.read_bytes())) for p in ranked]
         config = [
             p
             for p in _artifact_files(client, run_id, "config.yaml", Path(tmp) / "c")
             if p.is_file()
         ]
-        if config:
-            parts += ["<h2>Config</h2>", f"<pre>{html.escape(config[0].read_text())}</pre>"]
-    lineage = sorted((k, v) for k, v in tags.items() if k.startswith(("dataset.", "git.", "sys.")))
-    parts += ["<h2>Lineage and system</h2>", _table(lineage, ("tag", "value"))]
-    if params:
-        parts += ["<h2>Parameters</h2>", _table(sorted(params.items()), ("param", "value"))]
-    parts += [
-        "<h2>Commands</h2><pre>"
-        + html.escape(
-            f"yolops models register {run_id} --name NAME\nyolops predict --model runs:/{run_id} "
-            f"--source IMAGES\nyolops runs compare {run_id} OTHER_RUN"
-        )
-        + "</pre></body></html>"
-    ]
-    out.write_text("\n".join(parts), encoding="utf-8")
+        config_text = config[0].read_text() if config else ""
+    page = render(
+        _PAGE,
+        title=f"yolops run {run_id}",
+        css=trusted(_STYLE),
+        name=run.info.run_name or run_id,
+        run_id=run_id,
+        overview=[
+            ("status", run.info.status),
+            ("kind", tags.get("yolops.kind", "")),
+            ("user", tags.get("mlflow.user", "")),
+            ("run folder", tags.get("yolops.run_dir", "")),
+        ],
+        final=final,
+        per_class=per_class,
+        curves=_png(curves) if curves else "",
+        plots=pictures,
+        config=config_text,
+        lineage=sorted(
+            (k, v) for k, v in tags.items() if k.startswith(("dataset.", "git.", "sys."))
+        ),
+        params=sorted(params.items()),
+    )
+    out.write_text(page, encoding="utf-8")
     return out

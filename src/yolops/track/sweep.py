@@ -35,9 +35,10 @@ from mlflow.entities import Param
 from optuna.trial import TrialState
 from rich.console import Console
 
+from yolops import safe_yaml
 from yolops.data.dataset import Dataset, load_dataset
 from yolops.errors import ConfigError, TrackingError
-from yolops.track.lineage import TAG_DATASET_VERSION, input_of
+from yolops.track.lineage import TAG_DATASET_VERSION, dataset_source, input_of
 from yolops.track.registry import register_model
 from yolops.track.tracking import MLflowTracker, flatten, get_or_create_experiment
 from yolops.track.training import train_tracked
@@ -102,8 +103,8 @@ def validate_space(
 def load_space(path: str | Path) -> dict[str, dict[str, Any]]:
     path = Path(path)
     try:
-        values = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as e:
+        values = safe_yaml.load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
         raise ConfigError(f"{path}: cannot read the search space: {e}") from None
     return validate_space(values, str(path))
 
@@ -238,6 +239,9 @@ class _SweepRun:
             client.update_run(t.run_id, status="RUNNING")
             return
         exp_id = get_or_create_experiment(client, t.experiment, self.ws.artifact_root)
+        source = dataset_source(
+            base.data, dataset.version.ref if dataset.version else "", dataset.root or ""
+        )
         run = client.create_run(
             exp_id,
             run_name=t.run_name,
@@ -246,12 +250,12 @@ class _SweepRun:
                 "mlflow.user": getpass.getuser(),
                 "optuna.study": self.study.study_name,
                 "mlflow.source.name": "yolops sweep",
-                "dataset.source": base.data,
+                "dataset.source": source,
                 TAG_DATASET_VERSION: dataset.version.ref if dataset.version else "",
             },
         )
         t.run_id = run.info.run_id
-        client.log_inputs(t.run_id, [input_of(dataset, base.data, "training")])
+        client.log_inputs(t.run_id, [input_of(dataset, source, "training")])
         params = {f"base.{k}": v for k, v in flatten(base.to_dict()).items() if k not in space}
         params.update(
             {

@@ -37,10 +37,11 @@ from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from rich.console import Console
 
+from yolops import safe_yaml
 from yolops.errors import TrackingError
 from yolops.infer.export import cached_onnx
 from yolops.model.checkpoint import load_checkpoint
-from yolops.track.lineage import TAG_DATASET_VERSION, dataset_input, input_of
+from yolops.track.lineage import TAG_DATASET_VERSION, dataset_input, dataset_source, input_of
 from yolops.track.pyfunc import log_detector_model
 from yolops.train.config import TrainConfig
 from yolops.train.trainer import TrainCallback, TrainResult
@@ -112,7 +113,7 @@ def read_state(run_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        return yaml.safe_load(path.read_text()) or {}
+        return safe_yaml.load(path.read_text()) or {}
     except yaml.YAMLError:
         return {}
 
@@ -157,6 +158,14 @@ class MLflowTracker(TrainCallback):
     # -- the trainer's events ------------------------------------------------------------
 
     def on_train_start(self, run_dir: Path, config: TrainConfig, info: dict[str, Any]) -> None:
+        # resolved here, in the training's folder, and kept in the state file for `runs sync`
+        info = {
+            **info,
+            "dataset_source": info.get("dataset_source")
+            or dataset_source(
+                config.data, str(info.get("dataset_version") or ""), info.get("dataset_root") or ""
+            ),
+        }
         self.run_dir, self._info, self._val_split = Path(run_dir), dict(info), config.val_split
         self._write_state()
         self.guarded("starting the run", self._start, config, info)
@@ -223,7 +232,7 @@ class MLflowTracker(TrainCallback):
             exp_id, run_name=self.run_name or self.run_dir.name, tags=self._tags(config, info)
         )
         self.run_id = run.info.run_id
-        source = config.data or str(info.get("dataset_root", ""))
+        source = info["dataset_source"]
         name = str(info.get("dataset_version") or info.get("dataset", ""))
         digest = str(info.get("dataset_digest", ""))
         self.client.log_inputs(self.run_id, [dataset_input(name, digest, source, "training")])
@@ -247,7 +256,7 @@ class MLflowTracker(TrainCallback):
             "dataset.train_split": "train",
             "dataset.train_images": str(info.get("train_images", "")),
             "dataset.val_images": str(info.get("val_images", "")),
-            "dataset.source": config.data or str(info.get("dataset_root", "")),
+            "dataset.source": info["dataset_source"],
             TAG_DATASET_VERSION: str(info.get("dataset_version", "")),
             "sys.device": str(info.get("device", "")),
             "sys.threads": str(info.get("threads", "")),
@@ -311,11 +320,11 @@ class MLflowTracker(TrainCallback):
         """The data config file itself (a YOLO YAML, a COCO JSON) and a summary of the
         dataset the run saw (name, content hash, split sizes)."""
         config = (
-            yaml.safe_load((run_dir / "config.yaml").read_text())
+            safe_yaml.load((run_dir / "config.yaml").read_text())
             if (run_dir / "config.yaml").is_file()
             else {}
         )
-        source = Path(str(config.get("data") or ""))
+        source = Path(str(self._info.get("dataset_source") or config.get("data") or ""))
         if source.is_file() and source.stat().st_size < 50_000_000:
             self.client.log_artifact(self.run_id, str(source), "data")
         summary = {
@@ -376,7 +385,7 @@ def result_from_run_dir(run_dir: str | Path) -> tuple[TrainConfig, TrainResult]:
     history = read_metrics_csv(run_dir / "metrics.csv")
     final_path = run_dir / "metrics_final.yaml"
     final = (
-        {k: float(v) for k, v in (yaml.safe_load(final_path.read_text()) or {}).items()}
+        {k: float(v) for k, v in (safe_yaml.load(final_path.read_text()) or {}).items()}
         if final_path.is_file()
         else {}
     )
