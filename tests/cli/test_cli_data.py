@@ -33,6 +33,10 @@ def test_convert_then_stats_json(voc, tmp_path):
     done = yolops("data", "convert", str(voc), str(tmp_path / "yolo"), "--to", "yolo")
     assert done.returncode == 0, done.stderr
     assert "Wrote 12 images" in done.stdout
+    # Off a terminal, each long step says when it starts and ends (on stderr).
+    err = " ".join(done.stderr.split())
+    assert f"Loading {voc} …" in err and f"Loading {voc}: done in" in err
+    assert "Writing 12 images as yolo to" in err
     stats = yolops("data", "stats", str(tmp_path / "yolo" / "data.yaml"), "--json")
     assert stats.returncode == 0, stats.stderr
     data = json.loads(stats.stdout)

@@ -105,6 +105,9 @@ def test_export_prints_the_parity_table(trained, tmp_path, capsys):
     assert done.returncode == 0, done.stderr
     assert out.is_file()
     assert "PyTorch vs ONNX Runtime" in done.stdout and "parity holds" in done.stdout
+    # Which images the table is about, and no silent minute off a terminal.
+    assert "on 8 generated scenes (no dataset given)" in " ".join(done.stdout.split())
+    assert "Exporting" in done.stderr and "Comparing PyTorch and ONNX Runtime" in done.stderr
 
 
 @pytest.mark.parametrize(

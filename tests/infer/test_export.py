@@ -218,6 +218,7 @@ def test_export_errors(model, tmp_path):
 def test_parity_report_on_images_and_on_a_dataset(checkpoint, raw_onnx, tmp_path):
     report = parity_report(checkpoint, raw_onnx, images=scenes(2), runs=3)
     assert report["images"] == 2 and report["matched"] > 0 and report["unmatched"] == 0
+    assert report["images_from"] == "2 given images"
     assert report["min_iou"] >= 0.99 and report["class_agreement"] == 1.0
     assert report["latency_ms"]["torch"] > 0 and report["latency_ms"]["onnx"] > 0
     config = SynthConfig(
@@ -226,5 +227,6 @@ def test_parity_report_on_images_and_on_a_dataset(checkpoint, raw_onnx, tmp_path
     dataset = generate(tmp_path / "shapes", config)
     report = parity_report(checkpoint, raw_onnx, dataset=dataset, runs=2)
     assert report["images"] == 2  # the val split
+    assert report["images_from"] == f"the first 2 images of {dataset.name}'s val split"
     assert report["map50_95"]["onnx"] == pytest.approx(report["map50_95"]["torch"], abs=1e-3)
     assert report["map50"]["onnx"] == pytest.approx(report["map50"]["torch"], abs=1e-3)

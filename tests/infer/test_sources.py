@@ -140,3 +140,63 @@ def test_video_writer_refuses_a_frame_of_another_size(tmp_path):
 def test_vid_stride_must_be_positive(tmp_path):
     with pytest.raises(YolopsError, match="vid_stride"):
         iter_images(np.zeros((2, 2, 3), np.uint8), vid_stride=0)
+
+
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("https://example.com/bus.jpg", "a URL (https://) is not supported as a source yet"),
+        ("http://example.com/*.jpg", "a URL (http://) is not supported"),
+        ("rtsp://camera.local/stream1", "a stream (rtsp://) is not supported as a source yet"),
+        ("0", "camera indexes (live cameras) are not supported as a source yet"),
+    ],
+)
+def test_live_sources_are_refused_as_not_supported_yet(spec, words):
+    with pytest.raises(YolopsError) as e:
+        iter_images(spec)
+    assert words in str(e.value) and "no such file or folder" not in str(e.value)
+    assert "a folder of images and videos, a glob pattern or a video file" in str(e.value)
+
+
+def test_a_file_named_like_a_camera_index_is_read(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _write_png(tmp_path / "0.png", (1, 2, 3)).rename(tmp_path / "0")
+    [(name, _)] = list(iter_images("0"))
+    assert name == "0"
+
+
+def test_pixel_limit_applies_before_decoding(tmp_path, monkeypatch):
+    """The loader's limit (MAX_PIXELS), read from the header: a file over it is never decoded."""
+    import yolops.data.images as images
+
+    _write_png(tmp_path / "a-small.png", (1, 2, 3), size=(8, 8))
+    _write_png(tmp_path / "b-large.png", (1, 2, 3), size=(20, 10))
+    monkeypatch.setattr(images, "MAX_PIXELS", 100)
+    decoded = []
+    decode = images.decode_image
+    monkeypatch.setattr(
+        images, "decode_image", lambda data, source: decoded.append(source) or decode(data, source)
+    )
+    stream = iter_images(tmp_path)
+    assert Path(next(stream)[0]).name == "a-small.png"
+    with pytest.raises(YolopsError, match=r"b-large.png: image has 20x10 pixels \(limit 100\)"):
+        next(stream)
+    assert decoded == [str(tmp_path / "a-small.png")]
+
+
+def test_on_error_reports_each_unreadable_file_and_goes_on(tmp_path):
+    from yolops.infer.sources import iter_sized_images
+
+    _write_png(tmp_path / "a.png", (1, 2, 3))
+    (tmp_path / "b.jpg").write_bytes(b"this is not a jpeg")
+    _write_png(tmp_path / "c.png", (4, 5, 6))
+    (tmp_path / "d.mp4").write_bytes(b"not a video")
+    _write_png(tmp_path / "e.png", (7, 8, 9))
+    errors = []
+    names = [
+        Path(name).name
+        for name, _, _ in iter_sized_images(tmp_path, on_error=lambda n, e: errors.append((n, e)))
+    ]
+    assert names == ["a.png", "c.png", "e.png"]
+    assert [Path(n).name for n, _ in errors] == ["b.jpg", "d.mp4"]
+    assert all(Path(n).name in str(e) for n, e in errors)

@@ -179,3 +179,11 @@ def test_cleanvision_as_the_image_checker(cli, data, tmp_path):
     assert done.returncode == 0, done.stderr
     issues = json.loads((tmp_path / "c.json").read_text())["issues"]
     assert any(i["message"].startswith("cleanvision: dark") for i in issues)
+
+
+def test_progress_off_a_terminal_counts_the_images_read(cli, data):
+    done = cli("data", "validate", data["dark"], "--against", data["clean"])
+    assert "Reading images: 0/60 images (0%)" in done.stderr  # 30 images, then 30 more
+    assert "Reading images: 60 images in" in done.stderr
+    quiet = cli("data", "validate", data["dark"], "--no-images")
+    assert "Reading images" not in quiet.stderr

@@ -13,11 +13,13 @@ import typer
 
 from yolops.cli import quality as quality_cli
 from yolops.cli import versions as versions_cli
-from yolops.cli.console import console
+from yolops.cli.app import Typer
+from yolops.cli.console import console, err_console
 from yolops.data.dataset import load_dataset, save_dataset
 from yolops.issues import print_issues
+from yolops.progress import Progress
 
-app = typer.Typer(help="Import, convert, describe and validate datasets.", no_args_is_help=True)
+app = Typer(help="Import, convert, describe and validate datasets.", no_args_is_help=True)
 app.command("schema")(quality_cli.schema)
 app.command("validate")(quality_cli.validate)
 for _command in (
@@ -40,7 +42,7 @@ class Format(str, Enum):
 
 
 def _load(src: Path, fmt: Format | None, strict: bool, quiet: bool = False):
-    with console.status(f"Loading {src} …", spinner="dots"):
+    with Progress(err_console, f"Loading {src}"):
         ds = load_dataset(src, format=fmt.value if fmt else None, strict=strict)
     if not quiet:
         print_issues(ds.issues, console, title=f"Load report for {src}")
@@ -64,7 +66,7 @@ def convert(
     """Convert a dataset between YOLO, COCO, Pascal VOC, Label Studio and CVAT, keeping
     splits and classes."""
     ds = _load(src, from_, strict)
-    with console.status(f"Writing {to.value} to {out} …", spinner="dots"):
+    with Progress(err_console, f"Writing {len(ds)} images as {to.value} to {out}"):
         written = save_dataset(ds, out, to.value)
     console.print(
         f"[green]Wrote[/] {len(ds)} images, {ds.num_boxes} boxes, {ds.num_classes} classes "

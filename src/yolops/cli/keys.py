@@ -10,12 +10,13 @@ import json
 import typer
 from rich.table import Table
 
+from yolops.cli.app import Typer
 from yolops.cli.console import console, err_console
 from yolops.cli.tracking_options import DATABASE_URL as _DB
 from yolops.cli.tracking_options import WORKSPACE as _WS
 from yolops.cli.tracking_options import workspace_from
 
-app = typer.Typer(
+app = Typer(
     help="API keys of `yolops serve` (stored hashed in the workspace database).",
     no_args_is_help=True,
 )

@@ -9,9 +9,10 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from yolops.cli.console import console
+from yolops.cli.console import console, err_console
 from yolops.cli.tracking_options import TRACKING_URI, WORKSPACE, workspace_from
 
 
@@ -20,10 +21,15 @@ def predict(
         ...,
         "--model",
         "-m",
-        help="A checkpoint (.pt), ONNX file, NAME@ALIAS, NAME/VERSION or runs:/RUN_ID.",
+        help="A model file (a .pt checkpoint or .onnx) or a registry reference: "
+        "NAME@ALIAS, NAME/VERSION or runs:/RUN_ID.",
     ),
     source: list[str] = typer.Option(
-        ..., "--source", "-s", help="Image, folder, glob or video (repeatable)."
+        ...,
+        "--source",
+        "-s",
+        help="An image file, a folder of images and videos, a glob pattern (quoted) or a "
+        "video file; repeatable. Not supported yet: URLs, camera indexes, RTSP streams.",
     ),
     conf: float = typer.Option(0.25, "--conf", help="Minimum score."),
     iou: float = typer.Option(0.7, "--iou", help="NMS IoU threshold."),
@@ -31,7 +37,7 @@ def predict(
     classes: list[int] = typer.Option(
         None, "--classes", help="Keep only these class ids (repeatable)."
     ),
-    batch: int = typer.Option(8, "--batch"),
+    batch: int = typer.Option(8, "--batch", help="Images per inference run."),
     backend: str = typer.Option(
         "auto", "--backend", help="auto (ONNX Runtime on CPU), onnx or torch."
     ),
@@ -51,12 +57,18 @@ def predict(
     workspace: str = WORKSPACE,
     tracking_uri: str = TRACKING_URI,
 ) -> None:
-    """Detect objects in images, folders, globs or videos."""
+    """Detect objects in images, folders, globs or videos; an unreadable file is reported
+    and the others go on (exit 1 at the end)."""
+    from yolops.errors import SourceError
     from yolops.infer.predict_run import run_predict
     from yolops.track.resolve import load_model
 
     ws = workspace_from(workspace, tracking_uri)
     predictor = load_model(model, ws, backend=backend)
+
+    def unreadable(name: str, error: Exception) -> None:
+        err_console.print(f"[yellow]skipped:[/] {escape(str(error))}", soft_wrap=True)
+
     summary = run_predict(
         predictor,
         source,
@@ -68,11 +80,12 @@ def predict(
         save=save,
         out=out or ws.predict_dir,
         write_json=as_json,
-        console=console,
+        console=err_console,
         reduced_decode=not full_decode,
+        on_error=unreadable,
     )
     table = Table(title="Detections", title_justify="left")
-    table.add_column("source")
+    table.add_column("source", overflow="fold")  # whole, however narrow the terminal
     table.add_column("boxes", justify="right")
     table.add_column("classes")
     for row in summary["items"][:20]:
@@ -82,6 +95,11 @@ def predict(
     console.print(table)
     for label, path in summary["outputs"].items():
         console.print(f"{label}: [bold]{path}[/]")
+    if summary["failed"]:
+        raise SourceError(
+            f"{len(summary['failed'])} unreadable file(s) skipped (each named above); "
+            f"{len(summary['items'])} image(s) predicted"
+        )
 
 
 def export(
@@ -103,13 +121,16 @@ def export(
     from yolops.data.dataset import load_dataset
     from yolops.infer.export import export_onnx
     from yolops.infer.parity import parity_report
+    from yolops.progress import Progress
 
     out = out or Path(model).with_suffix(".end2end.onnx" if end2end else ".onnx")
-    with console.status("Exporting …"):
+    kind = "an end-to-end graph (NMS inside)" if end2end else "a raw graph"
+    with Progress(err_console, f"Exporting {model} to ONNX as {kind}"):
         path = export_onnx(model, out, opset=opset, dynamic_batch=dynamic, end2end=end2end)
-    console.print(f"[green]Wrote[/] [bold]{path}[/]")
+    (err_console if as_json else console).print(f"[green]Wrote[/] [bold]{path}[/]")
     dataset = load_dataset(data) if data else None
-    with console.status("Comparing PyTorch and ONNX Runtime …"):
+    what = f"{data}'s images" if data else "generated scenes (--data for your own images)"
+    with Progress(err_console, f"Comparing PyTorch and ONNX Runtime on {what}"):
         report = parity_report(model, path, dataset=dataset)
     if as_json:
         print(json.dumps(report, indent=2, default=float))
@@ -120,7 +141,8 @@ def export(
 def parity_table(report: dict) -> Table:
     """PyTorch and ONNX Runtime side by side (latency, mAP), then how well they agree."""
     table = Table(
-        title=f"PyTorch vs ONNX Runtime on {report['images']} images", title_justify="left"
+        title=f"PyTorch vs ONNX Runtime on {report['images_from']}",
+        title_justify="left",
     )
     table.add_column("measure")
     table.add_column("PyTorch", justify="right")

@@ -19,9 +19,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from yolops.cli.console import console
+from yolops.cli.console import console, err_console
 from yolops.data.dataset import load_dataset
 from yolops.errors import ConfigError
+from yolops.progress import Progress
 
 
 class FailOn(str, Enum):
@@ -116,15 +117,24 @@ def validate(
     given = Schema.load(schema_path) if schema_path else None
     config = QualityConfig(read_images=not no_images, image_checker=image_checker.value)
     extra = [_label_check(labels, folds, fold_epochs, fold_imgsz)] if labels else []
-    # k-fold training draws its own progress bars: no spinner around it (one live display at a time)
-    busy = (
-        nullcontext()
-        if labels == "kfold"
-        else console.status(f"Validating {len(ds)} images …", spinner="dots")
-    )
-    with busy:
+    images = (len(ds) + (len(reference) if reference is not None else 0)) * config.read_images
+    reading = Progress(err_console, "Reading images", total=images)
+
+    def advance(n: int) -> None:
+        reading.advance(n)
+        if reading.done >= images:
+            # before the checks that follow: k-fold training draws its own progress
+            # bars, and Rich shows one live display at a time
+            reading.finish()
+
+    with reading if images else nullcontext():
         report = validate_dataset(
-            ds, schema=given, against=reference, config=config, extra_checks=extra
+            ds,
+            schema=given,
+            against=reference,
+            config=config,
+            extra_checks=extra,
+            progress=advance,
         )
     print_report(report, fail_on.value)
     if json_out:
@@ -151,7 +161,7 @@ def _label_check(source: str, folds: int, epochs: int, imgsz: int):
 
 
 def _load(src: Path, fmt: str | None):
-    with console.status(f"Loading {src} …", spinner="dots"):
+    with Progress(err_console, f"Loading {src}"):
         return load_dataset(src, format=fmt)
 
 

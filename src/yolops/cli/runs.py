@@ -8,12 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
+from yolops.cli.app import Typer
 from yolops.cli.console import console
 from yolops.cli.tracking_options import TRACKING_URI, WORKSPACE, workspace_from
 
-app = typer.Typer(help="Tracked runs: list, compare, report, sync.", no_args_is_help=True)
+app = Typer(help="Tracked runs: list, compare, report, sync.", no_args_is_help=True)
 
 EXPERIMENT = typer.Option("yolops", "--experiment", "-e", help="MLflow experiment.")
 
@@ -41,25 +43,54 @@ def list_(
     if not runs:
         console.print(f"No runs {which} in {ws.describe()} yet: `yolops train` tracks one.")
         return
-    table = Table(title=f"Runs {which} ({ws.describe()})", title_justify="left")
-    table.add_column("run id", no_wrap=True)  # whole, to copy
+    console.print(runs_table(runs, f"Runs {which} ({ws.describe()})", console))
+
+
+def runs_table(runs, title: str, terminal) -> Table:
+    """One row per run with every column when that fits ``terminal`` (a Console); else (an 80-column
+    terminal) fewer, taller columns, so that the run id is always shown whole, to copy."""
+    caption = (
+        "mAP50-95: of a training's best weights on val; of an evaluation on its split. "
+        "Times in UTC."
+    )
+    wide = Table(title=title, title_justify="left", caption=caption)
+    wide.add_column("run id", no_wrap=True)  # whole, to copy
     for col in ("name", "experiment", "kind", "status", "started (UTC)", "dataset"):
-        table.add_column(col)
-    table.add_column("mAP50-95", justify="right")
+        wide.add_column(col)
+    wide.add_column("mAP50-95", justify="right")
     for r in runs:
-        headline = r.headline_map()
-        table.add_row(
+        wide.add_row(
             r.run_id,
-            r.name,
-            r.experiment,
+            escape(r.name),
+            escape(r.experiment),
             r.kind,
             r.status.lower(),
             r.started,
-            r.dataset,
-            f"{headline[1]:.4f} ({headline[0]})" if headline else "-",
+            escape(r.dataset),
+            _headline(r, " "),
         )
-    table.caption = "mAP50-95: of a training's best weights on val; of an evaluation on its split"
-    console.print(table)
+    natural = terminal.measure(wide, options=terminal.options.update_width(100_000)).maximum
+    if natural <= terminal.width:
+        return wide
+    tall = Table(title=title, title_justify="left", caption=caption, show_lines=True)
+    tall.add_column("run id / name · experiment / dataset", min_width=32, overflow="fold")
+    tall.add_column("kind")
+    tall.add_column("started", max_width=11)  # date, then time (UTC)
+    tall.add_column("mAP50-95", justify="right")
+    for r in runs:
+        about = " · ".join(x for x in (r.name, r.experiment) if x)
+        tall.add_row(
+            "\n".join(x for x in (f"[bold]{r.run_id}[/]", escape(about), escape(r.dataset)) if x),
+            f"{r.kind}\n{r.status.lower()}",
+            r.started,
+            _headline(r, "\n"),
+        )
+    return tall
+
+
+def _headline(run, sep: str) -> str:
+    headline = run.headline_map()
+    return f"{headline[1]:.4f}{sep}({headline[0]})" if headline else "-"
 
 
 @app.command()

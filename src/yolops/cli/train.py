@@ -18,26 +18,32 @@ def train(
     data: str = typer.Option(
         None, "--data", "-d", help="Dataset: YOLO data YAML, COCO JSON or VOC folder."
     ),
-    scale: str = typer.Option(None, "--scale", help="Model scale: n, s or m."),
+    scale: str = typer.Option(None, "--scale", help="Model scale: n, s or m [default: n]."),
     model: str = typer.Option(None, "--model", "-m", hidden=True),  # the old name of --scale
-    imgsz: int = typer.Option(None, "--imgsz", help="Input size, a multiple of 32."),
-    epochs: int = typer.Option(None, "--epochs", help="Number of epochs (ignored with --time)."),
+    imgsz: int = typer.Option(None, "--imgsz", help="Input size, a multiple of 32 [default: 320]."),
+    epochs: int = typer.Option(
+        None, "--epochs", help="Number of epochs, ignored with --time [default: 30]."
+    ),
     time: float = typer.Option(
         None, "--time", help="Wall-clock budget in seconds; the schedule adapts to it."
     ),
-    batch: int = typer.Option(None, "--batch", help="Batch size."),
-    optimizer: str = typer.Option(None, "--optimizer", help="auto, sgd or adamw."),
+    batch: int = typer.Option(None, "--batch", help="Batch size [default: 16]."),
+    optimizer: str = typer.Option(None, "--optimizer", help="auto, sgd or adamw [default: auto]."),
     lr0: float = typer.Option(
-        None, "--lr0", help="Initial learning rate (0: the optimizer's default)."
+        None, "--lr0", help="Initial learning rate; 0: the optimizer's own [default: 0]."
     ),
     patience: int = typer.Option(
-        None, "--patience", help="Validations without improvement before stopping."
+        None, "--patience", help="Validations without improvement before stopping [default: 50]."
     ),
-    seed: int = typer.Option(None, "--seed"),
-    device: str = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N."),
-    workers: int = typer.Option(None, "--workers", help="Data-loading worker processes."),
-    project: str = typer.Option(None, "--project", help="Folder holding run folders."),
-    name: str = typer.Option(None, "--name", help="Run folder name (default exp, exp2, ...)."),
+    seed: int = typer.Option(None, "--seed", help="Random seed [default: 0]."),
+    device: str = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N [default: auto]."),
+    workers: int = typer.Option(
+        None, "--workers", help="Data-loading worker processes [default: 0]."
+    ),
+    project: str = typer.Option(
+        None, "--project", help="Folder holding run folders [default: WORKSPACE/runs/train]."
+    ),
+    name: str = typer.Option(None, "--name", help="Run folder name [default: exp, exp2, ...]."),
     config: Path = typer.Option(
         None, "--config", help="A YAML file of training options; flags override it."
     ),

@@ -85,7 +85,8 @@ def parity_report(
 
     Images: ``images``, else up to 16 of ``dataset`` (its val split when it has one),
     else 8 generated scenes. Returns :func:`compare_detections`' keys (torch is the
-    reference) plus ``images``, ``latency_ms`` ({"torch", "onnx"}: median of ``runs``
+    reference) plus ``images`` (how many), ``images_from`` (which, in words),
+    ``latency_ms`` ({"torch", "onnx"}: median of ``runs``
     whole predict calls on one image after warmup, both on the CPU) and, when
     ``dataset`` is given, ``map50_95`` and ``map50`` ({"torch", "onnx"}) on that split
     at conf 0.001. The ONNX graph must be ``raw``: an end2end graph's baked thresholds
@@ -99,14 +100,20 @@ def parity_report(
             f"{checkpoint}'s {list(torch_p.class_names)}/{torch_p.imgsz}"
         )
     split = _eval_split(dataset) if dataset is not None else None
-    if images is None:
-        images = (
-            [read_image(r.path) for r in split.records[:16]] if split is not None else _scenes(8)
-        )
-    images = list(images)
+    if images is not None:
+        images = list(images)
+        images_from = f"{len(images)} given images"
+    elif split is not None:
+        images = [read_image(r.path) for r in split.records[:16]]
+        part = "val split" if "val" in dataset.splits else "images"
+        images_from = f"the first {len(images)} images of {dataset.name}'s {part}"
+    else:
+        images = _scenes(8)
+        images_from = f"{len(images)} generated scenes (no dataset given)"
     reference = torch_p.predict(images, conf=conf, iou=iou)
     report = {
         "images": len(images),
+        "images_from": images_from,
         **compare_detections(reference, onnx_p.predict(images, conf=conf, iou=iou)),
     }
     report["latency_ms"] = {

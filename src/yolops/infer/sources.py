@@ -8,26 +8,40 @@ in the file), arrays ``array_000003`` (their index in the list).
 
 Paths are checked when the source is resolved, before the first image is read, so
 a typo fails at once; an unreadable image or video fails when the stream reaches
-it, naming the file. Nothing is skipped silently.
+it, naming the file (or, with ``on_error``, is reported and the stream goes on).
+An image file is refused by its header, before any pixel is decoded, when it has more
+pixels than the loader accepts (:data:`yolops.data.images.MAX_PIXELS`). Nothing is
+skipped silently.
+
+Live sources (a URL, a camera index such as ``0``, an ``rtsp://`` stream) are not
+supported yet: they are refused with a message that says so.
 """
 
 from __future__ import annotations
 
 import glob
-from collections.abc import Iterator, Sequence
+import math
+import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from yolops.data.images import is_image_name, read_image, read_image_for_model
-from yolops.errors import SourceError
+from yolops.data.images import is_image_name, probe_image, read_image, read_image_for_model
+from yolops.errors import ImageReadError, SourceError
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 
 SourceItem = str | Path | np.ndarray
 Source = SourceItem | Sequence[SourceItem]
+
+# What `yolops predict --source` and Detector.predict read today, for messages and help.
+SUPPORTED = "an image file, a folder of images and videos, a glob pattern or a video file"
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+OnError = Callable[[str, Exception], None]
 
 
 def is_video_name(path: Path | str) -> bool:
@@ -66,18 +80,44 @@ def iter_images(
 
 
 def iter_sized_images(
-    source: Source, vid_stride: int = 1, recursive: bool = False, imgsz: int | None = None
+    source: Source,
+    vid_stride: int = 1,
+    recursive: bool = False,
+    imgsz: int | None = None,
+    on_error: OnError | None = None,
 ) -> Iterator[tuple[str, np.ndarray, tuple[int, int]]]:
     """:func:`iter_images` as ``(name, RGB uint8 (h, w, 3), (width, height))``.
 
     With ``imgsz``, JPEG files are decoded at a reduced scale when a model of that
     input size cannot use their full resolution (:func:`yolops.data.images.decode_for_model`):
     the pixels are then smaller than (width, height), the original size. Without it,
-    or for anything else, the pixels have the original size."""
+    or for anything else, the pixels have the original size.
+
+    ``on_error(name, error)``: called for an image or video that cannot be read (the
+    frames of a video read before its error are kept), and the stream goes on; without
+    it, the error is raised."""
     if vid_stride < 1:
         raise SourceError(f"vid_stride must be >= 1, got {vid_stride}")
     items = resolve_source(source, recursive)
-    return _stream(items, vid_stride, imgsz)
+    return _stream(items, vid_stride, imgsz, on_error)
+
+
+def count_frames(source: Source, vid_stride: int = 1, recursive: bool = False) -> int | None:
+    """How many images :func:`iter_sized_images` will yield for ``source`` (videos by the
+    frame count their container reports), or None when a video does not say."""
+    total = 0
+    for item in resolve_source(source, recursive):
+        if isinstance(item, _Video):
+            try:
+                frames = probe_video(item.path).frames
+            except SourceError:
+                frames = 1  # the stream reports it, and it counts as one item done
+            if frames <= 0:
+                return None
+            total += math.ceil(frames / vid_stride)
+        else:
+            total += 1
+    return total
 
 
 def resolve_source(source: Source, recursive: bool = False) -> list[_Resolved]:
@@ -113,6 +153,7 @@ def _resolve_path(spec: str | Path, recursive: bool) -> list[_Resolved]:
         return _resolve_folder(path, recursive)
     if path.is_file():
         return [_classify(path)]
+    _refuse_live(str(spec))
     if isinstance(spec, str) and any(ch in spec for ch in "*?["):
         matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True))
         found = [
@@ -122,6 +163,22 @@ def _resolve_path(spec: str | Path, recursive: bool) -> list[_Resolved]:
             raise SourceError(f"{spec}: glob pattern matches no image or video files")
         return found
     raise SourceError(f"{spec}: no such file or folder")
+
+
+def _refuse_live(spec: str) -> None:
+    """A URL, a stream or a camera index (no file of that name exists): not supported yet."""
+    if _URL.match(spec):
+        scheme = spec.split("://", 1)[0].lower()
+        kind = "a stream" if scheme in ("rtsp", "rtmp", "udp", "tcp", "srt") else "a URL"
+        raise SourceError(
+            f"{spec}: {kind} ({scheme}://) is not supported as a source yet; "
+            f"give {SUPPORTED} (download the file first)"
+        )
+    if spec.strip().isdigit():
+        raise SourceError(
+            f"{spec}: no such file, and camera indexes (live cameras) are not supported as a "
+            f"source yet; give {SUPPORTED}"
+        )
 
 
 def _resolve_folder(folder: Path, recursive: bool) -> list[_Resolved]:
@@ -151,20 +208,32 @@ def _check_array(image: np.ndarray, name: str) -> np.ndarray:
 
 
 def _stream(
-    items: list[_Resolved], vid_stride: int, imgsz: int | None
+    items: list[_Resolved], vid_stride: int, imgsz: int | None, on_error: OnError | None = None
 ) -> Iterator[tuple[str, np.ndarray, tuple[int, int]]]:
     for item in items:
         if isinstance(item, _Array):
             yield item.name, item.image, _size(item.image)
-        elif isinstance(item, _Image):
-            if imgsz is None:
-                image = read_image(item.path)
-                yield str(item.path), image, _size(image)
+            continue
+        try:
+            if isinstance(item, _Image):
+                yield str(item.path), *_read(item.path, imgsz)
             else:
-                yield str(item.path), *read_image_for_model(item.path, imgsz)
-        else:
-            for name, frame in iter_video(item.path, vid_stride):
-                yield name, frame, _size(frame)
+                for name, frame in iter_video(item.path, vid_stride):
+                    yield name, frame, _size(frame)
+        except (ImageReadError, SourceError) as e:
+            if on_error is None:
+                raise
+            on_error(str(item.path), e)
+
+
+def _read(path: Path, imgsz: int | None) -> tuple[np.ndarray, tuple[int, int]]:
+    # The header first: a file declaring more pixels than the loader accepts is refused
+    # before a decoder allocates them (a 100 kB PNG can declare 30000 x 30000).
+    probe_image(path)
+    if imgsz is not None:
+        return read_image_for_model(path, imgsz)
+    image = read_image(path)
+    return image, _size(image)
 
 
 def _size(image: np.ndarray) -> tuple[int, int]:
