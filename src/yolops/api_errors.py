@@ -11,6 +11,7 @@ reaches a client.
 
 from __future__ import annotations
 
+import json
 import logging
 
 from fastapi import FastAPI, Request
@@ -49,6 +50,61 @@ def error_response(
     return JSONResponse(
         {"error": {"code": code, "message": message}}, status_code=status, headers=headers
     )
+
+
+def error_body(code: str, message: str) -> bytes:
+    """The envelope as bytes, for answers written below the app (the HTTP layer)."""
+    return json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+class HeadLimit:
+    """ASGI middleware answering 431 ``headers_too_large`` (the envelope) to a request
+    whose request line and headers pass ``max_bytes``. The HTTP server refuses a head
+    over its limit only while the head is incomplete (h11's rule); one that arrives in
+    one piece reaches the app, and is refused here by the same limit."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+            size += sum(len(k) + len(v) + 4 for k, v in scope.get("headers", ()))
+            if size > self.max_bytes:
+                message = (
+                    f"the request line and headers are {size} bytes; the limit is {self.max_bytes}"
+                )
+                response = error_response(431, "headers_too_large", message)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def reject_unknown_query(request: Request) -> None:
+    """A dependency (app- or router-wide) answering 422 ``unknown_parameter`` to a query
+    parameter the route does not declare: a misspelt option (``?confidence=0.9`` for
+    ``conf``) must not be ignored in silence."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None or not request.query_params:
+        return
+    declared = _query_names(dependant)
+    unknown = sorted({k for k in request.query_params if k not in declared})
+    if unknown:
+        accepted = ", ".join(sorted(declared)) or "none"
+        raise ApiError(
+            422,
+            "unknown_parameter",
+            f"unknown query parameter(s) {', '.join(repr(k) for k in unknown)}; "
+            f"{request.url.path} accepts: {accepted}",
+        )
+
+
+def _query_names(dependant) -> set[str]:
+    names = {field.alias for field in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
 
 
 def install_error_handlers(app: FastAPI) -> None:

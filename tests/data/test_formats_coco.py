@@ -213,18 +213,29 @@ def test_size_mismatch_uses_the_real_size(written):
 
 
 def test_duplicate_image_ids(written):
+    """Annotations naming an id that two image entries share cannot be told apart: none
+    lands on either picture, both entries are set aside (each reported), and nothing
+    else is lost."""
+
     def dup(data):
         data["images"].append({**data["images"][0], "file_name": "img_3.png"})
+        image_id = data["images"][0]["id"]
+        data["annotations"].append(
+            {"id": 999, "image_id": image_id, "category_id": 1, "bbox": [1, 1, 5, 5]}
+        )
 
+    before = load_dataset(written)
     edit(written / TRAIN, dup)
     ds = load_dataset(written)
-    issue = one_issue(ds, "image_id_duplicate")
-    assert (
-        issue.severity is Severity.ERROR
-        and issue.location == "image id 1"
-        and "img_3.png" in issue.message
-    )
+    found = issues_with(ds, "image_id_duplicate")
+    assert len(found) == 2 and all(i.severity is Severity.ERROR for i in found)
+    assert {i.location for i in found} == {"image id 1"}
+    assert all("img_0.png" in i.message and "img_3.png" in i.message for i in found)
+    assert all("1 annotation(s) cannot be told apart" in i.message for i in found)
+    assert "img_0" not in ds and len(ds) == len(before) - 1
+    assert ds.num_boxes == before.num_boxes - len(before["img_0"])
     assert ds.split_of("img_3") == "val"  # the image itself still loads from val
+    assert not issues_with(ds, "annotation_image_unknown")  # refused once, not twice
 
 
 def test_file_names_leaving_the_root(written):

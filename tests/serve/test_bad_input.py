@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import socket
 import struct
 import zlib
 
@@ -41,6 +43,13 @@ def jpeg() -> bytes:
     return encode(scene(), "JPEG")
 
 
+def cut_jpeg() -> bytes:
+    """A JPEG cut in the middle of its data, its end marker re-appended: decoders fill
+    the rest with grey and only print a warning."""
+    data = jpeg()
+    return data[: len(data) // 2] + b"\xff\xd9"
+
+
 def gif() -> bytes:
     buf = io.BytesIO()
     Image.fromarray(scene()).save(buf, "GIF")
@@ -72,9 +81,28 @@ CASES = {
     ),
     "body too large": (dict(files=files(b"\0" * 300_000)), 413, "body_too_large"),
     "multipart without files": (
-        dict(data={"note": "hi"}, files=[("dummy", ("", b"", "text/plain"))]),
+        dict(content=b"--abc--\r\n", headers={"content-type": "multipart/form-data; boundary=abc"}),
         400,
         "no_images",
+    ),
+    "a file in an undocumented field": (
+        dict(files=files(encode(scene()), field="image")),
+        422,
+        "unknown_field",
+    ),
+    "a text field beside the images": (
+        dict(data={"conf": "0.9"}, files=files(encode(scene()))),
+        422,
+        "unknown_field",
+    ),
+    "text in the images field": (
+        dict(
+            content=b'--abc\r\nContent-Disposition: form-data; name="images"\r\n\r\n'
+            b"not a file\r\n--abc--\r\n",
+            headers={"content-type": "multipart/form-data; boundary=abc"},
+        ),
+        400,
+        "not_a_file",
     ),
     "multipart without boundary": (
         dict(content=b"--x\r\n", headers={"content-type": "multipart/form-data"}),
@@ -98,6 +126,11 @@ CASES = {
     ),
     "truncated JPEG": (dict(files=files(jpeg()[:-600])), 400, "corrupt_image"),
     "truncated PNG": (dict(files=files(encode(scene())[:-300])), 400, "corrupt_image"),
+    "cut JPEG with its end marker re-appended": (
+        dict(files=files(cut_jpeg())),
+        400,
+        "corrupt_image",
+    ),
     "decompression bomb": (
         dict(files=files(png_header_only(30_000, 30_000))),
         413,
@@ -113,6 +146,21 @@ CASES = {
         dict(files=files(encode(scene())), params={"conf": 3}),
         422,
         "invalid_request",
+    ),
+    "conf not a number (nan)": (
+        dict(files=files(encode(scene())), params={"conf": "nan"}),
+        422,
+        "invalid_request",
+    ),
+    "iou infinite": (
+        dict(files=files(encode(scene())), params={"iou": "inf"}),
+        422,
+        "invalid_request",
+    ),
+    "misspelt query parameter": (
+        dict(files=files(encode(scene())), params={"confidence": "0.99"}),
+        422,
+        "unknown_parameter",
     ),
     "max_det not a number": (
         dict(files=files(encode(scene())), params={"max_det": "many"}),
@@ -153,6 +201,66 @@ def test_bad_request_is_a_clear_4xx(server, case):
     assert len(error["message"]) > 10 and "Traceback" not in error["message"]
     # ... and the server is still up and serving.
     assert httpx.post(f"{server.url}/v1/predict", files=files(encode(scene()))).status_code == 200
+
+
+def test_messages_name_what_is_wrong(server):
+    def error(**kwargs) -> str:
+        return httpx.post(f"{server.url}/v1/predict", timeout=30, **kwargs).json()["error"][
+            "message"
+        ]
+
+    png = files(encode(scene()))
+    assert "finite" in error(files=png, params={"conf": "nan"})  # not "less than or equal to 1"
+    message = error(files=png, params={"confidence": "0.99", "conf": "0.5"})
+    assert "'confidence'" in message and "conf, iou, max_det" in message
+    assert "'image'" in error(files=files(encode(scene()), field="image"))
+    assert "img0.png" in error(files=files(cut_jpeg()))
+
+
+def test_unknown_query_parameters_are_refused_on_every_route(server):
+    r = httpx.get(f"{server.url}/healthz", params={"verbose": "1"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_parameter"
+    assert "'verbose'" in r.json()["error"]["message"]
+    assert httpx.get(f"{server.url}/healthz").status_code == 200
+
+
+def raw_request(server, head: bytes) -> tuple[int, dict, dict]:
+    """Send ``head`` as it is on a socket: (status, headers, JSON body) of the answer."""
+    with socket.create_connection((server.host, server.port), timeout=30) as sock:
+        sock.sendall(head)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head_part, _, body = data.partition(b"\r\n\r\n")
+    lines = head_part.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, json.loads(body)
+
+
+def test_http_layer_refusals_are_json_envelopes(server):
+    """What uvicorn/h11 refuse before the app sees a request answers in the same JSON
+    envelope as every other 4xx."""
+    status, headers, body = raw_request(
+        server,
+        b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: lots\r\n\r\n",
+    )
+    assert (status, headers["content-type"]) == (400, "application/json")
+    assert body["error"]["code"] == "malformed_request"
+    assert "Content-Length" in body["error"]["message"]
+    status, headers, body = raw_request(
+        server,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n",
+    )
+    assert (status, headers["content-type"]) == (431, "application/json")
+    assert body["error"]["code"] == "headers_too_large" and "16384" in body["error"]["message"]
+    # A head still incomplete past the limit: refused by the HTTP layer itself (h11).
+    status, headers, body = raw_request(
+        server, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40_000
+    )
+    assert (status, body["error"]["code"]) == (431, "headers_too_large")
+    status, _, body = raw_request(server, b"NOT HTTP AT ALL\r\n\r\n")
+    assert status == 400 and body["error"]["code"] == "malformed_request"
+    assert httpx.get(f"{server.url}/healthz").status_code == 200  # still serving
 
 
 def test_oversized_body_without_content_length_is_refused_while_streaming(server):

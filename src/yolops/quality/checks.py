@@ -12,7 +12,8 @@ Codes, severities and what they mean:
 - box_tiny (warning): a side shorter than ``tiny_side`` px
 - box_duplicate (warning): same class, IoU > ``duplicate_iou``: labelled twice
 - box_class_conflict (warning): other class, IoU > ``conflict_iou``: one object, two classes
-- image_no_boxes (warning): an image without any box
+- image_no_boxes (info): an image without any box (a background image, or forgotten
+  labels; background images are legitimate, so a note)
 - image_duplicate (warning): the same bytes as another image of the same split
 - image_near_duplicate (warning): pHash within ``near_duplicate_bits`` of another image
 - split_leakage (error): an identical or near-identical image in another split
@@ -164,13 +165,15 @@ def check_overlapping_boxes(ds: Dataset, config: CheckConfig = CheckConfig()) ->
 
 
 def check_empty_images(ds: Dataset) -> list[Issue]:
-    """Images without boxes: a deliberate background image, or forgotten labels."""
+    """Images without boxes: a deliberate background image, or forgotten labels. A
+    note, not a warning: background images belong in a good dataset, and a gate on
+    warnings must pass one."""
     return [
         _image_issue(
             ds,
             r,
             "image_no_boxes",
-            Severity.WARNING,
+            Severity.INFO,
             "image has no boxes (a deliberate background image, or missing labels?)",
         )
         for r in ds

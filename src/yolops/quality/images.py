@@ -21,7 +21,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -30,11 +31,20 @@ import numpy as np
 
 from yolops.data.dataset import Dataset, ImageRecord
 from yolops.data.formats._checks import relative_name
-from yolops.data.images import decode_image, probe_image
+from yolops.data.images import ImageInfo, check_jpeg_data, decode_image, probe_image
 from yolops.errors import ImageReadError
 from yolops.issues import Issue, Severity
 
 WORK_SIDE = 256  # pixels: the longer side of the image statistics are measured on
+# Scanning holds at most this many decoded pixels at once across its threads (an image
+# larger than this alone is decoded on its own): memory is bounded by pixels in flight,
+# not by images, so two huge images are never decoded at the same time.
+PIXELS_IN_FLIGHT = 64 * 1024 * 1024
+# Images with more pixels than this are scanned from a smaller copy (longer side
+# REDUCED_SIDE): the statistics are measured at WORK_SIDE and the hash at 32 px, so
+# nothing is lost; a JPEG is then decoded at 1/2 to 1/8 scale (libjpeg's DCT scaling).
+REDUCE_ABOVE = 4096 * 4096
+REDUCED_SIDE = 4 * WORK_SIDE
 HASH_SIDE = 32  # pixels: pHash works on a 32x32 grey image and keeps 8x8 DCT terms
 STAT_NAMES = (
     "width",  # px, of the image given
@@ -133,35 +143,111 @@ class ImageScan:
         return self.error is None
 
 
-def scan_image(record: ImageRecord) -> ImageScan:
-    """Read, fully decode and measure one record's image file."""
+def scan_image(record: ImageRecord, budget: PixelBudget | None = None) -> ImageScan:
+    """Read, fully decode and measure one record's image file. A JPEG whose data ends
+    before the image does (cut, its end marker re-appended) is an error here
+    (``image_truncated``), not an image with a grey bottom. ``budget`` bounds the
+    decoded pixels held at once across threads (see :data:`PIXELS_IN_FLIGHT`)."""
     try:
         info = probe_image(record.path)  # header, and the end marker of JPEG/PNG files
         data = record.path.read_bytes()
-        image = decode_image(data, str(record.path))
+        with (budget or PixelBudget()).hold(info.width * info.height):
+            if info.format == "JPEG":
+                check_jpeg_data(data, record.path)
+            image = _decode_for_scan(data, info, str(record.path))
     except ImageReadError as e:
         return ImageScan(record.id, error=(e.code, e.reason))
     except OSError as e:
         return ImageScan(record.id, error=("image_missing", f"cannot read file: {e.strerror}"))
+    stats = image_stats(image)
+    if image.shape[:2] != (info.height, info.width):  # measured on a reduced copy
+        stats.update(width=float(info.width), height=float(info.height))
+        stats["aspect"] = info.width / info.height
     return ImageScan(
         record.id,
         sha256=hashlib.sha256(data).hexdigest(),
         phash=perceptual_hash(image),
-        stats=image_stats(image),
+        stats=stats,
         format=info.format,
         mode=info.mode,
     )
 
 
-def scan_images(ds: Dataset | Iterable[ImageRecord], workers: int = 2) -> dict[str, ImageScan]:
+def _decode_for_scan(data: bytes, info: ImageInfo, source: str) -> np.ndarray:
+    """RGB pixels for the statistics: the image itself, or for one over
+    :data:`REDUCE_ABOVE` pixels a copy whose longer side is about
+    :data:`REDUCED_SIDE` (a JPEG decoded reduced, anything else resized right after
+    decoding, before the colour conversion copies it)."""
+    if info.width * info.height <= REDUCE_ABOVE:
+        return decode_image(data, source)
+    longer = max(info.width, info.height)
+    flags = cv2.IMREAD_COLOR
+    if info.format == "JPEG":
+        factor = next((f for f in (8, 4, 2) if longer / f >= REDUCED_SIDE), 1)
+        flags = _REDUCED.get(factor, cv2.IMREAD_COLOR)
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    if bgr is None:
+        raise ImageReadError(source, "image_unreadable", "cannot be decoded as an image")
+    scale = REDUCED_SIDE / max(bgr.shape[:2])
+    if scale < 1:
+        size = (max(1, round(bgr.shape[1] * scale)), max(1, round(bgr.shape[0] * scale)))
+        bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+_REDUCED = {
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
+
+
+class PixelBudget:
+    """At most ``limit`` decoded pixels held at once by the threads sharing it; a
+    request over the limit waits until nothing else is held, then runs alone."""
+
+    def __init__(self, limit: int = PIXELS_IN_FLIGHT):
+        self.limit = limit
+        self.held = 0
+        self._free = threading.Condition()
+
+    @contextlib.contextmanager
+    def hold(self, pixels: int) -> Iterator[None]:
+        pixels = max(0, min(int(pixels), self.limit))
+        with self._free:
+            self._free.wait_for(lambda: self.held == 0 or self.held + pixels <= self.limit)
+            self.held += pixels
+        try:
+            yield
+        finally:
+            with self._free:
+                self.held -= pixels
+                self._free.notify_all()
+
+
+def scan_images(
+    ds: Dataset | Iterable[ImageRecord],
+    workers: int = 2,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, ImageScan]:
     """:func:`scan_image` over every record, keyed by image id, in dataset order.
-    OpenCV decodes outside the GIL, so threads give real parallelism here."""
+    OpenCV decodes outside the GIL, so threads give real parallelism here; the threads
+    share one :class:`PixelBudget`, so memory stays bounded whatever the image sizes.
+    ``progress(1)`` is called as each image is done (e.g.
+    :meth:`yolops.progress.Progress.advance`)."""
     records = list(ds)
+    budget = PixelBudget()
+    done = progress or (lambda n: None)
+    scans = []
     if workers <= 1:
-        scans = [scan_image(r) for r in records]
+        for r in records:
+            scans.append(scan_image(r, budget))
+            done(1)
     else:
         with ThreadPoolExecutor(workers) as pool:
-            scans = list(pool.map(scan_image, records, chunksize=8))
+            for scan in pool.map(lambda r: scan_image(r, budget), records, chunksize=8):
+                scans.append(scan)
+                done(1)
     return {s.image_id: s for s in scans}
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from yolops import safe_yaml
 from yolops.data.dataset import Dataset
 from yolops.data.images import probe_image
 from yolops.errors import ConfigError, ImageReadError
@@ -162,9 +163,11 @@ class Schema:
     def load(cls, path: str | Path) -> Schema:
         path = Path(path)
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = safe_yaml.load(path.read_text(encoding="utf-8"))
         except OSError as e:
             raise ConfigError(f"{path}: cannot read schema: {e.strerror}") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{path}: schema is not UTF-8 text: {e}") from None
         except yaml.YAMLError as e:
             raise ConfigError(f"{path}: schema is not valid YAML: {e}") from None
         try:

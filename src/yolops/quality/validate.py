@@ -128,10 +128,13 @@ def validate_dataset(
     against: Dataset | None = None,
     config: QualityConfig = QualityConfig(),
     extra_checks: Sequence[ExtraCheck] = (),
+    progress: Callable[[int], None] | None = None,
 ) -> QualityReport:
     """Check ``ds``: against ``schema`` when given, else against one inferred from
     ``against`` (the reference) or from ``ds`` itself; measure drift from ``against``
-    when given. ``extra_checks`` run last (the hook for label-error detection)."""
+    when given. ``extra_checks`` run last (the hook for label-error detection).
+    ``progress(1)`` is called as each image of ``ds``, then of ``against``, is read
+    (with ``config.read_images``; e.g. :meth:`yolops.progress.Progress.advance`)."""
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -141,9 +144,11 @@ def validate_dataset(
         seconds[stage] = now - clock
         clock = now
 
-    scans = scan_images(ds, config.workers) if config.read_images else {}
+    scans = scan_images(ds, config.workers, progress) if config.read_images else {}
     ref_scans = (
-        scan_images(against, config.workers) if against is not None and config.read_images else {}
+        scan_images(against, config.workers, progress)
+        if against is not None and config.read_images
+        else {}
     )
     lap("read images")
     stats = dataset_stats(ds)
@@ -213,12 +218,23 @@ def _checks(
     return found
 
 
+# A check's finding the loader reports under another code: an image with no label
+# file (YOLO's label_missing) is the image without boxes, noted once.
+SAME_FINDING = {"image_no_boxes": ("label_missing",)}
+
+
 def _merge_with_loader(loader: list[Issue], found: list[Issue]) -> list[Issue]:
     """The loader's issues, then the checks' findings minus those the loader already
-    reported under the same code for the same image (a box kept with a warning at
-    load, e.g. ``box_out_of_bounds``, would otherwise be listed twice)."""
+    reported for the same image under the same code (a box kept with a warning at
+    load, e.g. ``box_out_of_bounds``, would otherwise be listed twice) or under a code
+    of :data:`SAME_FINDING`."""
     seen = {(i.code, i.image_id) for i in loader if i.image_id is not None}
-    return loader + [i for i in found if (i.code, i.image_id) not in seen]
+
+    def known(issue: Issue) -> bool:
+        codes = (issue.code, *SAME_FINDING.get(issue.code, ()))
+        return any((code, issue.image_id) in seen for code in codes)
+
+    return loader + [i for i in found if not known(i)]
 
 
 def _order(issue: Issue) -> tuple:

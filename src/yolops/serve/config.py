@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from yolops import safe_yaml
 from yolops.errors import ConfigError
 from yolops.workspace import Workspace
 
@@ -44,6 +45,7 @@ class ServeConfig:
     max_queue: int = 256
     threads: int = 0
     max_upload_bytes: int = 20 * 1024 * 1024
+    max_header_bytes: int = 16 * 1024  # request line and headers; more: 431, JSON error
     max_pixels: int = 40_000_000
     max_images: int = 16
     conf: float = 0.25
@@ -84,6 +86,7 @@ def _problems(c: ServeConfig) -> list[str]:
         "max_batch": c.max_batch,
         "max_queue": c.max_queue,
         "max_upload_bytes": c.max_upload_bytes,
+        "max_header_bytes": c.max_header_bytes,
         "max_pixels": c.max_pixels,
         "max_images": c.max_images,
         "max_det": c.max_det,
@@ -113,11 +116,13 @@ def load_serve_config(path: str | Path, **overrides: Any) -> ServeConfig:
     """A ServeConfig from a YAML mapping of its fields, then ``overrides`` (None values ignored)."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = safe_yaml.load(path.read_text(encoding="utf-8")) or {}
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the serve configuration ({e.strerror})") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}: expected a mapping of serve settings, got {type(data).__name__}"

@@ -13,21 +13,22 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from fastapi import Request
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 from pydantic import ValidationError
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from yolops.api_errors import ApiError, describe_validation
-from yolops.data.images import reduction_factor
+from yolops.data.images import check_jpeg_data, open_image, reduction_factor
+from yolops.errors import ImageReadError
 from yolops.serve.schemas import PredictJson
 
 FORMATS = ("JPEG", "PNG", "BMP", "TIFF", "WEBP")
 CONTENT_TYPES = ("multipart/form-data", "application/json")
+FIELD = "images"  # the one multipart field images are read from (documented in OpenAPI)
 
 
 @dataclass(frozen=True)
@@ -125,9 +126,24 @@ async def _from_multipart(request: Request, body: bytes, max_images: int) -> lis
         ) from None
     uploads = []
     try:
-        for field, value in form.multi_items():
+        items = form.multi_items()
+        unknown = sorted({field for field, _ in items if field != FIELD})
+        if unknown:
+            raise ApiError(
+                422,
+                "unknown_field",
+                f"form field(s) {', '.join(repr(f) for f in unknown)} are not read: send image "
+                f"files in the field {FIELD!r} only; options (conf, iou, max_det) go in the "
+                "query string",
+            )
+        for field, value in items:
             if isinstance(value, str):
-                continue  # text fields carry nothing we read
+                raise ApiError(
+                    400,
+                    "not_a_file",
+                    f"the field {FIELD!r} holds text, not a file; send each image as a file "
+                    "part (Content-Disposition with a filename)",
+                )
             data = await value.read()
             uploads.append(Upload(value.filename or f"{field}[{len(uploads)}]", data))
     finally:
@@ -169,16 +185,14 @@ def decode_upload(upload: Upload, max_pixels: int, imgsz: int | None = None) -> 
     if not upload.data:
         raise ApiError(400, "empty_image", f"image {upload.name!r} is empty (0 bytes)")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(upload.data))
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ApiError(
-            413,
-            "too_many_pixels",
-            f"image {upload.name!r} has more pixels than the limit of {max_pixels}",
-        ) from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        im = open_image(io.BytesIO(upload.data), upload.name)
+    except ImageReadError as e:
+        if e.code == "image_too_large":
+            raise ApiError(
+                413,
+                "too_many_pixels",
+                f"image {upload.name!r} has more pixels than the limit of {max_pixels}",
+            ) from None
         raise ApiError(
             400, "not_an_image", f"image {upload.name!r} is not a readable image file"
         ) from None
@@ -208,8 +222,16 @@ def decode_upload(upload: Upload, max_pixels: int, imgsz: int | None = None) -> 
             # exactly 1/factor here, ceil(side / factor) pixels as libjpeg gives.
             im.draft("RGB", (width // factor, height // factor))
         try:
+            if im.format == "JPEG":
+                # A cut JPEG with its end marker re-appended decodes without an error
+                # (grey where data is missing): compare with filler, at the scale used.
+                check_jpeg_data(upload.data, upload.name, factor)
             im.load()
             rgb = ImageOps.exif_transpose(im).convert("RGB")
+        except ImageReadError as e:
+            raise ApiError(
+                400, "corrupt_image", f"image {upload.name!r} is corrupt or truncated ({e.reason})"
+            ) from None
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
             raise ApiError(
                 400,

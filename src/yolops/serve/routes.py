@@ -65,7 +65,7 @@ def require(role: str):
     return check
 
 
-ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 413, 415, 422, 503)}
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 413, 415, 422, 431, 503)}
 
 predict_router = APIRouter(tags=["predict"])
 models_router = APIRouter(tags=["models"])
@@ -130,9 +130,15 @@ _PREDICT_BODY = {
 async def predict(
     request: Request,
     conf: float | None = Query(
-        None, ge=0, le=1, description="Minimum score (server default when absent)"
+        None,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Minimum score (server default when absent)",
     ),
-    iou: float | None = Query(None, gt=0, le=1, description="NMS IoU threshold"),
+    iou: float | None = Query(
+        None, gt=0, le=1, allow_inf_nan=False, description="NMS IoU threshold"
+    ),
     max_det: int | None = Query(None, ge=1, le=1000, description="Most boxes per image"),
     state: ServerState = Depends(get_state),
     _key: KeyInfo | None = Depends(require("predict")),

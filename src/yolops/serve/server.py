@@ -16,8 +16,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import h11
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from yolops.api_errors import error_body
 from yolops.errors import ConfigError, YolopsError
 from yolops.serve.app import build_app
 from yolops.serve.config import ServeConfig
@@ -75,6 +78,62 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _Connection(h11.Connection):
+    """h11's connection, keeping the last error the client's bytes caused, so that the
+    answer can say which (uvicorn passes on only a fixed text)."""
+
+    last_error: h11.RemoteProtocolError | None = None
+
+    def next_event(self):
+        try:
+            return super().next_event()
+        except h11.RemoteProtocolError as e:
+            self.last_error = e
+            raise
+
+
+class EnvelopeH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, answering what it refuses before the app sees a request
+    (malformed request line or headers, a bad Content-Length, a head over
+    ``max_header_bytes``) with the JSON error envelope of every other 4xx, instead of
+    plain text. The head limit is h11's ``max_incomplete_event_size``, set explicitly
+    (``ServeConfig.max_header_bytes``). The connection is closed after such an answer,
+    as uvicorn does: the stream cannot be trusted past a framing error."""
+
+    def __init__(self, config, server_state, app_state, _loop=None) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.max_head = self.conn._max_incomplete_event_size
+        self.conn = _Connection(h11.SERVER, self.max_head)
+
+    def send_400_response(self, msg: str) -> None:
+        error = getattr(self.conn, "last_error", None)
+        status = getattr(error, "error_status_hint", 400) or 400
+        if status == 431:
+            code = "headers_too_large"
+            message = f"the request line and headers are over the limit of {self.max_head} bytes"
+        else:
+            status, code = 400, "malformed_request"
+            detail = str(error) if error is not None and str(error) else "cannot be parsed"
+            message = f"the HTTP request is malformed: {detail}"
+        body = error_body(code, message)
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"connection", b"close"),
+        ]
+        reason = h11_reason(status)
+        for event in (
+            h11.Response(status_code=status, headers=headers, reason=reason),
+            h11.Data(data=body),
+            h11.EndOfMessage(),
+        ):
+            self.transport.write(self.conn.send(event))
+        self.transport.close()
+
+
+def h11_reason(status: int) -> bytes:
+    return {400: b"Bad Request", 431: b"Request Header Fields Too Large"}.get(status, b"Error")
+
+
 def _uvicorn_server(config: ServeConfig, source: ModelSource, model: LoadedModel, log_level: str):
     app = build_app(config, source, model)
     return uvicorn.Server(
@@ -86,6 +145,10 @@ def _uvicorn_server(config: ServeConfig, source: ModelSource, model: LoadedModel
             ssl_certfile=config.tls_cert or None,
             ssl_keyfile=config.tls_key or None,
             timeout_keep_alive=30,
+            # h11 with the JSON envelope for what it refuses (not httptools, even when
+            # installed: its refusals are plain text), and the head limit set here.
+            http=EnvelopeH11Protocol,
+            h11_max_incomplete_event_size=config.max_header_bytes,
         )
     )
 

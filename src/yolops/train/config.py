@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from yolops import safe_yaml
 from yolops.errors import ConfigError
 from yolops.train.augment import AugmentConfig
 
@@ -104,8 +105,8 @@ class TrainConfig:
     def from_yaml(cls, path: str | Path) -> TrainConfig:
         path = Path(path)
         try:
-            values = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as e:
+            values = safe_yaml.load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
             raise ConfigError(f"{path}: cannot read training config: {e}") from None
         if not isinstance(values, Mapping):
             raise ConfigError(f"{path}: a training config is a mapping of option: value")

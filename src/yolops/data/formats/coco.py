@@ -29,9 +29,11 @@ from yolops.data.formats._build import uniform_records
 from yolops.data.formats._checks import (
     as_stored,
     check_box,
+    parse_json,
     probe_or_log,
     relative_name,
     resolve_inside,
+    stated_size_issue,
 )
 from yolops.data.formats._write import place_image, prepare_output
 from yolops.data.record import SPLITS, DatasetParts
@@ -88,15 +90,15 @@ def _annotation_files(folder: Path) -> list[Path]:
 
 
 def _looks_like_coco(file: Path) -> bool:
-    # An object (a Label Studio export is a list) with both keys in the text, without
+    # An object (a Label Studio export is a list) with either key in the text, without
     # parsing: cheap even for a 400 MB file; read() parses it and names the line of
-    # any syntax error.
+    # any syntax error, or the key that is missing.
     try:
         data = file.read_bytes()
     except OSError:
         return False
     starts_an_object = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
-    return starts_an_object and b'"images"' in data and b'"annotations"' in data
+    return starts_an_object and (b'"images"' in data or b'"annotations"' in data)
 
 
 def split_of_file(file: Path) -> str | None:
@@ -115,15 +117,27 @@ def _root_of(file: Path) -> Path:
 def load_json(file: Path) -> dict:
     """Parse a COCO JSON and check its top level; problems raise DatasetFormatError."""
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        data = parse_json(file.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise DatasetFormatError(
             f"{file}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}"
         ) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise DatasetFormatError(f"{file}: cannot read: {e}") from None
+    except UnicodeDecodeError as e:
+        line = file.read_bytes()[: e.start].count(b"\n") + 1
+        raise DatasetFormatError(
+            f"{file}: not UTF-8 text at line {line} (byte {e.start}); JSON must be UTF-8"
+        ) from None
+    except OSError as e:
+        raise DatasetFormatError(f"{file}: cannot read: {e.strerror or e}") from None
     if not isinstance(data, dict):
         raise DatasetFormatError(f"{file}: a COCO file must hold a JSON object")
+    missing = [k for k in ("images", "annotations", "categories") if k not in data]
+    if missing:
+        keys = ", ".join(repr(k) for k in list(data)[:8]) or "none"
+        raise DatasetFormatError(
+            f"{file}: a COCO file needs the keys 'images', 'annotations' and 'categories' "
+            f"(lists); {', '.join(repr(k) for k in missing)} missing (keys found: {keys})"
+        )
     for key in ("images", "annotations", "categories"):
         if not isinstance(data.get(key), list):
             raise DatasetFormatError(
@@ -232,19 +246,53 @@ def _read_file(
     folders = search_folders(file.parent.absolute(), root)
     by_coco_id: dict = {}
     set_aside: set = set()
+    entries_of: dict = {}
+    for entry in data["images"]:
+        coco_id = entry.get("id") if isinstance(entry, dict) else None
+        if _key(coco_id):
+            entries_of.setdefault(coco_id, []).append(entry)
     for k, entry in enumerate(data["images"]):
         coco_id = entry.get("id") if isinstance(entry, dict) else None
-        image = _read_image(folders, name, root, k, entry, by_coco_id, images, box_count, issues)
+        if _key(coco_id) and len(entries_of[coco_id]) > 1:
+            _refuse_shared_id(name, k, entry, entries_of[coco_id], box_count, issues)
+            set_aside.add(coco_id)
+            continue
+        image = _read_image(folders, name, root, k, entry, images, box_count, issues)
         if image is None:
-            if _key(coco_id) and coco_id not in by_coco_id:
+            if _key(coco_id):
                 set_aside.add(coco_id)
             continue
         by_coco_id[coco_id] = image
         images[image.id] = image
-        set_aside.discard(coco_id)  # an earlier entry with this id was set aside
     for k, ann in enumerate(data["annotations"]):
         _read_annotation(name, k, ann, by_coco_id, set_aside, class_of, issues)
     return [image.id for image in by_coco_id.values()]
+
+
+def _refuse_shared_id(
+    name: str, k: int, entry: dict, entries: list, box_count: Counter, issues: IssueLog
+) -> None:
+    """An image id that several image entries share: the annotations naming it cannot be
+    told apart, so none of them is put on any image, and every entry is set aside."""
+    coco_id = entry["id"]
+    files = ", ".join(repr(e.get("file_name")) for e in entries[:4])
+    more = f" and {len(entries) - 4} more" if len(entries) > 4 else ""
+    issues.add(
+        "image_id_duplicate",
+        Severity.ERROR,
+        f"image id {coco_id} is shared by {len(entries)} image entries ({files}{more}): "
+        f"its {box_count[coco_id]} annotation(s) cannot be told apart; this entry "
+        f"({entry.get('file_name')!r}) is set aside, as are the others and those annotations",
+        name,
+        f"image id {coco_id}",
+    )
+
+
+def _single_value(value: object) -> bool:
+    """A scalar an attribute array can hold: no list, no integer beyond 64 bits."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return -(2**63) <= value < 2**63
+    return isinstance(value, SCALARS)
 
 
 def _key(value: object) -> bool:
@@ -257,7 +305,6 @@ def _read_image(
     root: Path,
     k: int,
     entry: object,
-    by_coco_id: dict,
     images: dict[str, _Image],
     box_count: Counter,
     issues: IssueLog,
@@ -279,16 +326,6 @@ def _read_image(
     coco_id, file_name = entry["id"], entry["file_name"]
     where = f"image id {coco_id}"
     aside = f"image set aside with its {box_count[coco_id]} annotation(s)"
-    if coco_id in by_coco_id:
-        issues.add(
-            "image_id_duplicate",
-            Severity.ERROR,
-            f"image id {coco_id} appears twice; this entry ({file_name}) is set aside and the "
-            f"annotations go to the first ({by_coco_id[coco_id].id})",
-            name,
-            where,
-        )
-        return None
     candidates = image_candidates(file_name, folders, root)
     if not candidates:
         issues.add(
@@ -331,16 +368,7 @@ def _read_image(
     if info is None:
         return None
     said = (entry.get("width"), entry.get("height"))
-    if said != (None, None) and said != (info.width, info.height):
-        issues.add(
-            "size_mismatch",
-            Severity.WARNING,
-            f"COCO says {said[0]}x{said[1]} but the image file is {info.width}x{info.height}; "
-            "using the file's size",
-            name,
-            where,
-            image_id,
-        )
+    stated_size_issue(said, info, "COCO", issues, name, where, image_id)
     return _Image(image_id, path, info.width, info.height)
 
 
@@ -412,7 +440,7 @@ def _read_annotation(
         issues.add(
             "box_malformed",
             Severity.ERROR,
-            f"bbox must be 4 numbers [x, y, w, h], got {bbox!r}; set aside",
+            f"bbox must be 4 numbers [x, y, w, h], got {repr(bbox)[:120]}; set aside",
             name,
             where,
             image.id,
@@ -435,15 +463,14 @@ def _read_annotation(
     attributes = {"iscrowd": int(iscrowd)}
     extra = ann.get("attributes")
     if isinstance(extra, dict):
-        attributes.update(
-            {k: v for k, v in extra.items() if isinstance(v, SCALARS) and k != "iscrowd"}
-        )
-        skipped = sorted(k for k, v in extra.items() if not isinstance(v, SCALARS))
+        attributes.update({k: v for k, v in extra.items() if _single_value(v) and k != "iscrowd"})
+        skipped = sorted(k for k, v in extra.items() if not _single_value(v))
         if skipped:
             issues.add(
                 "attribute_ignored",
                 Severity.INFO,
-                f"attributes {skipped} are not single values; not read",
+                f"attributes {skipped} are not single values (a bool, a number a 64-bit "
+                "array holds, or a string); not read",
                 name,
                 where,
                 image.id,

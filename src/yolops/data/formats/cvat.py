@@ -46,6 +46,7 @@ from yolops.data.formats._checks import (
     probe_or_log,
     relative_name,
     resolve_inside,
+    stated_size_issue,
 )
 from yolops.data.formats._write import place_image, prepare_output
 from yolops.data.record import SPLITS, DatasetParts, ImageRecord
@@ -267,16 +268,7 @@ def _read_image(
     if info is None:
         return None
     said = (element.get("width"), element.get("height"))
-    if said != (None, None) and said != (str(info.width), str(info.height)):
-        issues.add(
-            "size_mismatch",
-            Severity.WARNING,
-            f"CVAT says {said[0]}x{said[1]} but the image file is {info.width}x{info.height}; "
-            "using the file's size",
-            name,
-            where,
-            image_id,
-        )
+    stated_size_issue(said, info, "CVAT", issues, name, where, image_id)
     return _Image(image_id, path, info.width, info.height, subset)
 
 

@@ -50,6 +50,7 @@ import numpy as np
 from yolops.data.formats._checks import (
     as_stored,
     check_box,
+    parse_json,
     probe_or_log,
     relative_name,
     resolve_inside,
@@ -134,7 +135,7 @@ def load_json(file: Path) -> list:
     """Parse a Label Studio export and check its top level; problems raise
     DatasetFormatError."""
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        data = parse_json(file.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise DatasetFormatError(
             f"{file}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}"

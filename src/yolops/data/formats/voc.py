@@ -29,9 +29,13 @@ import numpy as np
 from yolops.data.formats._checks import (
     as_stored,
     check_box,
+    link_escape,
+    not_utf8,
     probe_or_log,
     relative_name,
     resolve_inside,
+    stated_size_issue,
+    text_lines,
 )
 from yolops.data.formats._write import place_image, prepare_output
 from yolops.data.images import IMAGE_SUFFIXES
@@ -132,6 +136,17 @@ def read(path: Path, issues: IssueLog) -> DatasetParts:
     for xml in sorted((root / "Annotations").rglob("*.xml")):
         image_id = xml.relative_to(root / "Annotations").with_suffix("").as_posix()
         seen.add(image_id)
+        escape = link_escape(xml, root)
+        if escape is not None:
+            issues.add(
+                "path_escapes_root",
+                Severity.ERROR,
+                f"annotation file {escape}; not read, image set aside",
+                relative_name(xml, root),
+                None,
+                image_id,
+            )
+            continue
         annotation = parse_annotation(xml, image_id, root, issues)
         if annotation is not None:
             parsed.append(annotation)
@@ -172,12 +187,17 @@ def parse_annotation(
         )
         return None
     image = _image_path(tree.findtext("filename"), image_id, root)
-    if image is None:
+    escape = link_escape(image, root) if image is not None else None
+    if image is None or escape is not None:
+        why = (
+            f"is {relative_name(image, root)}, which {escape}"
+            if escape is not None
+            else f"leaves the dataset root {root}"
+        )
         issues.add(
             "path_escapes_root",
             Severity.ERROR,
-            f"filename {tree.findtext('filename')!r} leaves the dataset root {root}; "
-            "image set aside",
+            f"filename {tree.findtext('filename')!r} {why}; image set aside",
             name,
             "filename",
             image_id,
@@ -194,8 +214,14 @@ def parse_annotation(
 def _image_path(filename: str | None, image_id: str, root: Path) -> Path | None:
     images = root / "JPEGImages"
     if filename and filename.strip():
-        path = resolve_inside(root, os.path.join("JPEGImages", filename.strip()))
-        if path is None or path.is_file():
+        spelt = os.path.join("JPEGImages", filename.strip())
+        path = resolve_inside(root, spelt)
+        if path is None:
+            # Inside by its spelling but not by its real path: a link, named as spelt.
+            lexical = Path(os.path.normpath(os.path.join(root, spelt)))
+            inside = lexical == root or root in lexical.parents
+            return lexical if inside else None
+        if path.is_file():
             return path
     # Many VOC-like sets leave <filename> out or get its suffix wrong; the id names the file.
     for suffix in IMAGE_SUFFIXES + tuple(s.upper() for s in IMAGE_SUFFIXES):
@@ -275,11 +301,21 @@ def _class_names(root: Path, parsed: list[VocAnnotation]) -> tuple[str, ...]:
     for file_name in CLASS_FILES:
         file = root / file_name
         if file.is_file():
-            names = [
-                line.strip()
-                for line in file.read_text(encoding="utf-8").splitlines()
-                if line.strip()
-            ]
+            if (escape := link_escape(file, root)) is not None:
+                raise DatasetFormatError(f"{file}: the class list {escape}")
+            try:
+                lines = text_lines(file.read_bytes())
+            except OSError as e:
+                raise DatasetFormatError(
+                    f"{file}: cannot read the class list: {e.strerror}"
+                ) from None
+            bad = [n for n, text in lines if text is None]
+            if bad:
+                raise DatasetFormatError(
+                    f"{file}: the class list has lines that are not UTF-8 text (line "
+                    f"{', '.join(map(str, bad[:5]))}); the class order cannot be read"
+                )
+            names = [text.strip() for _, text in lines if text.strip()]
             if len(set(names)) != len(names):
                 raise DatasetFormatError(f"{file}: repeats a class name: {names}")
             return tuple(names)
@@ -295,16 +331,8 @@ def _record(
     )
     if info is None:
         return None
-    if a.size is not None and a.size != (info.width, info.height):
-        issues.add(
-            "size_mismatch",
-            Severity.WARNING,
-            f"XML says {a.size[0]}x{a.size[1]} but the image file is {info.width}x{info.height}; "
-            "using the file's size",
-            xml_name,
-            "size",
-            a.id,
-        )
+    if a.size is not None:
+        stated_size_issue(a.size, info, "XML", issues, xml_name, "size", a.id)
     index = {n: i for i, n in enumerate(class_names)}
     boxes, classes, flags = [], [], []
     for o in a.objects:
@@ -354,7 +382,7 @@ def _read_splits(
     issue is logged already), ids with no annotation at all are errors."""
     folder = root / "ImageSets" / "Main"
     listed = {
-        s: _split_ids(folder / f"{s}.txt")
+        s: _split_ids(folder / f"{s}.txt", root, issues)
         for s in SPLITS + ("trainval",)
         if (folder / f"{s}.txt").is_file()
     }
@@ -393,10 +421,24 @@ def _read_splits(
     return splits
 
 
-def _split_ids(file: Path) -> list[tuple[int, str]]:
-    """(line number, id) per non-empty line; the id is the first word."""
+def _split_ids(file: Path, root: Path, issues: IssueLog) -> list[tuple[int, str]]:
+    """(line number, id) per non-empty line; the id is the first word. A line that is
+    not UTF-8, or a list that cannot be read, is an error issue naming it."""
+    name = relative_name(file, root)
+    escape = link_escape(file, root)
+    if escape is not None:
+        issues.add("path_escapes_root", Severity.ERROR, f"split list {escape}; not read", name)
+        return []
+    try:
+        lines = text_lines(file.read_bytes())
+    except OSError as e:
+        issues.add("split_unreadable", Severity.ERROR, f"cannot read the list: {e.strerror}", name)
+        return []
     out = []
-    for n, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in lines:
+        if line is None:
+            issues.add("split_unreadable", Severity.ERROR, not_utf8(n), name, f"line {n}")
+            continue
         words = line.split()
         if words:
             out.append((n, words[0]))

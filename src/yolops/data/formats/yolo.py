@@ -45,12 +45,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 import yaml
 
+from yolops import safe_yaml
 from yolops.data.formats._checks import (
     as_stored,
     check_box,
+    link_escape,
+    not_utf8,
     probe_or_log,
     relative_name,
     resolve_inside,
+    text_lines,
+    walk_images,
 )
 from yolops.data.formats._write import place_image, prepare_output
 from yolops.data.images import is_image_name
@@ -117,7 +122,8 @@ def detect(path: Path) -> bool:
 
 
 def find_yaml(path: Path) -> Path | None:
-    """The data YAML ``path`` is or holds: a file with ``names``, or in a folder
+    """The data YAML ``path`` is or holds: a file with ``names`` (or with split keys
+    and no ``names``, so that reading it says what is missing), or in a folder
     ``data.yaml`` (preferred) or the only YAML with ``names``."""
     if path.is_file():
         return path if path.suffix.lower() in YAML_SUFFIXES and _has_names(path, True) else None
@@ -133,13 +139,18 @@ def find_yaml(path: Path) -> Path | None:
 
 
 def _has_names(path: Path, if_malformed: bool) -> bool:
+    """Whether ``path`` is a data YAML: a mapping with ``names``; with ``if_malformed``
+    (a file named as one) also a broken YAML, or a mapping with a split key but no
+    ``names``, so that read() reports what is wrong rather than "no dataset"."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_yaml.load(path.read_bytes())
     except yaml.YAMLError:
         return if_malformed
-    except (OSError, UnicodeDecodeError):
+    except OSError:
         return False
-    return isinstance(data, dict) and "names" in data
+    if not isinstance(data, dict):
+        return False
+    return "names" in data or (if_malformed and any(k in data for k in YAML_SPLITS))
 
 
 def read_yaml(file: Path, issues: IssueLog) -> DataYaml:
@@ -162,16 +173,26 @@ def read_yaml(file: Path, issues: IssueLog) -> DataYaml:
 
 def _load_mapping(file: Path) -> dict:
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        # Bytes: PyYAML decodes them (UTF-8/16 by BOM) and names the line of a bad byte.
+        data = safe_yaml.load(file.read_bytes())
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e)
         raise DatasetFormatError(f"{file}: malformed YAML{where}: {problem}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise DatasetFormatError(f"{file}: cannot read the data YAML: {e}") from None
-    if not isinstance(data, dict) or "names" not in data:
-        raise DatasetFormatError(f"{file}: a YOLO data YAML must be a mapping with 'names'")
+    except OSError as e:
+        raise DatasetFormatError(f"{file}: cannot read the data YAML: {e.strerror}") from None
+    if not isinstance(data, dict):
+        raise DatasetFormatError(
+            f"{file}: a YOLO data YAML must be a mapping (with 'names' and the splits), "
+            f"got {type(data).__name__}"
+        )
+    if "names" not in data:
+        keys = ", ".join(repr(str(k)) for k in list(data)[:8]) or "none"
+        raise DatasetFormatError(
+            f"{file}: the data YAML has no 'names' (the class list, e.g. names: [cat, dog]); "
+            f"keys found: {keys}"
+        )
     return data
 
 
@@ -299,6 +320,15 @@ def _report_refused(
         _split_missing(split, entry, why, config, issues)
         return
     tried = f", and {entry[3:]!r} (tried as Ultralytics does) is not inside it" if dotdot else ""
+    if outside == config.root or config.root in outside.parents:  # spelt inside: a link
+        issues.add(
+            "path_escapes_root",
+            Severity.ERROR,
+            f"{split} path {entry!r} {link_escape(outside, config.root)}; split not read",
+            relative_name(config.file, config.root),
+            split,
+        )
+        return
     issues.add(
         "path_escapes_root",
         Severity.ERROR,
@@ -344,12 +374,7 @@ def _target_images(
     list whose lines are image paths relative to the list's folder, or one image."""
     yaml_name = relative_name(config.file, config.root)
     if target.is_dir():
-        images = [
-            Path(dirpath, f)
-            for dirpath, _, files in os.walk(target)
-            for f in files
-            if is_image_name(f)
-        ]
+        images = walk_images(target, config.root, issues, is_image_name, "image")
         found = sorted((_image_id(p, target), p) for p in images)
     elif target.is_file() and target.suffix.lower() == ".txt":
         found = _listed_images(target, config, issues)
@@ -395,21 +420,29 @@ def _listed_images(listing: Path, config: DataYaml, issues: IssueLog) -> list[tu
     name = relative_name(listing, config.root)
     base = os.path.relpath(listing.parent, config.root)
     try:
-        lines = listing.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        issues.add("split_unreadable", Severity.ERROR, f"cannot read the list: {e}", name)
+        lines = text_lines(listing.read_bytes())
+    except OSError as e:
+        issues.add("split_unreadable", Severity.ERROR, f"cannot read the list: {e.strerror}", name)
         return []
     images = []
-    for n, line in enumerate(lines, 1):
+    for n, line in lines:
+        if line is None:
+            issues.add("split_unreadable", Severity.ERROR, not_utf8(n), name, f"line {n}")
+            continue
         line = line.strip()
         if not line or line.startswith("#"):
             continue
+        spelt = Path(os.path.normpath(os.path.join(config.root, base, line)))
         image = resolve_inside(config.root, os.path.join(base, line))
         if image is None:
+            inside = spelt == config.root or config.root in spelt.parents
+            why = link_escape(spelt, config.root) if inside else None
             issues.add(
                 "path_escapes_root",
                 Severity.ERROR,
-                f"image path {line!r} leaves the dataset root {config.root}; not read",
+                f"image path {line!r} "
+                + (why if why else f"leaves the dataset root {config.root}")
+                + "; not read",
                 name,
                 f"line {n}",
             )
@@ -537,19 +570,25 @@ def _report_orphan_labels(folder: Path, ids: set[str], root: Path, issues: Issue
     labels = label_folder(folder, root)
     if not labels.is_dir():
         return
-    for dirpath, _, files in os.walk(labels):
-        for f in files:
-            if not f.endswith(".txt") or f == "classes.txt":
-                continue
-            label = Path(dirpath, f)
-            image_id = label.relative_to(labels).with_suffix("").as_posix()
-            if image_id not in ids:
-                issues.add(
-                    "label_orphan",
-                    Severity.WARNING,
-                    f"label file has no image in {relative_name(folder, root)}; not read",
-                    relative_name(label, root),
-                )
+    # A label linked out of the root is reported when its image's record is read; one
+    # that matches no image is reported here.
+    links = IssueLog()
+    for label in walk_images(labels, root, links, lambda f: f.endswith(".txt"), "label"):
+        image_id = label.relative_to(labels).with_suffix("").as_posix()
+        if label.name != "classes.txt" and image_id not in ids:
+            issues.add(
+                "label_orphan",
+                Severity.WARNING,
+                f"label file has no image in {relative_name(folder, root)}; not read",
+                relative_name(label, root),
+            )
+    for issue in links:
+        label = root / issue.path if issue.path else None
+        if label is None or label.suffix != ".txt":
+            issues.extend([issue])  # a linked folder: no image reports it
+            continue
+        if label.relative_to(labels).with_suffix("").as_posix() not in ids:
+            issues.extend([issue])
 
 
 def _read_record(
@@ -561,28 +600,46 @@ def _read_record(
         return None
     label = label_path(image, config.root)
     label_name = relative_name(label, config.root)
-    try:
-        text = label.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    escape = link_escape(label, config.root) if label.exists() else None
+    if escape is not None:
         issues.add(
-            "label_missing",
-            Severity.WARNING,
-            f"image {name} has no label file; loaded with no boxes",
-            label_name,
-            None,
-            image_id,
-        )
-        text = ""
-    except (OSError, UnicodeDecodeError) as e:
-        issues.add(
-            "label_unreadable",
+            "path_escapes_root",
             Severity.ERROR,
-            f"cannot read label file: {e}; image set aside",
+            f"label file {escape}; image set aside",
             label_name,
             None,
             image_id,
         )
         return None
+    try:
+        lines = text_lines(label.read_bytes())
+    except FileNotFoundError:
+        # No label file: a background image, as in Ultralytics (a note, not a warning:
+        # a dataset with background images is a correct dataset).
+        issues.add(
+            "label_missing",
+            Severity.INFO,
+            f"image {name} has no label file; loaded with no boxes (a background image)",
+            label_name,
+            None,
+            image_id,
+        )
+        lines = []
+    except OSError as e:
+        issues.add(
+            "label_unreadable",
+            Severity.ERROR,
+            f"cannot read label file: {e.strerror}; image set aside",
+            label_name,
+            None,
+            image_id,
+        )
+        return None
+    for n, _ in (line for line in lines if line[1] is None):
+        issues.add(
+            "label_unreadable", Severity.ERROR, not_utf8(n), label_name, f"line {n}", image_id
+        )
+    text = "\n".join(line if line is not None else "" for _, line in lines)
     boxes, classes = parse_label(
         text, info.width, info.height, len(config.class_names), issues, label_name, image_id
     )
