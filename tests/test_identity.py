@@ -32,15 +32,51 @@ def test_roles_allow_their_own_work_and_admin_allows_everything():
     assert not allows("predict", "admin")
 
 
+@pytest.mark.parametrize(
+    "permission, allowed",
+    [
+        ("label.view", {"admin", "manager", "reviewer", "annotator", "viewer"}),
+        ("label.annotate", {"admin", "manager", "reviewer", "annotator"}),
+        ("label.review", {"admin", "manager", "reviewer"}),
+        ("label.manage", {"admin", "manager"}),
+        ("predict", {"admin", "predict"}),
+    ],
+)
+def test_each_permission_is_held_by_exactly_its_roles(permission, allowed):
+    assert {role for role in ROLES if allows(role, permission)} == allowed
+
+
 def test_password_hashes_are_salted_and_verify_only_the_password():
     a, b = hash_password("correct horse"), hash_password("correct horse")
-    assert a != b and a.startswith("scrypt$")
+    assert a != b and a.startswith("$argon2id$")
     assert "correct horse" not in a
     assert verify_password("correct horse", a) and verify_password("correct horse", b)
     assert not verify_password("correct horsE", a)
     assert not verify_password("correct horse", "not-a-hash")
     with pytest.raises(ConfigError, match="at least 8"):
         hash_password("short")
+
+
+def test_an_older_scrypt_hash_still_logs_in_and_is_replaced_by_argon2id(url):
+    import base64
+    import hashlib
+
+    from sqlalchemy import select, update
+
+    from yolops.identity import users as users_table
+
+    salt = b"0123456789abcdef"
+    digest = hashlib.scrypt(b"old-password", salt=salt, n=2**14, r=8, p=1, dklen=32)
+    old = "scrypt$16384$8$1${}${}".format(*(base64.b64encode(x).decode() for x in (salt, digest)))
+    store = UserStore(url)
+    store.add("carol", role="reviewer", password="placeholder-pass")
+    with store.engine.begin() as conn:
+        conn.execute(update(users_table).values(password_hash=old))
+    assert store.authenticate("carol", "wrong-password") is None
+    assert store.authenticate("carol", "old-password").name == "carol"
+    with store.engine.connect() as conn:
+        stored = conn.execute(select(users_table.c.password_hash)).scalar_one()
+    assert stored.startswith("$argon2id$") and verify_password("old-password", stored)
 
 
 def test_login_gives_a_session_that_names_the_user(url):

@@ -90,3 +90,28 @@ class AuthError(YolopsError):
 
 class Overloaded(YolopsError):
     """More images are waiting than the server accepts; the client should retry later."""
+
+
+# -- labeling ---------------------------------------------------------------------------------
+
+
+class LabelError(YolopsError):
+    """A labeling project, task or request that cannot be used as asked (bad boxes,
+    an unknown class, a stage that does not exist)."""
+
+
+class NotFoundError(LabelError):
+    """No project or task of that name or id."""
+
+
+class Forbidden(LabelError):
+    """The role, or the two-person rule, does not allow this person to do this."""
+
+
+class Conflict(LabelError):
+    """Somebody changed the task first (its revision moved on), or the task is not at
+    the stage the request is for. ``current`` is the task as it is now."""
+
+    def __init__(self, message: str, current: object = None):
+        super().__init__(message)
+        self.current = current

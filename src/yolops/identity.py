@@ -3,9 +3,11 @@
 Every surface (the prediction API, the labeling studio, pipelines, the CLI) asks the
 same question, so the answer lives here, in the workspace database (:mod:`yolops.db`).
 
-Roles: ``admin`` may do everything; ``predict`` calls the prediction API;
-``annotator`` and ``reviewer`` are the labeling roles. A credential allows what its
-role names (:func:`allows`).
+Roles: ``admin`` may do everything; ``predict`` calls the prediction API; the
+labeling studio has ``viewer`` (reads), ``annotator`` (the first stage),
+``reviewer`` (review stages; may also annotate) and ``manager`` (projects, imports,
+exports; may review). What a role may do is :data:`PERMISSIONS`, asked through
+:func:`allows`.
 
 API keys read ``yk_<id>_<secret>``: ``id`` (8 hex digits) finds the row, the whole
 key's SHA-256 must match (compared in constant time). Secrets carry 256 random bits,
@@ -14,9 +16,10 @@ row again, so a revoked key fails on its very next request, whichever process
 revoked it.
 
 Users are people who log in with a password (the labeling studio). Passwords are
-stored as scrypt hashes (memory-hard, from the standard library) with a random salt;
-a login returns a session token, stored only as its SHA-256, that expires and can be
-ended. Disabling a user ends every session of theirs at once.
+stored as Argon2id hashes (argon2-cffi, at OWASP's recommended cost); hashes of an
+earlier scheme (scrypt) still verify and are replaced at the next login. A login
+returns a session token, stored only as its SHA-256, that expires and can be ended.
+Disabling a user ends every session of theirs at once.
 
     keys = KeyStore(workspace.database_url)
     key, info = keys.create("ci-smoke", role="predict")   # key is shown this once
@@ -38,19 +41,29 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Column, DateTime, String, Table, insert, select, update
 
 from yolops.db import database_errors, ensure_tables, get_engine, metadata
 from yolops.errors import AuthError, ConfigError
 
-ROLES = ("admin", "predict", "annotator", "reviewer")
+ROLES = ("admin", "manager", "reviewer", "annotator", "viewer", "predict")
+# What each permission needs; ``admin`` has them all.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "predict": frozenset({"predict"}),
+    "label.view": frozenset({"manager", "reviewer", "annotator", "viewer"}),
+    "label.annotate": frozenset({"manager", "reviewer", "annotator"}),
+    "label.review": frozenset({"manager", "reviewer"}),
+    "label.manage": frozenset({"manager"}),
+}
 KEY_RE = re.compile(r"^yk_(?P<id>[0-9a-f]{8})_(?P<secret>[A-Za-z0-9_\-]{20,100})$")
 USER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@\-]{0,63}$")
 MIN_PASSWORD = 8
 SESSION_TTL = timedelta(hours=12)
-# scrypt at n=2**14, r=8 takes ~16 MiB and tens of milliseconds: slow for a guesser,
-# quick enough for a login.
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+# Argon2id at OWASP's recommended minimum (19 MiB, 2 passes, 1 lane): tens of
+# milliseconds for a login, memory-hard for a guesser.
+_HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 
 api_keys = Table(
     "api_keys",
@@ -86,8 +99,21 @@ sessions = Table(
 
 
 def allows(role: str, needed: str) -> bool:
-    """Whether a credential with ``role`` may do what needs ``needed``."""
-    return role == "admin" or role == needed
+    """Whether a credential with ``role`` may do what needs ``needed`` (a permission
+    of :data:`PERMISSIONS`, or a role name: ``admin`` needs admin)."""
+    return role == "admin" or role == needed or role in PERMISSIONS.get(needed, ())
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who does something: a person (``alice``), an API key (``key:ci-smoke``) or the
+    command line (``cli:<os user>``), with the role that decides what they may do."""
+
+    name: str
+    role: str
+
+    def may(self, permission: str) -> bool:
+        return allows(self.role, permission)
 
 
 def check_role(role: str) -> str:
@@ -290,6 +316,13 @@ class UserStore:
         ok = verify_password(password, stored or _DUMMY_HASH) and stored is not None
         if not ok or row.disabled_at is not None:
             return None
+        if needs_rehash(stored):
+            with self._db("update a password hash"), self.engine.begin() as conn:
+                conn.execute(
+                    update(users)
+                    .where(users.c.id == row.id)
+                    .values(password_hash=_HASHER.hash(password))
+                )
         return _user(row)
 
     def login(self, name: str, password: str) -> tuple[str, Session] | None:
@@ -341,20 +374,31 @@ class UserStore:
 
 
 def hash_password(password: str) -> str:
-    """``scrypt$n$r$p$salt$hash`` (base64) of ``password``."""
+    """The Argon2id hash of ``password`` (PHC string, salt and parameters included)."""
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
         raise ConfigError(f"a password needs at least {MIN_PASSWORD} characters")
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
-    params = "$".join(str(_SCRYPT[k]) for k in ("n", "r", "p"))
-    return f"scrypt${params}${_b64(salt)}${_b64(digest)}"
+    return _HASHER.hash(password)
 
 
 def verify_password(password: str, stored: str) -> bool:
+    """Whether ``password`` matches ``stored`` (Argon2id, or an older scrypt hash)."""
+    if stored.startswith("scrypt$"):
+        return _verify_scrypt(password, stored)
     try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
+        return _HASHER.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(stored: str) -> bool:
+    """Whether ``stored`` is of an older scheme or cost than new hashes."""
+    return stored.startswith("scrypt$") or _HASHER.check_needs_rehash(stored)
+
+
+def _verify_scrypt(password: str, stored: str) -> bool:
+    """Hashes written before Argon2id: ``scrypt$n$r$p$salt$hash`` (base64)."""
+    try:
+        _, n, r, p, salt, digest = stored.split("$")
         expected = base64.b64decode(digest)
         got = hashlib.scrypt(
             password.encode(),
@@ -369,11 +413,7 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, expected)
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-_DUMMY_HASH = "scrypt$16384$8$1$" + _b64(b"\0" * 16) + "$" + _b64(b"\0" * 32)
+_DUMMY_HASH = _HASHER.hash("not a password of anyone")
 
 
 # -- rows -------------------------------------------------------------------------------------

@@ -53,6 +53,16 @@ def test_train_register_promote_predict_compare_report(
     assert code == 0 and "production -> 1" in out and "staging -> 2" in out, out
     code, out = run_cli(capsys, "models", "show", "shapes@production", *w)
     assert code == 0 and run_a in out and "dataset.hash" in out and "best/val/map50_95" in out, out
+    assert f"model id │ {client.get_run(run_a).data.tags['yolops.model_id']}" in out, out
+
+    # A labeling project following shapes@production is pre-labeled again on a promotion.
+    code, out = run_cli(
+        capsys, "label", "create", "lab", "--data", shapes_yaml, "-m", "shapes@production", *w
+    )
+    assert code == 0 and "pre-labeled by shapes@production (shapes/1)" in out, out
+    code, out = run_cli(capsys, "models", "promote", "shapes", "2", "--force", *w)
+    assert code == 0 and "labeling project lab: 12 task(s) pre-labeled" in out, out
+    assert "(shapes/2)" in out, out
 
     images = shapes_yaml.parent / "images" / "val"
     monkeypatch.setenv(
@@ -200,3 +210,38 @@ def test_sweep_command_prints_a_summary_and_registers_the_best(
         str(workspace.root),
     )
     assert code == 1 and "'learning_rate' is not a training option" in out, out
+
+
+def test_the_run_report_prints_names_as_text(workspace, tmp_path):
+    """Issue 16, item 13: a run name, a tag, a param, the config and a plot's file name
+    like ``XSS`` stay text in `yolops runs report`."""
+    from html.parser import HTMLParser
+
+    from yolops.track.report import write_report
+    from yolops.track.tracking import get_or_create_experiment
+
+    xss = "<img src=x onerror=alert(1)>"
+    client = workspace.client()
+    exp = get_or_create_experiment(client, "xss", workspace.artifact_root)
+    run_id = client.create_run(exp, run_name=xss, tags={"dataset.name": xss}).info.run_id
+    client.log_param(run_id, "data", xss)
+    client.log_metric(run_id, "best/val/map50", 0.5)
+    (tmp_path / "config.yaml").write_text(f"data: '{xss}'\n")
+    client.log_artifact(run_id, str(tmp_path / "config.yaml"))
+    plots = tmp_path / "plots"
+    plots.mkdir()
+    (plots / f"pr_curves {xss}.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    client.log_artifact(run_id, str(plots / f"pr_curves {xss}.png"), "plots")
+    html = write_report(workspace, run_id, tmp_path / "r.html").read_text()
+    assert xss not in html and html.count("&lt;img src=x onerror=alert(1)&gt;") == 5
+
+    class Tags(HTMLParser):
+        attrs: list[dict] = []
+
+        def handle_starttag(self, tag, attrs):
+            self.attrs.append(dict(attrs))
+
+    parser = Tags()
+    parser.feed(html)
+    assert not [a for a in parser.attrs if "onerror" in a or a.get("src") == "x"]
+    assert html.count('src="data:image/png;base64,') == 1  # the plot; no curves to draw

@@ -16,6 +16,7 @@ import typer
 from yolops._version import __version__
 from yolops.cli import data as data_cli
 from yolops.cli import keys as keys_cli
+from yolops.cli import label as label_cli
 from yolops.cli import models as models_cli
 from yolops.cli import monitor as monitor_cli
 from yolops.cli import predict as predict_cli
@@ -25,10 +26,11 @@ from yolops.cli import sweep as sweep_cli
 from yolops.cli import train as train_cli
 from yolops.cli import ui as ui_cli
 from yolops.cli import users as users_cli
+from yolops.cli.app import Typer
 from yolops.cli.console import err_console
 from yolops.errors import YolopsError
 
-app = typer.Typer(
+app = Typer(
     name="yolops",
     help="From raw images to a monitored real-time object detector.",
     no_args_is_help=True,
@@ -48,6 +50,7 @@ app.command("serve")(serve_cli.serve)
 app.command("monitor")(monitor_cli.monitor)
 app.add_typer(keys_cli.app, name="keys")
 app.add_typer(users_cli.app, name="users")
+app.add_typer(label_cli.app, name="label")
 
 
 def _version(value: bool) -> None:

@@ -9,10 +9,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from yolops.cli.app import Typer
 from yolops.cli.console import console, err_console
 from yolops.cli.tracking_options import TRACKING_URI, WORKSPACE, workspace_from
 
-app = typer.Typer(
+app = Typer(
     help="The model registry: versions, aliases (production, staging, ...), lineage.",
     no_args_is_help=True,
 )
@@ -125,7 +126,7 @@ def show(
     rows = [
         ("aliases", ", ".join(d["aliases"]) or "-"),
         ("run", d["run_id"] or "-"),
-        ("model id", d["model_id"]),
+        ("model id", d["model_id"] or "-"),
         ("registered", f"{d['registered_by']} {d['registered_at']}"),
         ("trained", f"{d['trained_by']} {d['trained_at']}"),
         ("source", d["source"]),
@@ -169,14 +170,39 @@ def promote(
     force: bool = typer.Option(
         False, "--force", help="Promote even when its val mAP50-95 is lower."
     ),
+    prelabel: bool = typer.Option(
+        True,
+        "--prelabel/--no-prelabel",
+        help="Pre-label again the labeling projects that follow NAME@ALIAS (their tasks "
+        "nobody has started) with the new version.",
+    ),
     workspace: str = WORKSPACE,
     tracking_uri: str = TRACKING_URI,
 ) -> None:
-    """Point NAME@ALIAS at VERSION; refused when its val mAP50-95 is below the current holder's."""
+    """Point NAME@ALIAS at VERSION; refused when its val mAP50-95 is below the current holder's.
+    Labeling projects that follow NAME@ALIAS are pre-labeled again with it."""
     from yolops.track.registry import promote as run_promote
 
-    p = run_promote(workspace_from(workspace, tracking_uri), name, version, alias, force)
+    ws = workspace_from(workspace, tracking_uri)
+    p = run_promote(ws, name, version, alias, force)
     before = f" (was version {p.previous})" if p.previous and p.previous != p.version else ""
     console.print(
         f"[green]{p.name}@{p.alias}[/] -> version [bold]{p.version}[/]{before}: {p.reason}"
     )
+    if prelabel and p.previous != p.version:
+        _prelabel_followers(ws, f"{p.name}@{p.alias}")
+
+
+def _prelabel_followers(ws, model: str) -> None:
+    """Labeling projects pre-labeled by ``model`` get the new version's proposals on
+    every task nobody has started."""
+    from yolops.cli.label import cli_actor
+    from yolops.label.prelabel import following, refresh
+    from yolops.label.store import LabelStore
+
+    store = LabelStore(ws)
+    for project in following(store, model):
+        with console.status(f"pre-labeling project {project.name} with {model} …"):
+            result = refresh(store, cli_actor(), project)
+        if result is not None:
+            console.print(f"labeling project {escape(project.name)}: {escape(result.describe())}")

@@ -12,12 +12,14 @@ import sys
 import typer
 from rich.table import Table
 
+from yolops.cli.app import Typer
 from yolops.cli.console import console
 from yolops.cli.tracking_options import DATABASE_URL, WORKSPACE, workspace_from
 from yolops.errors import ConfigError
 
-app = typer.Typer(
-    help="People who log in, and their roles (admin, annotator, reviewer, predict).",
+app = Typer(
+    help="People who log in, and their roles: admin, manager, reviewer, annotator, viewer "
+    "(the labeling studio) and predict.",
     no_args_is_help=True,
 )
 
@@ -49,7 +51,9 @@ def _password(from_stdin: bool, prompt: bool) -> str | None:
 @app.command("add")
 def add(
     name: str = typer.Argument(..., help="The user's login name."),
-    role: str = typer.Option(..., "--role", "-r", help="admin, annotator, reviewer or predict."),
+    role: str = typer.Option(
+        ..., "--role", "-r", help="admin, manager, reviewer, annotator, viewer or predict."
+    ),
     password_stdin: bool = _PASSWORD_STDIN,
     no_password: bool = typer.Option(
         False, "--no-password", help="Add the user without a password (set one later)."
@@ -57,7 +61,7 @@ def add(
     database_url: str = DATABASE_URL,
     workspace: str = WORKSPACE,
 ) -> None:
-    """Add a user; the password is asked for (stored only as a scrypt hash)."""
+    """Add a user; the password is asked for (stored only as an Argon2id hash)."""
     store = _store(database_url, workspace)
     user = store.add(name, role, _password(password_stdin, prompt=not no_password))
     state = "can log in" if user.has_password else "no password yet: `yolops users passwd`"
@@ -115,7 +119,7 @@ def passwd(
 def role(
     name: str = typer.Argument(...),
     new_role: str = typer.Argument(
-        ..., metavar="ROLE", help="admin, annotator, reviewer or predict."
+        ..., metavar="ROLE", help="admin, manager, reviewer, annotator, viewer or predict."
     ),
     database_url: str = DATABASE_URL,
     workspace: str = WORKSPACE,

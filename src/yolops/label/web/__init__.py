@@ -1,0 +1,1 @@
+"""The labeling studio over HTTP: the API and the browser UI."""
