@@ -244,3 +244,21 @@ def test_next_holds_a_task_so_two_reviewers_get_different_ones(store, tmp_path):
     second = T.next_task(store, RITA, project, "review")
     assert first["id"] != second["id"]
     assert T.next_task(store, BOB, project, "review")["id"] == first["id"]  # still bob's
+
+
+def test_a_released_copy_frees_the_task_and_stays_in_the_history(store, tmp_path):
+    project = project_with_tasks(store, tmp_path / "img", 1)
+    t = T.next_task(store, ALICE, project, "annotate")
+    T.save(store, ALICE, t["id"], t["revision"], [box(1, 2, 30, 40)])
+    assert T.next_task(store, ANNA, project, "annotate") is None  # alice holds it
+    with pytest.raises(Forbidden, match="may not hold or release"):
+        T.release(store, VIC, t["id"], "alice")
+    with pytest.raises(Forbidden, match="may not release alice's copy"):
+        T.release(store, ANNA, t["id"], "alice")
+    T.release(store, ALICE, t["id"])
+    taken = T.next_task(store, ANNA, project, "annotate")
+    assert taken["id"] == t["id"] and taken["boxes"] == []  # anna starts afresh
+    released = [e for e in task_events(store, t["id"]) if e["action"] == "release"]
+    assert released[0]["details"] == {"user": "alice"}
+    saved = [e for e in task_events(store, t["id"]) if e["action"] == "save"]
+    assert saved[0]["boxes_after"][0]["box"] == [1, 2, 30, 40]  # alice's boxes kept

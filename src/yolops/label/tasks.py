@@ -698,6 +698,7 @@ def release(store: LabelStore, actor: Actor, task_id: int, user: str | None = No
     """Give up a first-stage copy (one's own; a manager may release anyone's), so that
     another annotator can take the task. The copy's boxes stay in the audit trail."""
     user = user or actor.name
+    require(actor, "label.annotate", "hold or release a task")
     if user != actor.name:
         require(actor, "label.manage", f"release {user}'s copy")
     with store.begin("release a task") as conn:
