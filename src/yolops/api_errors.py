@@ -74,7 +74,11 @@ class HeadLimit:
                 message = (
                     f"the request line and headers are {size} bytes; the limit is {self.max_bytes}"
                 )
-                response = error_response(431, "headers_too_large", message)
+                # Closed after the answer, like the HTTP layer's own refusals: a client
+                # reading to the end must not wait for the keep-alive timeout.
+                response = error_response(
+                    431, "headers_too_large", message, {"Connection": "close"}
+                )
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -253,6 +253,7 @@ def test_http_layer_refusals_are_json_envelopes(server):
     )
     assert (status, headers["content-type"]) == (431, "application/json")
     assert body["error"]["code"] == "headers_too_large" and "16384" in body["error"]["message"]
+    assert headers["connection"] == "close"  # not held open until the keep-alive timeout
     # A head still incomplete past the limit: refused by the HTTP layer itself (h11).
     status, headers, body = raw_request(
         server, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40_000
