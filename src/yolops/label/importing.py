@@ -46,7 +46,8 @@ class ImportResult:
     def describe(self) -> str:
         parts = [f"{self.added} task(s) added from {self.source} ({self.kind})"]
         if self.boxes:
-            parts.append(f"{self.boxes} box(es) came with them")
+            came = "as proposals" if self.kind == "monitor" else "as labels to start from"
+            parts.append(f"{self.boxes} box(es) came with them, {came}")
         if self.unreadable:
             parts.append(
                 f"{len(self.unreadable)} image(s) unreadable, kept as tasks marked so "
