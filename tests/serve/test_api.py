@@ -289,7 +289,7 @@ def test_responses_are_not_held_back_by_nagle(serve):
     and every response waits ~40 ms for a delayed ACK."""
     import socket
 
-    from yolops.serve.server import bind
+    from yolops.net import bind
 
     sock = bind("127.0.0.1", 0)
     assert sock.proto == socket.IPPROTO_TCP

@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from yolops.cli.app import Typer
-from yolops.cli.console import console
+from yolops.cli.console import console, err_console
 from yolops.cli.tracking_options import DATABASE_URL, TRACKING_URI, WORKSPACE, workspace_from
 
 app = Typer(
@@ -46,18 +46,11 @@ def _store(workspace, database_url, tracking_uri=None):
 
 @contextmanager
 def _bar(what: str) -> Iterator:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    """A ``progress(done, total)`` callback drawing the shared progress display."""
+    from yolops.progress import Progress
 
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task(what, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
+    with Progress(err_console, what, unit="images") as shown:
+        yield lambda done, _total: shown.advance(done - shown.done)
 
 
 def _split(text: str) -> list[str]:

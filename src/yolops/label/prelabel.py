@@ -28,7 +28,8 @@ from yolops.label.labels import from_arrays
 from yolops.label.projects import Project, require, set_model
 from yolops.label.scoring import uncertainty
 from yolops.label.store import LabelStore, now
-from yolops.label.tables import events, tasks
+from yolops.label.tables import tasks
+from yolops.label.tasks import record
 
 FLOOR = 0.05
 MAX_PROPOSALS = 300
@@ -193,18 +194,8 @@ def _store_proposals(store, actor, updates, model: str, version: str) -> int:
             if not changed:
                 continue  # somebody started it meanwhile: their suggestions stay
             done += 1
-            conn.execute(
-                events.insert().values(
-                    project_id=row.project_id,
-                    task_id=row.id,
-                    at=now(),
-                    user=actor.name,
-                    action="prelabel",
-                    stage_from=0,
-                    stage_to=0,
-                    details={"model": model, "version": version, "proposals": len(proposals)},
-                )
-            )
+            details = {"model": model, "version": version, "proposals": len(proposals)}
+            record(conn, row, actor, "prelabel", 0, 0, None, details=details)
     return done
 
 
@@ -215,13 +206,4 @@ def _mark_unreadable(store: LabelStore, actor: Actor, row, why: str) -> None:
             .where(tasks.c.id == row.id)
             .values(state="unreadable", unreadable=why, updated_at=now())
         )
-        conn.execute(
-            events.insert().values(
-                project_id=row.project_id,
-                task_id=row.id,
-                at=now(),
-                user=actor.name,
-                action="unreadable",
-                details={"why": why},
-            )
-        )
+        record(conn, row, actor, "unreadable", None, None, None, details={"why": why})

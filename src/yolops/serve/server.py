@@ -21,7 +21,8 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from yolops.api_errors import error_body
-from yolops.errors import ConfigError, YolopsError
+from yolops.errors import YolopsError
+from yolops.net import bind
 from yolops.serve.app import build_app
 from yolops.serve.config import ServeConfig
 from yolops.serve.source import LoadedModel, ModelSource, load_model, model_source
@@ -59,23 +60,6 @@ def prepare(
     source.fingerprint()  # a missing file or an unknown alias says so here
     model = load_model(source.resolve(), config.threads)
     return source, model, bind(config.host, config.port)
-
-
-def bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto=IPPROTO_TCP matters: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on
-    # sockets that say they are TCP; with proto 0 every response waited ~40 ms for a
-    # delayed ACK.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as e:
-        sock.close()
-        raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror}") from None
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
 
 
 class _Connection(h11.Connection):

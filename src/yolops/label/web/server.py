@@ -3,7 +3,6 @@ background thread (tests, benchmarks)."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -11,22 +10,10 @@ from contextlib import contextmanager
 
 import uvicorn
 
-from yolops.errors import ConfigError, YolopsError
+from yolops.errors import YolopsError
 from yolops.label.web.app import build_label_app
+from yolops.net import bind
 from yolops.workspace import Workspace
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as e:
-        sock.close()
-        raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror}") from None
-    sock.listen(1024)
-    return sock
 
 
 def _server(workspace: Workspace, log_level: str) -> uvicorn.Server:
@@ -46,7 +33,7 @@ def run_label_server(
     workspace: Workspace, host: str = "127.0.0.1", port: int = 8080, log_level: str = "info"
 ) -> None:
     """Serve until interrupted (Ctrl-C or SIGTERM)."""
-    sock = _bind(host, port)
+    sock = bind(host, port)
     try:
         _server(workspace, log_level).run(sockets=[sock])
     finally:
@@ -59,7 +46,7 @@ def background_label_server(
 ) -> Iterator[str]:
     """The studio on a background thread for the ``with`` block; yields its URL.
     Port 0 picks a free one."""
-    sock = _bind(host, port)
+    sock = bind(host, port)
     server = _server(workspace, log_level)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="yolops-label", daemon=True
