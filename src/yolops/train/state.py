@@ -15,6 +15,7 @@ from yolops.model.loss import DetectionLoss
 from yolops.model.yolo import YOLO
 from yolops.train.callbacks import TrainCallback
 from yolops.train.config import TrainConfig
+from yolops.train.cpu_share import CpuShare
 from yolops.train.ema import ModelEMA
 from yolops.train.schedule import Budget, Schedule
 
@@ -67,3 +68,4 @@ class Run:
     train_images: int = 0
     train_seconds: float = 0.0
     stopped: str = "completed"  # completed | time | early_stopping
+    cpu_share: CpuShare | None = None  # torch's threads following the CPU others leave

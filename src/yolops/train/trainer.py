@@ -31,6 +31,7 @@ from yolops.model.loss import DetectionLoss, LossParts
 from yolops.model.yolo import build_model
 from yolops.train.callbacks import CallbackList, TrainCallback
 from yolops.train.config import TrainConfig
+from yolops.train.cpu_share import CpuShare
 from yolops.train.display import RichProgress
 from yolops.train.ema import ModelEMA
 from yolops.train.evaluation import evaluate_model, score_run
@@ -172,7 +173,17 @@ def setup(
         budget=build_budget(config, len(loader)),
         events=events,
         started=started,
+        cpu_share=_cpu_share(device, config),
     )
+
+
+def _cpu_share(device: torch.device, config: TrainConfig) -> CpuShare | None:
+    """On the CPU with the thread count left to us: threads that follow the CPU other
+    processes leave (see :mod:`yolops.train.cpu_share`)."""
+    if device.type != "cpu" or config.threads:
+        return None
+    share = CpuShare(torch.get_num_threads(), torch.set_num_threads)
+    return share if share.active else None
 
 
 def restore(
@@ -307,6 +318,8 @@ def train_one_epoch(run: Run) -> tuple[dict[str, float], bool]:
             out_of_time = True
             break
         parts = train_step(run, batch, p)
+        if run.cpu_share is not None:
+            run.cpu_share.tick()
         c.iteration += 1
         steps += 1
         images += len(batch.image_ids)
