@@ -36,6 +36,7 @@ from yolops.data.images import (
 from yolops.errors import DatasetFormatError, ImageReadError
 from yolops.issues import Severity
 
+from hostile_support import yolo_dataset
 from issue_support import issues_with, one_issue
 
 
@@ -60,18 +61,6 @@ def png_header_only(width: int, height: int) -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = chunk(b"IDAT", zlib.compress(b"\0" * 1000))
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + idat + chunk(b"IEND", b"")
-
-
-def yolo_dataset(root: Path, images: dict[str, bytes], labels: dict[str, str]) -> Path:
-    """``root/data.yaml`` with images/train/<name> and labels/train/<stem>.txt."""
-    (root / "images/train").mkdir(parents=True)
-    (root / "labels/train").mkdir(parents=True)
-    for name, data in images.items():
-        (root / "images/train" / name).write_bytes(data)
-    for stem, text in labels.items():
-        (root / "labels/train" / f"{stem}.txt").write_text(text)
-    (root / "data.yaml").write_text("train: images/train\nnames: [thing]\n")
-    return root / "data.yaml"
 
 
 def voc_dataset(root: Path, size: tuple[int, int], image: bytes, box=(11, 21, 30, 50)) -> Path:

@@ -17,6 +17,8 @@ from yolops.quality import images as quality_images
 from yolops.quality.images import PixelBudget, scan_image
 from yolops.quality.validate import QualityConfig, validate_dataset
 
+from hostile_support import yolo_dataset
+
 
 def jpeg(width: int, height: int, seed: int = 0, orientation: int = 1, **save) -> bytes:
     rng = np.random.default_rng(seed)
@@ -30,23 +32,12 @@ def jpeg(width: int, height: int, seed: int = 0, orientation: int = 1, **save) -
     return buf.getvalue()
 
 
-def yolo(root: Path, images: dict[str, bytes], labels: dict[str, str]) -> Path:
-    (root / "images/train").mkdir(parents=True)
-    (root / "labels/train").mkdir(parents=True)
-    for name, data in images.items():
-        (root / "images/train" / name).write_bytes(data)
-    for stem, text in labels.items():
-        (root / "labels/train" / f"{stem}.txt").write_text(text)
-    (root / "data.yaml").write_text("train: images/train\nnames: [thing]\n")
-    return root / "data.yaml"
-
-
 def test_a_cut_jpeg_is_a_corrupt_image_named_by_file(tmp_path, capfd):
     whole = jpeg(160, 120, seed=1)
     cut = whole[: len(whole) // 2] + b"\xff\xd9"
     box = "0 0.5 0.5 0.2 0.2\n"
     ds = load_dataset(
-        yolo(tmp_path / "y", {"ok.jpg": whole, "cut.jpg": cut}, {"ok": box, "cut": box})
+        yolo_dataset(tmp_path / "y", {"ok.jpg": whole, "cut.jpg": cut}, {"ok": box, "cut": box})
     )
     report = validate_dataset(ds, config=QualityConfig(workers=2))
     corrupt = [i for i in report.issues if i.code == "image_corrupt"]
@@ -60,7 +51,7 @@ def test_a_cut_jpeg_is_a_corrupt_image_named_by_file(tmp_path, capfd):
 def test_exif_rotated_images_are_no_size_mismatch_and_background_is_one_note(tmp_path):
     rotated = jpeg(90, 60, seed=2, orientation=6)
     ds = load_dataset(
-        yolo(
+        yolo_dataset(
             tmp_path / "y",
             {"rot.jpg": rotated, "bg.jpg": jpeg(60, 90, seed=3)},
             {"rot": "0 0.5 0.5 0.2 0.2\n"},

@@ -33,13 +33,18 @@ def _tidy(params: list) -> list:
     return params
 
 
+def _plain_texts(command) -> None:
+    """A command's or group's help texts, and its parameters', as plain text."""
+    command.help = _plain(command.help)
+    command.short_help = _plain(command.short_help)
+    for param in command.params:
+        param.help = _plain(getattr(param, "help", None))
+
+
 class Command(TyperCommand):
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
-        self.help = _plain(self.help)
-        self.short_help = _plain(self.short_help)
-        for param in self.params:
-            param.help = _plain(getattr(param, "help", None))
+        _plain_texts(self)
 
     def get_params(self, ctx):
         return _tidy(super().get_params(ctx))
@@ -58,10 +63,7 @@ class Command(TyperCommand):
 class Group(TyperGroup):
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
-        self.help = _plain(self.help)
-        self.short_help = _plain(self.short_help)
-        for param in self.params:
-            param.help = _plain(getattr(param, "help", None))
+        _plain_texts(self)
 
     def get_params(self, ctx):
         return _tidy(super().get_params(ctx))
